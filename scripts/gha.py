@@ -1,0 +1,153 @@
+"""The one way in and out for every step: inputs, outputs, summary, annotations, masks, errors.
+
+A step works the same from a terminal and from a GitHub Actions step: options come from the
+command line, or from `INPUT_<NAME>` environment variables that the composite action sets;
+outputs go to `$GITHUB_OUTPUT` and the summary to `$GITHUB_STEP_SUMMARY` when those are set,
+and to the terminal otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+
+class StepError(Exception):
+    """A failure the user can fix; its message says what went wrong and what to do."""
+
+
+def in_actions() -> bool:
+    """True when running inside a GitHub Actions job."""
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def env_name(option: str) -> str:
+    """`--severity-cutoff` -> `INPUT_SEVERITY_CUTOFF`, the variable the composite action sets."""
+    return "INPUT_" + option.lstrip("-").replace("-", "_").upper()
+
+
+class StepParser(argparse.ArgumentParser):
+    """An argument parser whose option defaults come from `INPUT_*` variables when set."""
+
+    def add_input(self, option: str, *, default: Any = None, **kwargs: Any) -> argparse.Action:
+        """Add `--option`, taking its default from `INPUT_<OPTION>` when that is set and not empty."""
+        from_env = os.environ.get(env_name(option), "")
+        if from_env != "":
+            default = from_env
+            kwargs.pop("required", None)
+        return self.add_argument(option, default=default, **kwargs)
+
+    def add_flag(self, option: str, *, help: str) -> argparse.Action:  # noqa: A002
+        """Add a boolean `--option`; `INPUT_<OPTION>=true` turns it on as well."""
+        default = parse_bool(os.environ.get(env_name(option), "false"), option)
+        return self.add_argument(option, action="store_true", default=default, help=help)
+
+    def error(self, message: str) -> NoReturn:
+        """Report a bad invocation as a clean error (exit 2), never a traceback."""
+        self.print_usage(sys.stderr)
+        annotate("error", f"{self.prog}: {message}")
+        raise SystemExit(2)
+
+
+def parse_bool(value: str, name: str) -> bool:
+    """Read an Actions-style boolean input ("true"/"false")."""
+    lowered = value.strip().lower()
+    if lowered in {"true", "1", "yes", "on"}:
+        return True
+    if lowered in {"false", "0", "no", "off", ""}:
+        return False
+    raise StepError(f"input '{name}' must be true or false, not {value!r}")
+
+
+def split_list(value: str | Sequence[str] | None) -> list[str]:
+    """Split a comma- or newline-separated input into its non-empty items."""
+    if value is None:
+        return []
+    text = value if isinstance(value, str) else ",".join(value)
+    return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
+
+
+def set_output(name: str, value: object) -> None:
+    """Write one step output (multi-line safe) to `$GITHUB_OUTPUT`, or print it in a terminal."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        print(f"{name}={text}")
+        return
+    with open(path, "a", encoding="utf-8") as handle:
+        if "\n" in text:
+            delimiter = f"ghadelim_{uuid.uuid4().hex}"
+            handle.write(f"{name}<<{delimiter}\n{text}\n{delimiter}\n")
+        else:
+            handle.write(f"{name}={text}\n")
+
+
+def add_summary(markdown: str) -> None:
+    """Append Markdown to the job summary (`$GITHUB_STEP_SUMMARY`); print it in a terminal."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        print(markdown)
+        return
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(markdown.rstrip("\n") + "\n\n")
+
+
+def details(title: str, body: str, language: str = "") -> str:
+    """Fold raw tool output into a collapsed `<details>` block for the summary."""
+    return f"<details><summary>{title}</summary>\n\n```{language}\n{body.rstrip()}\n```\n\n</details>"
+
+
+def mask(secret: str) -> None:
+    """Ask Actions to redact a secret from all later log lines."""
+    if secret and in_actions():
+        for line in secret.splitlines():
+            if line.strip():
+                print(f"::add-mask::{line}", flush=True)
+
+
+def _escape(text: str, *, property_value: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def annotate(
+    level: str, message: str, *, file: str | None = None, line: int | None = None, title: str | None = None
+) -> None:
+    """Emit an `::error`/`::warning`/`::notice` annotation in Actions, or a plain line on stderr."""
+    if not in_actions():
+        where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
+        print(f"{level}: {where}{message}", file=sys.stderr, flush=True)
+        return
+    properties = []
+    if file:
+        properties.append(f"file={_escape(file, property_value=True)}")
+    if line:
+        properties.append(f"line={line}")
+    if title:
+        properties.append(f"title={_escape(title, property_value=True)}")
+    head = f"::{level} {','.join(properties)}::" if properties else f"::{level}::"
+    print(head + _escape(message), flush=True)
+
+
+def die(message: str) -> NoReturn:
+    """Fail the step: annotate the error, put it at the top of the summary, exit 1."""
+    annotate("error", message)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        add_summary(f"❌ {message}")
+    raise SystemExit(1)
+
+
+@contextmanager
+def step_errors() -> Iterator[None]:
+    """Turn a `StepError` raised anywhere in the step into a clean `die()`."""
+    try:
+        yield
+    except StepError as error:
+        die(str(error))
