@@ -1,0 +1,47 @@
+# modelship: `make demo` runs the pipeline on the bundled example model; `make test` runs the tests.
+# Both set up what they need first (Debian packages, Docker engine, base image, virtualenv).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BASE_IMAGE ?= modelship/python-base:3.11-bookworm
+MODEL ?= examples/housing
+# grype cannot be installed on every machine (no internet); the pipeline then says loudly that it did not scan.
+SKIP_SCAN ?= $(if $(shell command -v grype),,--skip-scan)
+
+.PHONY: setup demo test lint examples registry-start registry-stop clean
+
+$(BIN)/.installed: requirements/serving.txt requirements/pipeline.txt requirements/dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	touch $@
+
+setup: $(BIN)/.installed
+	tools/setup-machine
+
+demo: setup
+	eval "$$(tools/local-registry start)" && \
+	REGISTRY_PASSWORD="$$MODELSHIP_TEST_REGISTRY_PASSWORD" $(BIN)/python -m scripts.pipeline \
+		--source local --model $(MODEL) --dest .modelship/model \
+		--image-name "$$MODELSHIP_TEST_REGISTRY/modelship/$(notdir $(MODEL))" \
+		--base-image $(BASE_IMAGE) --username "$$MODELSHIP_TEST_REGISTRY_USER" $(SKIP_SCAN)
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+
+examples: $(BIN)/.installed
+	$(BIN)/python -m examples.generate
+
+registry-start:
+	@tools/local-registry start
+
+registry-stop:
+	@tools/local-registry stop
+
+clean:
+	rm -rf .modelship .wheelhouse $(VENV)

@@ -1,0 +1,72 @@
+"""Download the serving image's wheels on the host, so the Docker build needs no network.
+
+`pip` inside a build cannot always reach or verify the package index (proxies, private CAs);
+the host can. The wheelhouse holds the pinned serving requirements and a pip wheel, for the
+image's Python (3.11) and the engine's CPU architecture, and is reused while the pins are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from scripts import gha
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+REQUIREMENTS = PROJECT_DIR / "requirements" / "serving.txt"
+DEFAULT_DEST = PROJECT_DIR / ".wheelhouse"
+PIP_VERSION = "26.3"
+PYTHON_VERSION = "3.11"
+STAMP = ".requirements.sha256"
+
+
+def platform_tags(machine: str) -> list[str]:
+    """manylinux tags pip may pick for the image's architecture."""
+    arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine.lower(), machine.lower())
+    return [f"manylinux_2_{minor}_{arch}" for minor in (36, 34, 28, 17)] + [f"manylinux2014_{arch}"]
+
+
+def requirements_digest(requirements: Path) -> str:
+    """What the wheelhouse was made from: the pins and the pip version."""
+    return hashlib.sha256(requirements.read_bytes() + PIP_VERSION.encode()).hexdigest()
+
+
+def ensure(dest: Path = DEFAULT_DEST, requirements: Path = REQUIREMENTS) -> Path:
+    """Make sure `dest` holds the wheels for `requirements`; download them when the pins changed."""
+    digest = requirements_digest(requirements)
+    stamp = dest / STAMP
+    if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == digest:
+        return dest
+    dest.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
+    command += ["--python-version", PYTHON_VERSION, "--implementation", "cp", "--dest", str(dest)]
+    for tag in platform_tags(platform.machine()):
+        command += ["--platform", tag]
+    command += ["-r", str(requirements), f"pip=={PIP_VERSION}"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise gha.StepError(
+            f"could not download the serving wheels listed in {requirements}: "
+            f"{result.stderr.strip()[-2000:]}\nCheck that the package index is reachable from this machine "
+            "(pip config, proxy, certificates) and that every pin has a wheel for Python 3.11."
+        )
+    stamp.write_text(digest + "\n", encoding="utf-8")
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fill the wheelhouse for the serving image."""
+    parser = gha.StepParser(prog="wheelhouse", description=__doc__)
+    parser.add_input("--dest", default=str(DEFAULT_DEST), help="folder for the wheels")
+    args = parser.parse_args(argv)
+    with gha.step_errors():
+        dest = ensure(Path(args.dest))
+    gha.set_output("wheelhouse", dest)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
