@@ -1,0 +1,243 @@
+"""Image references and the registry's v2 API: parse refs, log in, ask which digest a tag serves."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from scripts.gha import StepError
+
+DOCKER_HUB = "docker.io"
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_TAG = re.compile(r"[\w][\w.-]{0,127}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_HOST = re.compile(r"(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A parsed image reference: registry host, repository path, and tag or digest."""
+
+    registry: str
+    repository: str
+    tag: str = ""
+    digest: str = ""
+
+    @property
+    def name(self) -> str:
+        """`registry/repository`, the name Docker pushes to."""
+        return f"{self.registry}/{self.repository}"
+
+    def __str__(self) -> str:
+        return self.name + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+
+def parse_ref(ref: str) -> ImageRef:
+    """Parse `[registry/]repository[:tag][@digest]` as Docker does (no registry part = Docker Hub)."""
+    text = ref.strip()
+    name, _, digest = text.partition("@")
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    tag = ""
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1 :]
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, repository = first, rest
+    else:
+        registry, repository = DOCKER_HUB, name if "/" in name else f"library/{name}"
+    problems = []
+    if not _HOST.fullmatch(registry):
+        problems.append(f"registry host {registry!r} is not a valid host[:port]")
+    if not _REPOSITORY.fullmatch(repository):
+        problems.append(
+            f"repository {repository!r} must be lowercase letters, digits and separators (. _ - /)"
+        )
+    if tag and not _TAG.fullmatch(tag):
+        problems.append(
+            f"tag {tag!r} must be 1-128 of letters, digits, '_', '.', '-' (not starting with . or -)"
+        )
+    if digest and not _DIGEST.fullmatch(digest):
+        problems.append(f"digest {digest!r} is not sha256:<64 hex digits>")
+    if problems:
+        raise StepError(f"image reference {ref!r} is not valid: " + "; ".join(problems))
+    return ImageRef(registry, repository, tag, digest)
+
+
+def parse_push_tags(tags: list[str]) -> list[ImageRef]:
+    """Parse the refs to push: each needs an explicit tag, and all must name the same registry."""
+    if not tags:
+        raise StepError(
+            "no tags given: pass --tags with full refs like 'registry.example.com/team/model:1.2.0'"
+        )
+    refs = [parse_ref(tag) for tag in tags]
+    for tag, ref in zip(tags, refs, strict=True):
+        if ref.digest or not ref.tag:
+            raise StepError(f"tag {tag!r} must end with ':<tag>' (and no '@digest'): a push needs a tag name")
+    registries = sorted({ref.registry for ref in refs})
+    if len(registries) > 1:
+        raise StepError(
+            f"the tags name different registries ({', '.join(registries)}); push to one registry per step"
+        )
+    return refs
+
+
+def hostname_of(host: str) -> str:
+    """`host[:port]` -> `host` (IPv6 brackets removed)."""
+    if host.startswith("["):
+        return host[1 : host.index("]")]
+    return host.split(":", 1)[0]
+
+
+def is_loopback(host: str) -> bool:
+    """True for registries on this machine (localhost, 127.0.0.0/8, ::1)."""
+    hostname = hostname_of(host)
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def is_insecure(host: str, registry_config: dict[str, Any] | None) -> bool:
+    """Whether the Docker engine talks plain HTTP to `host` (its insecure-registries setting)."""
+    if is_loopback(host):
+        return True
+    config = registry_config or {}
+    index = (config.get("IndexConfigs") or {}).get(host)
+    if index is not None:
+        return not index.get("Secure", True)
+    try:
+        address = ipaddress.ip_address(socket.gethostbyname(hostname_of(host)))
+    except (OSError, ValueError):
+        return False
+    return any(address in ipaddress.ip_network(cidr) for cidr in config.get("InsecureRegistryCIDRs") or [])
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """Split a WWW-Authenticate header into its scheme and parameters: ('bearer', {'realm': ...})."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', rest))
+    return scheme.lower(), params
+
+
+class RegistryAPI:
+    """The v2 HTTP API of one registry, with basic auth or the Bearer-token dance."""
+
+    def __init__(self, host: str, username: str, password: str, *, insecure: bool, timeout: float = 15.0):
+        self.host = host
+        self.auth = (username, password) if username else None
+        self.insecure = insecure
+        self.timeout = timeout
+        self.base = ""
+        self.session = requests.Session()
+        self._tokens: dict[str, str] = {}
+
+    def _unreachable(self, error: Exception) -> StepError:
+        return StepError(
+            f"registry {self.host} is unreachable ({type(error).__name__}); "
+            "check that it is running and that the host:port in the tags is right"
+        )
+
+    def _base_url(self) -> str:
+        if self.base:
+            return self.base
+        schemes = ["https", "http"] if self.insecure else ["https"]
+        last_error: Exception | None = None
+        for scheme in schemes:
+            try:
+                self.session.get(f"{scheme}://{self.host}/v2/", timeout=self.timeout)
+            except requests.exceptions.SSLError as error:
+                last_error = error
+                continue
+            except requests.RequestException as error:
+                last_error = error
+                continue
+            self.base = f"{scheme}://{self.host}"
+            return self.base
+        assert last_error is not None
+        raise self._unreachable(last_error)
+
+    def _request(
+        self, method: str, path: str, scope: str, headers: dict[str, str] | None = None
+    ) -> requests.Response:
+        url = self._base_url() + path
+        headers = dict(headers or {})
+        try:
+            if scope in self._tokens:
+                headers["Authorization"] = f"Bearer {self._tokens[scope]}"
+                return self.session.request(method, url, headers=headers, timeout=self.timeout)
+            response = self.session.request(
+                method, url, headers=headers, auth=self.auth, timeout=self.timeout
+            )
+            if response.status_code != 401:
+                return response
+            scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+            if scheme != "bearer" or "realm" not in params:
+                return response
+            self._tokens[scope] = self._token(params, scope)
+            headers["Authorization"] = f"Bearer {self._tokens[scope]}"
+            return self.session.request(method, url, headers=headers, timeout=self.timeout)
+        except requests.RequestException as error:
+            raise self._unreachable(error) from error
+
+    def _token(self, challenge: dict[str, str], scope: str) -> str:
+        params = {"service": challenge.get("service", "")}
+        if scope:
+            params["scope"] = scope
+        response = self.session.get(challenge["realm"], params=params, auth=self.auth, timeout=self.timeout)
+        if response.status_code in (401, 403):
+            raise self.auth_refused()
+        response.raise_for_status()
+        body = response.json()
+        return str(body.get("token") or body.get("access_token") or "")
+
+    def auth_refused(self) -> StepError:
+        """The error for credentials the registry does not accept."""
+        return StepError(
+            f"registry {self.host} refused the login; check --username and the REGISTRY_PASSWORD secret"
+        )
+
+    def check_login(self) -> None:
+        """Check that the registry answers and accepts the credentials (GET /v2/)."""
+        response = self._request("GET", "/v2/", scope="")
+        if response.status_code == 401:
+            raise self.auth_refused()
+        if response.status_code >= 400:
+            raise StepError(f"registry {self.host} answered GET /v2/ with HTTP {response.status_code}")
+
+    def manifest_digest(self, repository: str, reference: str) -> str:
+        """The digest the registry serves for `repository:reference` ("" when it has none)."""
+        path = f"/v2/{repository}/manifests/{reference}"
+        scope = f"repository:{repository}:pull"
+        headers = {"Accept": MANIFEST_TYPES}
+        response = self._request("HEAD", path, scope, headers)
+        if response.status_code == 404:
+            return ""
+        if response.status_code in (401, 403):
+            raise StepError(
+                f"registry {self.host} refused to show {repository}:{reference} (HTTP {response.status_code})"
+            )
+        response.raise_for_status()
+        digest = response.headers.get("Docker-Content-Digest", "")
+        if digest:
+            return digest
+        body = self._request("GET", path, scope, headers)
+        body.raise_for_status()
+        return "sha256:" + hashlib.sha256(body.content).hexdigest()

@@ -1,0 +1,378 @@
+"""The push step: ref parsing, error classification, and real pushes to a registry with auth."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from registry import Registry, free_port
+
+from scripts import push
+from scripts.gha import StepError
+from scripts.registry import ImageRef, RegistryAPI, is_insecure, parse_challenge, parse_push_tags, parse_ref
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        pytest.param("python", ImageRef("docker.io", "library/python"), id="hub-official"),
+        pytest.param("team/model:1.0", ImageRef("docker.io", "team/model", "1.0"), id="hub-user"),
+        pytest.param(
+            "127.0.0.1:5000/team/model:v1", ImageRef("127.0.0.1:5000", "team/model", "v1"), id="host-port"
+        ),
+        pytest.param("localhost/model:latest", ImageRef("localhost", "model", "latest"), id="localhost"),
+        pytest.param(
+            f"ghcr.io/org/a/b@{DIGEST}", ImageRef("ghcr.io", "org/a/b", "", DIGEST), id="digest-nested"
+        ),
+        pytest.param(
+            f"myreg.azurecr.io/m:2@{DIGEST}",
+            ImageRef("myreg.azurecr.io", "m", "2", DIGEST),
+            id="tag-and-digest",
+        ),
+    ],
+)
+def test_parse_ref(ref: str, expected: ImageRef) -> None:
+    assert parse_ref(ref) == expected
+
+
+@pytest.mark.parametrize(
+    ("ref", "complaint"),
+    [
+        pytest.param("ghcr.io/Org/Model:1", "must be lowercase", id="uppercase-repo"),
+        pytest.param("ghcr.io/org/model:.bad", "tag '.bad'", id="tag-starts-with-dot"),
+        pytest.param("ghcr.io/org/model:" + "x" * 129, "1-128", id="tag-too-long"),
+        pytest.param("ghcr.io/org/model@sha256:abc", "not sha256:<64 hex digits>", id="short-digest"),
+        pytest.param("ghcr.io/org//model:1", "repository 'org//model'", id="empty-component"),
+    ],
+)
+def test_parse_ref_refuses(ref: str, complaint: str) -> None:
+    with pytest.raises(StepError, match="is not valid") as caught:
+        parse_ref(ref)
+    assert complaint in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("tags", "complaint"),
+    [
+        pytest.param([], "no tags given", id="none"),
+        pytest.param(["ghcr.io/org/m"], "must end with ':<tag>'", id="no-tag"),
+        pytest.param([f"ghcr.io/org/m@{DIGEST}"], "must end with ':<tag>'", id="digest-only"),
+        pytest.param(["ghcr.io/org/m:1", "quay.io/org/m:1"], "different registries", id="two-registries"),
+    ],
+)
+def test_parse_push_tags_refuses(tags: list[str], complaint: str) -> None:
+    with pytest.raises(StepError, match=complaint):
+        parse_push_tags(tags)
+
+
+def test_parse_push_tags_keeps_order() -> None:
+    refs = parse_push_tags(["ghcr.io/org/m:1", "ghcr.io/org/m:latest", "ghcr.io/org/other:1"])
+    assert [str(ref) for ref in refs] == ["ghcr.io/org/m:1", "ghcr.io/org/m:latest", "ghcr.io/org/other:1"]
+
+
+@pytest.mark.parametrize(
+    ("message", "failure"),
+    [
+        pytest.param("unauthorized: authentication required", push.Failure.AUTH, id="unauthorized"),
+        pytest.param("no basic auth credentials", push.Failure.AUTH, id="no-credentials"),
+        pytest.param("denied: requested access to the resource is denied", push.Failure.DENIED, id="denied"),
+        pytest.param(
+            'Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused',
+            push.Failure.UNREACHABLE,
+            id="refused",
+        ),
+        pytest.param(
+            "received unexpected HTTP status: 503 Service Unavailable", push.Failure.TRANSIENT, id="503"
+        ),
+        pytest.param("net/http: TLS handshake timeout", push.Failure.TRANSIENT, id="tls-timeout"),
+        pytest.param("blob upload unknown: EOF", push.Failure.TRANSIENT, id="eof"),
+        pytest.param(f"manifest invalid: {DIGEST[:20]}401ab", push.Failure.OTHER, id="digits-inside-hex"),
+        pytest.param("manifest blob unknown", push.Failure.OTHER, id="other"),
+    ],
+)
+def test_classify(message: str, failure: push.Failure) -> None:
+    assert push.classify(message) is failure
+
+
+def test_read_push_stream_takes_digest_from_aux() -> None:
+    events: list[dict[str, Any]] = [
+        {"status": "The push refers to repository [r/m]"},
+        {"status": "Preparing", "id": "c43f"},
+        {"status": "Pushing", "id": "c43f", "progressDetail": {"current": 1}},
+        {"status": "Pushed", "id": "c43f"},
+        {"status": f"1: digest: {DIGEST} size: 528"},
+        {"progressDetail": {}, "aux": {"Tag": "1", "Digest": DIGEST, "Size": 528}},
+    ]
+    echoed: list[str] = []
+    result = push.read_push_stream(events, echo=echoed.append)
+    assert result.digest == DIGEST
+    assert echoed == ["The push refers to repository [r/m]", "c43f: Pushed", f"1: digest: {DIGEST} size: 528"]
+
+
+@pytest.mark.parametrize(
+    ("events", "message"),
+    [
+        pytest.param(
+            [
+                {"status": "Preparing", "id": "a"},
+                {"errorDetail": {"message": "denied: no"}, "error": "denied: no"},
+            ],
+            "denied: no",
+            id="error-event",
+        ),
+        pytest.param([{"errorDetail": {"message": "unauthorized"}}], "unauthorized", id="error-detail-only"),
+        pytest.param([{"status": "Pushed", "id": "a"}], "without reporting a digest", id="no-aux"),
+    ],
+)
+def test_read_push_stream_raises_on_errors(events: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(push.PushError, match=message):
+        push.read_push_stream(events, echo=lambda _line: None)
+
+
+class FlakyPush:
+    """An action that fails with the given messages first, then returns a digest."""
+
+    def __init__(self, failures: list[str]):
+        self.failures = failures
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.failures:
+            raise push.PushError(self.failures.pop(0))
+        return DIGEST
+
+
+def test_with_retries_retries_transient_failures() -> None:
+    action = FlakyPush(["502 Bad Gateway", "i/o timeout"])
+    slept: list[float] = []
+    assert push.with_retries(action, delays=(1, 2, 3), sleep=slept.append) == DIGEST
+    assert (action.calls, slept) == (3, [1, 2])
+
+
+def test_with_retries_gives_up_after_the_last_delay() -> None:
+    action = FlakyPush(["503"] * 5)
+    slept: list[float] = []
+    with pytest.raises(push.PushError, match="503"):
+        push.with_retries(action, delays=(1, 2), sleep=slept.append)
+    assert (action.calls, slept) == (3, [1, 2])
+
+
+def test_with_retries_never_retries_auth_errors() -> None:
+    action = FlakyPush(["unauthorized: authentication required"])
+    slept: list[float] = []
+    with pytest.raises(push.PushError, match="unauthorized"):
+        push.with_retries(action, delays=(1, 2), sleep=slept.append)
+    assert (action.calls, slept) == (1, [])
+
+
+@pytest.mark.parametrize(
+    ("host", "config", "insecure"),
+    [
+        pytest.param("127.0.0.1:5000", {}, True, id="loopback"),
+        pytest.param("localhost:5000", {}, True, id="localhost"),
+        pytest.param("ghcr.io", {"IndexConfigs": {"ghcr.io": {"Secure": True}}}, False, id="secure-index"),
+        pytest.param(
+            "reg.lan:5000", {"IndexConfigs": {"reg.lan:5000": {"Secure": False}}}, True, id="listed"
+        ),
+        pytest.param("10.1.2.3:5000", {"InsecureRegistryCIDRs": ["10.0.0.0/8"]}, True, id="cidr"),
+        pytest.param("10.1.2.3:5000", {"InsecureRegistryCIDRs": ["192.168.0.0/16"]}, False, id="other-cidr"),
+    ],
+)
+def test_is_insecure(host: str, config: dict[str, Any], insecure: bool) -> None:
+    assert is_insecure(host, config) is insecure
+
+
+def test_parse_challenge() -> None:
+    header = 'Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:org/m:pull"'
+    assert parse_challenge(header) == (
+        "bearer",
+        {"realm": "https://ghcr.io/token", "service": "ghcr.io", "scope": "repository:org/m:pull"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        pytest.param(
+            ["--username", "bob"], "needs its password or token in env REGISTRY_PASSWORD", id="no-pass"
+        ),
+        pytest.param([], "--username is empty", id="no-user"),
+    ],
+)
+def test_credentials_must_come_in_pairs(
+    options: list[str], complaint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REGISTRY_PASSWORD", "s3cret-value" if not options else "")
+    with pytest.raises(SystemExit) as exited:
+        push.main(["--image", "x", "--tags", "127.0.0.1:5000/m:1", *options])
+    assert exited.value.code == 1
+    assert complaint in capsys.readouterr().err
+
+
+# --- against a real registry ------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What one in-process run of the push step produced."""
+
+    code: int
+    out: str
+    err: str
+    outputs: dict[str, str]
+    summary: str
+
+
+@pytest.fixture
+def run_push(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], registry: Registry
+) -> Iterator[Any]:
+    """Run `push.main` with GITHUB_OUTPUT/STEP_SUMMARY in tmp; check the password never shows."""
+    outcomes: list[Outcome] = []
+
+    def run(args: list[str], password: str) -> Outcome:
+        output, summary = tmp_path / f"out{len(outcomes)}", tmp_path / f"summary{len(outcomes)}"
+        monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+        monkeypatch.setenv("REGISTRY_PASSWORD", password)
+        try:
+            code = push.main(args)
+        except SystemExit as exited:
+            code = int(exited.code or 0)
+        captured = capsys.readouterr()
+        outputs = dict(
+            line.split("=", 1) for line in (output.read_text().splitlines() if output.exists() else [])
+        )
+        outcome = Outcome(
+            code, captured.out, captured.err, outputs, summary.read_text() if summary.exists() else ""
+        )
+        outcomes.append(outcome)
+        return outcome
+
+    yield run
+    for outcome in outcomes:
+        for text in (outcome.out, outcome.err, outcome.summary, *outcome.outputs.values()):
+            assert registry.password not in text
+            assert "wrong-" + registry.password not in text
+
+
+@pytest.fixture(scope="module")
+def small_image() -> Iterator[Any]:
+    """A tiny image of its own (the base plus a unique label); removed with all its tags afterwards."""
+    client = docker.from_env()
+    dockerfile = f'FROM modelship/python-base:3.11-bookworm\nLABEL test.modelship.push="{uuid.uuid4().hex}"\n'
+    image, _ = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), rm=True, pull=False)
+    try:
+        yield image
+    finally:
+        client.images.remove(image.id, force=True)
+        client.close()
+
+
+def unique_repo() -> str:
+    return f"modelship-test/push-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_push_then_pull_by_digest(run_push: Any, registry: Registry, small_image: Any) -> None:
+    repo = unique_repo()
+    tags = [f"{registry.host}/{repo}:1.0.0", f"{registry.host}/{repo}:latest"]
+    outcome = run_push(
+        ["--image", small_image.id, "--tags", ",".join(tags), "--username", registry.username],
+        registry.password,
+    )
+    assert outcome.code == 0, outcome.err
+    digest = outcome.outputs["digest"]
+    assert digest.startswith("sha256:")
+    assert outcome.outputs["image-ref"] == f"{registry.host}/{repo}@{digest}"
+    assert outcome.summary.startswith(f"✅ **pushed** `{registry.host}/{repo}@{digest}`")
+    assert sorted(registry.tags(repo)) == ["1.0.0", "latest"]
+    api = RegistryAPI(registry.host, registry.username, registry.password, insecure=True)
+    assert [api.manifest_digest(repo, tag) for tag in ("1.0.0", "latest", "missing")] == [digest, digest, ""]
+
+    client = docker.from_env()
+    try:
+        client.api.remove_image(tags[0])
+        client.api.remove_image(tags[1])
+        pulled = client.images.pull(outcome.outputs["image-ref"], auth_config=registry_auth(registry))
+        assert pulled.id == small_image.id
+    finally:
+        client.close()
+
+
+def registry_auth(registry: Registry) -> dict[str, str]:
+    return {"username": registry.username, "password": registry.password}
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_pushing_again_gives_the_same_digest(run_push: Any, registry: Registry, small_image: Any) -> None:
+    repo = unique_repo()
+    args = ["--image", small_image.id, "--tags", f"{registry.host}/{repo}:a", "--username", registry.username]
+    first, second = run_push(args, registry.password), run_push(args, registry.password)
+    assert (first.code, second.code) == (0, 0)
+    assert first.outputs["digest"] == second.outputs["digest"]
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_wrong_password_is_refused_and_nothing_pushed(
+    run_push: Any, registry: Registry, small_image: Any
+) -> None:
+    repo = unique_repo()
+    args = ["--image", small_image.id, "--tags", f"{registry.host}/{repo}:1", "--username", registry.username]
+    outcome = run_push(args, "wrong-" + registry.password)
+    assert outcome.code == 1
+    assert "refused the login" in outcome.err
+    assert "REGISTRY_PASSWORD" in outcome.err
+    assert outcome.summary.startswith("❌")
+    assert "digest" not in outcome.outputs
+    assert repo not in registry.catalog()
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_dry_run_checks_but_pushes_nothing(run_push: Any, registry: Registry, small_image: Any) -> None:
+    repo = unique_repo()
+    tag = f"{registry.host}/{repo}:1"
+    args = ["--image", small_image.id, "--tags", tag, "--username", registry.username, "--dry-run"]
+    outcome = run_push(args, registry.password)
+    assert outcome.code == 0, outcome.err
+    assert "dry run" in outcome.summary.splitlines()[0]
+    assert repo not in registry.catalog()
+    assert tag not in docker.from_env().images.get(small_image.id).tags
+    refused = run_push(args, "wrong-" + registry.password)
+    assert refused.code == 1
+    assert "refused the login" in refused.err
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_unreachable_registry_is_named(run_push: Any, small_image: Any) -> None:
+    host = f"127.0.0.1:{free_port()}"
+    outcome = run_push(["--image", small_image.id, "--tags", f"{host}/m:1", "--username", "u"], "pw")
+    assert outcome.code == 1
+    assert f"registry {host} is unreachable" in outcome.err
+    assert "check that it is running" in outcome.err
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_missing_local_image_says_build_first(run_push: Any, registry: Registry) -> None:
+    missing = f"modelship-test/not-built-{uuid.uuid4().hex[:8]}:1"
+    outcome = run_push(
+        ["--image", missing, "--tags", f"{registry.host}/m:1", "--username", registry.username],
+        registry.password,
+    )
+    assert outcome.code == 1
+    assert f"image {missing!r} is not in the local Docker engine; run the build step first" in outcome.err
