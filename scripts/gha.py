@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 
@@ -42,9 +43,14 @@ class StepParser(argparse.ArgumentParser):
             kwargs.pop("required", None)
         return self.add_argument(option, default=default, **kwargs)
 
-    def add_flag(self, option: str, *, help: str) -> argparse.Action:  # noqa: A002
+    def add_flag(self, option: str, *, help: str) -> argparse.Action:
         """Add a boolean `--option`; `INPUT_<OPTION>=true` turns it on as well."""
-        default = parse_bool(os.environ.get(env_name(option), "false"), option)
+        try:
+            default = parse_bool(
+                os.environ.get(env_name(option), "false"), f"{option.lstrip('-')} ({env_name(option)})"
+            )
+        except StepError as error:
+            self.error(str(error))
         return self.add_argument(option, action="store_true", default=default, help=help)
 
     def error(self, message: str) -> NoReturn:
@@ -151,3 +157,22 @@ def step_errors() -> Iterator[None]:
         yield
     except StepError as error:
         die(str(error))
+
+
+def read_outputs(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Parse a `$GITHUB_OUTPUT` file (`name=value` lines and `name<<DELIMITER` blocks)."""
+    outputs: dict[str, str] = {}
+    lines = iter(Path(path).read_text(encoding="utf-8").splitlines())
+    for line in lines:
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            block = []
+            for body_line in lines:
+                if body_line == delimiter:
+                    break
+                block.append(body_line)
+            outputs[name] = "\n".join(block)
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            outputs[name] = value
+    return outputs

@@ -1,0 +1,115 @@
+"""The shared step I/O: inputs from INPUT_*, outputs, summary, annotations, masks, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts import gha
+
+
+@pytest.fixture
+def in_actions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Pretend to run in a GitHub Actions job, with output and summary files in tmp_path."""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "output"))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary"))
+    return tmp_path
+
+
+def test_option_defaults_come_from_input_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INPUT_SEVERITY_CUTOFF", "critical")
+    monkeypatch.setenv("INPUT_SKIP_SCAN", "true")
+    parser = gha.StepParser()
+    parser.add_input("--severity-cutoff", default="high")
+    parser.add_input("--image", required=True)
+    parser.add_flag("--skip-scan", help="skip")
+    monkeypatch.setenv("INPUT_IMAGE", "")
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args([])
+    assert exit_info.value.code == 2
+    args = parser.parse_args(["--image", "app:1"])
+    assert (args.severity_cutoff, args.image, args.skip_scan) == ("critical", "app:1", True)
+    assert parser.parse_args(["--image", "x", "--severity-cutoff", "low"]).severity_cutoff == "low"
+
+
+def test_a_required_option_is_satisfied_by_its_input_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INPUT_IMAGE", "app:2")
+    parser = gha.StepParser()
+    parser.add_input("--image", required=True)
+    assert parser.parse_args([]).image == "app:2"
+
+
+def test_a_bad_boolean_input_is_a_clean_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INPUT_DRY_RUN", "maybe")
+    parser = gha.StepParser(prog="push")
+    with pytest.raises(SystemExit) as exit_info:
+        parser.add_flag("--dry-run", help="")
+    assert exit_info.value.code == 2
+    assert "input 'dry-run (INPUT_DRY_RUN)' must be true or false, not 'maybe'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "items"),
+    [
+        pytest.param("a, b,,c", ["a", "b", "c"], id="commas"),
+        pytest.param("a\nb\n\n", ["a", "b"], id="newlines"),
+        pytest.param(None, [], id="none"),
+        pytest.param(["x", "y,z"], ["x", "y", "z"], id="list"),
+    ],
+)
+def test_split_list(text: str | list[str] | None, items: list[str]) -> None:
+    assert gha.split_list(text) == items
+
+
+def test_outputs_round_trip_through_the_output_file(in_actions: Path) -> None:
+    gha.set_output("digest", "sha256:abc")
+    gha.set_output("tags", "a:1\na:latest")
+    gha.set_output("pushed", True)
+    assert gha.read_outputs(in_actions / "output") == {
+        "digest": "sha256:abc",
+        "tags": "a:1\na:latest",
+        "pushed": "true",
+    }
+
+
+def test_outside_actions_outputs_and_summary_print(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+        monkeypatch.delenv(name, raising=False)
+    gha.set_output("digest", "sha256:abc")
+    gha.add_summary("✅ pushed")
+    gha.mask("s3cret")
+    assert capsys.readouterr().out == "digest=sha256:abc\n✅ pushed\n"
+
+
+def test_annotations_escape_their_properties_and_message(
+    in_actions: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gha.annotate("error", "bad\nthing 100%", file="a,b.py", line=3, title="x:y")
+    assert capsys.readouterr().out == "::error file=a%2Cb.py,line=3,title=x%3Ay::bad%0Athing 100%25\n"
+
+
+def test_mask_registers_every_line_of_a_secret(in_actions: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gha.mask("line1\nline2\n")
+    assert capsys.readouterr().out == "::add-mask::line1\n::add-mask::line2\n"
+
+
+def test_step_errors_become_a_clean_failure_with_summary(
+    in_actions: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info, gha.step_errors():
+        raise gha.StepError("model 'churn' has no version 7; the latest is 5")
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().out == "::error::model 'churn' has no version 7; the latest is 5\n"
+    assert (in_actions / "summary").read_text(encoding="utf-8").startswith("❌ model 'churn'")
+
+
+def test_details_folds_raw_output() -> None:
+    folded = gha.details("grype output", '{"matches": []}\n', "json")
+    assert folded.startswith("<details><summary>grype output</summary>")
+    assert '```json\n{"matches": []}\n```' in folded
