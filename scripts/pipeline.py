@@ -1,0 +1,219 @@
+"""Run the whole pipeline locally: fetch → lint → build → scan → smoke-test → push.
+
+Each step is the same `main()` the composite actions run; the pipeline feeds one step's outputs
+to the next, stops at the first failing gate and ends with a report of every step's verdict and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scripts import gha
+
+StepMain = Callable[[list[str] | None], int]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """How one step ended."""
+
+    name: str
+    exit_code: int
+    seconds: float
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@contextmanager
+def capture_outputs(path: Path) -> Iterator[None]:
+    """Point `$GITHUB_OUTPUT` at `path` while a step runs, then restore it."""
+    previous = os.environ.get("GITHUB_OUTPUT")
+    os.environ["GITHUB_OUTPUT"] = str(path)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["GITHUB_OUTPUT"]
+        else:
+            os.environ["GITHUB_OUTPUT"] = previous
+
+
+def run_step(name: str, step_main: StepMain, argv: list[str], workdir: Path) -> StepResult:
+    """Run one step's `main(argv)` in-process and collect its exit code, time and outputs."""
+    print(f"\n━━━ {name} ━━━", flush=True)
+    output_file = workdir / f"{name}.outputs"
+    output_file.touch()
+    started = time.monotonic()
+    with capture_outputs(output_file):
+        try:
+            exit_code = step_main(argv)
+        except SystemExit as exit_info:
+            exit_code = exit_info.code if isinstance(exit_info.code, int) else 1
+    return StepResult(name, exit_code, time.monotonic() - started, gha.read_outputs(output_file))
+
+
+def report(results: list[StepResult], planned: list[str]) -> str:
+    """The final report: verdict first, then each step's verdict and time."""
+    failed = next((result for result in results if not result.ok), None)
+    total = sum(result.seconds for result in results)
+    head = (
+        f"❌ pipeline stopped at **{failed.name}** after {total:.1f} s"
+        if failed
+        else f"✅ pipeline passed in {total:.1f} s"
+    )
+    rows = ["| step | verdict | time |", "| --- | --- | --- |"]
+    done = {result.name: result for result in results}
+    for name in planned:
+        result = done.get(name)
+        if result is None:
+            rows.append(f"| {name} | ⏭️ not run | |")
+        else:
+            rows.append(f"| {name} | {'✅' if result.ok else '❌'} | {result.seconds:.1f} s |")
+    return "\n".join([f"## modelship pipeline: {head}", "", *rows])
+
+
+def option(flag: str, value: str | None) -> list[str]:
+    """`[flag, value]` when a value is given, else nothing."""
+    return [flag, value] if value else []
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The pipeline's own options; each is passed on to the step that uses it."""
+    parser = gha.StepParser(prog="pipeline", description=__doc__)
+    parser.add_input("--source", default="local", choices=["local", "https", "azureml"])
+    parser.add_input("--model", help="path or https URL of the model (local and https sources)")
+    parser.add_input("--dest", default=".modelship/model", help="folder the model is fetched into")
+    parser.add_input("--expected-sha256")
+    parser.add_input("--subscription-id")
+    parser.add_input("--resource-group")
+    parser.add_input("--workspace")
+    parser.add_input("--model-name")
+    parser.add_input("--model-version", default="latest")
+    parser.add_input("--model-label")
+    parser.add_input("--image-name", required=True, help="image name, with its registry to push")
+    parser.add_input("--tags", help="extra tags, comma-separated")
+    parser.add_input("--base-image")
+    parser.add_input("--dockerfile", default=str(PROJECT_DIR / "Dockerfile"), help="the serving Dockerfile")
+    parser.add_input("--severity-cutoff", default="high")
+    parser.add_flag("--skip-scan", help="do not scan (reported loudly); for machines without grype")
+    parser.add_input("--samples", help="sample payloads for the smoke test (samples.json format)")
+    parser.add_input("--username", help="registry user; the password comes from $REGISTRY_PASSWORD")
+    parser.add_flag("--no-push", help="stop after the smoke test")
+    parser.add_flag("--dry-run", help="check the push without pushing")
+    return parser.parse_args(argv)
+
+
+def fetch_argv(args: argparse.Namespace) -> list[str]:
+    """The fetch step's arguments."""
+    return [
+        "--source",
+        args.source,
+        "--dest",
+        args.dest,
+        *option("--model", args.model),
+        *option("--expected-sha256", args.expected_sha256),
+        *option("--subscription-id", args.subscription_id),
+        *option("--resource-group", args.resource_group),
+        *option("--workspace", args.workspace),
+        *option("--model-name", args.model_name),
+        *option("--model-version", args.model_version if args.source == "azureml" else None),
+        *option("--model-label", args.model_label),
+    ]
+
+
+Outputs = dict[str, dict[str, str]]
+Stage = tuple[str, StepMain, Callable[[Outputs], list[str]]]
+
+
+def stages(args: argparse.Namespace) -> list[Stage]:
+    """The steps in order, each with its arguments made from the earlier steps' outputs."""
+    from scripts import build, fetch, lint, push, scan, smoke_test
+
+    def build_argv(out: Outputs) -> list[str]:
+        return [
+            "--model-dir",
+            out["fetch"]["model-dir"],
+            "--image-name",
+            args.image_name,
+            *option("--tags", args.tags),
+            *option("--base-image", args.base_image),
+            "--dockerfile",
+            args.dockerfile,
+        ]
+
+    def scan_argv(out: Outputs) -> list[str]:
+        skip = ["--skip"] if args.skip_scan else []
+        return ["--image", out["build"]["image"], "--severity-cutoff", args.severity_cutoff, *skip]
+
+    def smoke_argv(out: Outputs) -> list[str]:
+        model_dir = out["fetch"]["model-dir"]
+        return [
+            "--image",
+            out["build"]["image"],
+            "--model-dir",
+            model_dir,
+            *option("--samples", args.samples),
+        ]
+
+    def push_argv(out: Outputs) -> list[str]:
+        dry_run = ["--dry-run"] if args.dry_run else []
+        tags = ",".join(gha.split_list(out["build"]["tags"]))
+        return [
+            "--image",
+            out["build"]["image-id"],
+            "--tags",
+            tags,
+            *option("--username", args.username),
+            *dry_run,
+        ]
+
+    lint_argv = [
+        "--dockerfile",
+        str(PROJECT_DIR / "Dockerfile"),
+        "--python-paths",
+        str(PROJECT_DIR / "serving"),
+    ]
+    planned: list[Stage] = [
+        ("fetch", fetch.main, lambda _: fetch_argv(args)),
+        ("lint", lint.main, lambda _: lint_argv),
+        ("build", build.main, build_argv),
+        ("scan", scan.main, scan_argv),
+        ("smoke-test", smoke_test.main, smoke_argv),
+    ]
+    return planned if args.no_push else [*planned, ("push", push.main, push_argv)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every step in order, stopping at the first failure."""
+    args = parse_args(argv)
+    planned = stages(args)
+    results: list[StepResult] = []
+    outputs: Outputs = {}
+    with tempfile.TemporaryDirectory(prefix="modelship-pipeline-") as scratch:
+        for name, step_main, make_argv in planned:
+            result = run_step(name, step_main, make_argv(outputs), Path(scratch))
+            results.append(result)
+            outputs[name] = result.outputs
+            if not result.ok:
+                break
+    gha.add_summary(report(results, [name for name, _, _ in planned]))
+    passed = len(results) == len(planned) and results[-1].ok
+    if passed and "push" in outputs:
+        gha.set_output("digest", outputs["push"].get("digest", ""))
+        gha.set_output("image-ref", outputs["push"].get("image-ref", ""))
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
