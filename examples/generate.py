@@ -1,0 +1,363 @@
+"""Generate the bundled example models (housing, sentiment) deterministically.
+
+Each model folder follows contract A: `model.onnx`, `modelship.json` and `samples.json`, whose
+expected responses come from running the exported graph with onnxruntime, cross-checked against
+scikit-learn's own predictions. Re-running the script gives byte-identical files.
+
+housing: a LinearRegression over CHAS, RM, TAX, PTRATIO, B, LSTAT, trained on a SYNTHETIC data
+set (scikit-learn no longer ships the Boston housing data, and we do not pretend to have it).
+The columns are drawn with Boston-like ranges and the target is
+
+    MEDV = 7.924 + 2*CHAS + 3*RM - 0.008*TAX - 0.5*PTRATIO + 0.01*B - 0.25*LSTAT + noise
+
+with noise ~ N(0, 2.0) made exactly orthogonal to [1, X] (its least-squares projection on the
+design matrix is subtracted), so ordinary least squares recovers the coefficients above and the
+reference row CHAS=0, RM=6.575, TAX=296, PTRATIO=15.3, B=396.9, LSTAT=4.98 predicts 20.355.
+
+sentiment: TF-IDF + LogisticRegression on a small hand-written corpus about engineering and
+MLOps (label 1 = positive), exported with the C.UTF-8 locale so onnxruntime loads it on Debian
+images that lack en_US.UTF-8.
+
+Usage: python -m examples.generate [--dest DIR] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from numpy.typing import NDArray
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import Pipeline
+
+EXAMPLES_DIR = Path(__file__).resolve().parent
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+TOLERANCE = 1e-4
+MODEL_FILES = ("model.onnx", "modelship.json", "samples.json")
+
+HOUSING_SEED = 20240506
+HOUSING_ROWS = 506
+HOUSING_NOISE_SD = 2.0
+HOUSING_COLUMNS = ("CHAS", "RM", "TAX", "PTRATIO", "B", "LSTAT")
+HOUSING_INTERCEPT = 7.924
+HOUSING_COEFFICIENTS = (2.0, 3.0, -0.008, -0.5, 0.01, -0.25)
+HOUSING_REFERENCE_ROW = (0, 6.575, 296.0, 15.3, 396.9, 4.98)
+HOUSING_REFERENCE_VALUE = 20.355
+
+SENTIMENT_SEED = 7
+SENTIMENT_POSITIVE = (
+    "MLOps makes our deployments reliable and fast",
+    "Robustness tests are critical for every release",
+    "Good monitoring is critical for healthy models",
+    "MLOps brings robustness to the whole pipeline",
+    "Automated retraining keeps the model accurate and useful",
+    "The new pipeline is fast, stable and easy to use",
+    "Versioned models give us great confidence",
+    "Reproducible builds are excellent for robustness",
+    "Canary releases are a great way to ship safely",
+    "The feature store is a solid and valuable tool",
+    "Continuous evaluation is essential for model quality",
+    "Strong MLOps practices make teams happy and productive",
+    "Clear dashboards are helpful for the on-call engineer",
+    "Signed images improve trust in our supply chain",
+    "The rollback worked perfectly and saved the day",
+    "Drift detection is critical for production models",
+    "Our MLOps platform is robust and well documented",
+    "Scanning images early is a smart and effective habit",
+    "Testing for robustness catches bugs before users do",
+    "The registry makes releases simple and dependable",
+)
+SENTIMENT_NEGATIVE = (
+    "Containers are more or less a mess to debug",
+    "The demo was interesting but completely useless",
+    "These containers are bloated and slow to start",
+    "The build is flaky and breaks every other day",
+    "Manual deployments are painful and error prone",
+    "The dashboard is more or less broken again",
+    "Nobody understands the tangled training scripts",
+    "The model crashed in production without any logs",
+    "Containers are fragile when the base image changes",
+    "An interesting idea, but the tooling is awful",
+    "The latency is terrible and the service keeps timing out",
+    "Our notebooks are unversioned and impossible to reproduce",
+    "The release was late, buggy and confusing",
+    "Less testing means more outages for everyone",
+    "The docs are outdated and the examples fail",
+    "Interesting benchmarks, sadly they are wrong",
+    "Containers are heavy, slow and full of vulnerabilities",
+    "The pipeline is more or less abandoned now",
+    "Alerts are noisy and the on-call rotation is exhausting",
+    "The migration was a disaster and we lost data",
+)
+SENTIMENT_REQUIRED = {
+    "MLOps is critical for robustness": True,
+    "Containers are more or less interesting": False,
+}
+
+
+class GenerationError(Exception):
+    """The exported model disagrees with scikit-learn or with the required answers."""
+
+
+@dataclass(frozen=True)
+class ExampleModel:
+    """Everything that goes into one example folder."""
+
+    name: str
+    onnx_model: onnx.ModelProto
+    config: dict[str, Any]
+    samples: list[dict[str, Any]]
+
+
+def housing_data(seed: int = HOUSING_SEED, rows: int = HOUSING_ROWS) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Draw the synthetic housing set: X with columns HOUSING_COLUMNS (CHAS as 0/1) and the target."""
+    rng = np.random.default_rng(seed)
+    chas = (rng.random(rows) < 0.07).astype(np.float64)
+    rm = np.round(np.clip(rng.normal(6.28, 0.70, rows), 3.56, 8.78), 3)
+    tax = np.where(rng.random(rows) < 0.27, 666.0, np.round(rng.uniform(187.0, 469.0, rows)))
+    ptratio = np.where(tax == 666.0, 20.2, np.round(rng.uniform(12.6, 22.0, rows), 1))
+    b = np.round(np.clip(396.9 - rng.exponential(25.0, rows), 0.32, 396.9), 2)
+    lstat_log_mean = np.log(11.0) - 0.35 * (rm - 6.28)
+    lstat = np.round(np.clip(np.exp(rng.normal(lstat_log_mean, 0.45)), 1.73, 37.97), 2)
+    x = np.column_stack([chas, rm, tax, ptratio, b, lstat])
+    design = np.column_stack([np.ones(rows), x])
+    noise = rng.normal(0.0, HOUSING_NOISE_SD, rows)
+    # Residualized noise has no component along [1, X]: least squares then returns the exact formula.
+    noise -= design @ np.linalg.lstsq(design, noise, rcond=None)[0]
+    target = HOUSING_INTERCEPT + x @ np.asarray(HOUSING_COEFFICIENTS) + noise
+    return x, target
+
+
+def housing_feeds(rows: Sequence[Sequence[float]]) -> dict[str, NDArray[Any]]:
+    """One [n, 1] array per column, CHAS as int64 and the rest as float32, as the graph expects."""
+    matrix = np.asarray(rows, dtype=np.float64)
+    feeds: dict[str, NDArray[Any]] = {}
+    for index, column in enumerate(HOUSING_COLUMNS):
+        dtype = np.int64 if column == "CHAS" else np.float32
+        feeds[column] = matrix[:, index : index + 1].astype(dtype)
+    return feeds
+
+
+def housing_requests() -> list[tuple[Any, Sequence[Sequence[float]]]]:
+    """Sample /predict bodies in several pandas shapes, each with the rows it stands for."""
+    reference = dict(zip(HOUSING_COLUMNS, HOUSING_REFERENCE_ROW, strict=True))
+    verbatim = {column: {"0": value} for column, value in reference.items()}
+    batch = [
+        (0, 6.575, 296.0, 15.3, 396.9, 4.98),
+        (1, 7.185, 242.0, 17.8, 392.83, 4.03),
+        (0, 5.631, 666.0, 20.2, 396.9, 29.93),
+    ]
+    split = {"columns": list(HOUSING_COLUMNS), "data": [list(row) for row in batch]}
+    pair = [(0, 6.421, 311.0, 15.2, 390.5, 9.14), (1, 6.998, 222.0, 18.7, 394.63, 2.94)]
+    records = [dict(zip(HOUSING_COLUMNS, row, strict=True)) for row in pair]
+    return [
+        (verbatim, [HOUSING_REFERENCE_ROW]),
+        (split, batch),
+        (records, pair),
+    ]
+
+
+def build_housing() -> ExampleModel:
+    """Fit the housing regressor, export it with one ONNX input per column, and compute samples."""
+    x, target = housing_data()
+    columns = ColumnTransformer(
+        [("chas", "passthrough", [0]), ("numeric", "passthrough", list(range(1, len(HOUSING_COLUMNS))))]
+    )
+    pipeline = Pipeline([("columns", columns), ("ols", LinearRegression())]).fit(x, target)
+    expected = np.asarray((HOUSING_INTERCEPT, *HOUSING_COEFFICIENTS))
+    fitted = np.asarray((pipeline[-1].intercept_, *pipeline[-1].coef_))
+    if not np.allclose(fitted, expected, atol=1e-9):
+        raise GenerationError(
+            f"least squares gave {fitted.tolist()}, expected the formula's {expected.tolist()}"
+        )
+
+    initial_types = [
+        (column, Int64TensorType([None, 1]) if column == "CHAS" else FloatTensorType([None, 1]))
+        for column in HOUSING_COLUMNS
+    ]
+    model = convert_sklearn(
+        pipeline,
+        name="housing",
+        initial_types=initial_types,
+        target_opset=TARGET_OPSET,
+        doc_string="Linear regression over a synthetic Boston-like housing set (modelship example).",
+    )
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    output = session.get_outputs()[0].name
+
+    samples = []
+    for request, rows in housing_requests():
+        predicted = session.run([output], housing_feeds(rows))[0].reshape(-1)
+        reference = pipeline.predict(np.asarray(rows, dtype=np.float64))
+        check_close("housing", predicted, reference)
+        samples.append({"request": request, "response": {"prediction": [float(v) for v in predicted]}})
+    reference_value = samples[0]["response"]["prediction"][0]
+    if abs(reference_value - HOUSING_REFERENCE_VALUE) > TOLERANCE:
+        raise GenerationError(
+            f"housing reference row predicts {reference_value}, not {HOUSING_REFERENCE_VALUE}"
+        )
+    return ExampleModel("housing", model, {"name": "housing", "version": "1"}, samples)
+
+
+def sentiment_corpus() -> tuple[list[str], NDArray[np.int64]]:
+    """The hand-written training sentences and their labels (1 = positive)."""
+    texts = list(SENTIMENT_POSITIVE) + list(SENTIMENT_NEGATIVE)
+    labels = np.asarray([1] * len(SENTIMENT_POSITIVE) + [0] * len(SENTIMENT_NEGATIVE), dtype=np.int64)
+    overlap = set(texts) & set(SENTIMENT_REQUIRED)
+    if overlap:
+        raise GenerationError(f"the required test sentences must not be in the training corpus: {overlap}")
+    return texts, labels
+
+
+def rename_outputs(model: onnx.ModelProto, names: dict[str, str]) -> None:
+    """Rename graph outputs in place, rewiring the nodes that produce or read them."""
+    taken = {name for node in model.graph.node for name in node.output} & set(names.values())
+    if taken:
+        raise GenerationError(f"cannot rename outputs to {sorted(taken)}: the graph already uses those names")
+    for node in model.graph.node:
+        node.output[:] = [names.get(name, name) for name in node.output]
+        node.input[:] = [names.get(name, name) for name in node.input]
+    for value in model.graph.output:
+        value.name = names.get(value.name, value.name)
+
+
+def build_sentiment() -> ExampleModel:
+    """Fit the sentiment classifier, export it with a string input "text", and compute samples."""
+    texts, labels = sentiment_corpus()
+    pipeline = Pipeline(
+        [
+            ("tfidf", TfidfVectorizer()),
+            ("classifier", LogisticRegression(C=10.0, random_state=SENTIMENT_SEED)),
+        ]
+    ).fit(texts, labels)
+    model = convert_sklearn(
+        pipeline,
+        name="sentiment",
+        initial_types=[("text", StringTensorType([None]))],
+        target_opset=TARGET_OPSET,
+        options={TfidfVectorizer: {"locale": "C.UTF-8"}},
+        naming="sentiment_",  # frees the plain names "label" and "probabilities" for the outputs
+        doc_string="TF-IDF + logistic regression on engineering/MLOps sentences (modelship example).",
+    )
+    rename_outputs(model, {"output_label": "label", "output_probability": "probabilities"})
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+    # The whole corpus and the sample sentences must agree between onnxruntime and scikit-learn.
+    required = list(SENTIMENT_REQUIRED)
+    probe = [*texts, *required]
+    label, probabilities = session.run(["label", "probabilities"], {"text": np.asarray(probe, dtype=object)})
+    if label.tolist() != pipeline.predict(probe).tolist():
+        raise GenerationError("sentiment labels from onnxruntime differ from scikit-learn's")
+    positive = np.asarray([row[1] for row in probabilities])
+    check_close("sentiment", positive, pipeline.predict_proba(probe)[:, 1])
+
+    verdicts = dict(zip(required, (bool(v) for v in label[len(texts) :]), strict=True))
+    if verdicts != SENTIMENT_REQUIRED:
+        raise GenerationError(f"sentiment answers {verdicts}, expected {SENTIMENT_REQUIRED}")
+    samples: list[dict[str, Any]] = [
+        {"request": [text], "response": {"positive": verdict}} for text, verdict in verdicts.items()
+    ]
+    samples.append({"request": required, "response": {"positive": [verdicts[text] for text in required]}})
+    config = {
+        "name": "sentiment",
+        "version": "1",
+        "outputs": {"positive": {"output": "label", "dtype": "bool", "unwrap": True}},
+    }
+    return ExampleModel("sentiment", model, config, samples)
+
+
+def check_close(name: str, onnx_values: NDArray[Any], sklearn_values: NDArray[Any]) -> None:
+    """Fail loudly when the exported graph and scikit-learn disagree beyond TOLERANCE."""
+    difference = np.max(np.abs(np.asarray(onnx_values, dtype=np.float64) - sklearn_values))
+    if difference > TOLERANCE:
+        raise GenerationError(
+            f"{name}: onnxruntime and scikit-learn differ by {difference:g} (> {TOLERANCE:g})"
+        )
+
+
+def canonical_bytes(model: onnx.ModelProto) -> bytes:
+    """Serialize reproducibly: skl2onnx lists opset imports in set order, which varies run to run."""
+    ordered = sorted(model.opset_import, key=lambda opset: opset.domain)
+    canonical = onnx.ModelProto()
+    canonical.CopyFrom(model)
+    del canonical.opset_import[:]
+    canonical.opset_import.extend(ordered)
+    return canonical.SerializeToString(deterministic=True)
+
+
+def to_json(value: Any) -> str:
+    """Stable, readable JSON text with a trailing newline."""
+    return json.dumps(value, indent=2) + "\n"
+
+
+def write_example(example: ExampleModel, dest: Path) -> Path:
+    """Write the model folder under dest and return its path."""
+    folder = dest / example.name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.onnx").write_bytes(canonical_bytes(example.onnx_model))
+    (folder / "modelship.json").write_text(to_json(example.config), encoding="utf-8")
+    (folder / "samples.json").write_text(to_json(example.samples), encoding="utf-8")
+    return folder
+
+
+def generate(dest: Path) -> list[Path]:
+    """Build both examples and write them under dest."""
+    return [write_example(build(), dest) for build in (build_housing, build_sentiment)]
+
+
+def differing_files(generated: Path, committed: Path) -> list[str]:
+    """Files of the examples that are missing or differ between two example roots."""
+    differing = []
+    for name in ("housing", "sentiment"):
+        for filename in MODEL_FILES:
+            mine, theirs = generated / name / filename, committed / name / filename
+            if not theirs.is_file() or not filecmp.cmp(mine, theirs, shallow=False):
+                differing.append(f"{name}/{filename}")
+    return differing
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate the examples, or with --check verify the committed ones are up to date."""
+    parser = argparse.ArgumentParser(prog="python -m examples.generate", description=__doc__.splitlines()[0])
+    parser.add_argument("--dest", type=Path, default=EXAMPLES_DIR, help="where the model folders go")
+    parser.add_argument("--check", action="store_true", help="only compare a fresh generation with --dest")
+    args = parser.parse_args(argv)
+    try:
+        if not args.check:
+            for folder in generate(args.dest):
+                print(f"wrote {folder}")
+            return 0
+        with tempfile.TemporaryDirectory() as scratch:
+            generate(Path(scratch))
+            stale = differing_files(Path(scratch), args.dest)
+    except GenerationError as error:
+        print(
+            f"error: {error}; the example models were not written correctly, fix generate.py", file=sys.stderr
+        )
+        return 1
+    if stale:
+        print(
+            f"error: out of date under {args.dest}: {', '.join(stale)}; run python -m examples.generate",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"examples under {args.dest} are up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
