@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import scan
+from scripts import gha, scan
 from scripts.scan import Finding, Severity
 
 FAKE_GRYPE = Path(__file__).parent / "fakes" / "grype"
@@ -46,17 +46,8 @@ def grype_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def outputs(tmp_path: Path) -> dict[str, str]:
-    """Parse $GITHUB_OUTPUT (single-line values and heredoc blocks)."""
-    values: dict[str, str] = {}
-    lines = iter((tmp_path / "output").read_text(encoding="utf-8").splitlines())
-    for line in lines:
-        if "<<" in line and "=" not in line.split("<<")[0]:
-            name, delimiter = line.split("<<", 1)
-            values[name] = "\n".join(iter(lambda: next(lines), delimiter))
-        else:
-            name, value = line.split("=", 1)
-            values[name] = value
-    return values
+    """The step outputs written so far (a later value of the same name wins)."""
+    return gha.read_outputs(tmp_path / "output")
 
 
 def summary(tmp_path: Path) -> str:
