@@ -1,0 +1,93 @@
+"""The local pipeline's chaining and report (the steps themselves are tested on their own)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from scripts import gha, pipeline
+
+
+def writes_outputs(**outputs: str) -> pipeline.StepMain:
+    """A step main that writes outputs and succeeds, recording the argv it got."""
+
+    def step_main(argv: list[str] | None) -> int:
+        for name, value in outputs.items():
+            gha.set_output(name, value)
+        return 0
+
+    return step_main
+
+
+def dies(argv: list[str] | None) -> int:
+    gha.die("the model is not valid ONNX")
+
+
+def test_run_step_collects_outputs_and_restores_github_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "job-output"))
+    result = pipeline.run_step("build", writes_outputs(image="a:1", tags="a:1\na:latest"), [], tmp_path)
+    assert result.ok
+    assert result.outputs == {"image": "a:1", "tags": "a:1\na:latest"}
+    assert os.environ["GITHUB_OUTPUT"] == str(tmp_path / "job-output")
+    assert not (tmp_path / "job-output").exists()
+
+
+def test_run_step_turns_a_die_into_a_failed_result(tmp_path: Path) -> None:
+    result = pipeline.run_step("fetch", dies, [], tmp_path)
+    assert (result.ok, result.exit_code) == (False, 1)
+
+
+@pytest.mark.parametrize(
+    ("results", "verdict", "rows"),
+    [
+        pytest.param(
+            [pipeline.StepResult("fetch", 0, 0.5), pipeline.StepResult("lint", 0, 1.5)],
+            "✅ pipeline passed in 2.0 s",
+            ["| fetch | ✅ | 0.5 s |", "| lint | ✅ | 1.5 s |"],
+            id="all-passed",
+        ),
+        pytest.param(
+            [pipeline.StepResult("fetch", 0, 0.5), pipeline.StepResult("lint", 1, 0.25)],
+            "❌ pipeline stopped at **lint** after 0.8 s",
+            ["| lint | ❌ | 0.2 s |", "| build | ⏭️ not run | |"],
+            id="stopped-at-lint",
+        ),
+    ],
+)
+def test_report_leads_with_the_verdict(
+    results: list[pipeline.StepResult], verdict: str, rows: list[str]
+) -> None:
+    text = pipeline.report(results, ["fetch", "lint", "build"])
+    assert text.splitlines()[0] == f"## modelship pipeline: {verdict}"
+    for row in rows:
+        assert row in text.splitlines()
+
+
+def test_the_pipeline_stops_at_the_first_failing_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    called: list[str] = []
+
+    def fake_stages(args: object) -> list[pipeline.Stage]:
+        def recording(name: str, step_main: pipeline.StepMain) -> pipeline.Stage:
+            def make_argv(outputs: pipeline.Outputs) -> list[str]:
+                called.append(name)
+                return []
+
+            return (name, step_main, make_argv)
+
+        return [
+            recording("fetch", writes_outputs(**{"model-dir": "m"})),
+            recording("lint", dies),
+            recording("build", writes_outputs()),
+        ]
+
+    monkeypatch.setattr(pipeline, "stages", fake_stages)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary"))
+    assert pipeline.main(["--image-name", "x"]) == 1
+    assert called == ["fetch", "lint"]
+    assert "❌ pipeline stopped at **lint**" in (tmp_path / "summary").read_text(encoding="utf-8")
