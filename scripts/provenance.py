@@ -1,0 +1,97 @@
+"""The provenance record (`provenance.json`) that fetch writes and build turns into image labels."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scripts import gha
+
+FILENAME = "provenance.json"
+SOURCES = ("local", "https", "azureml")
+_REQUIRED = ("source", "uri", "name", "version", "sha256", "fetched_at")
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a model came from, what it is, and when it was fetched (contract A)."""
+
+    source: str
+    uri: str
+    name: str
+    version: str
+    sha256: str
+    fetched_at: str
+    workspace: str | None = None
+    resource_group: str | None = None
+    subscription_id: str | None = None
+    asset_id: str | None = None
+    created: str | None = None
+    tags: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object, without the Azure ML fields when they are absent."""
+        return {key: value for key, value in dataclasses.asdict(self).items() if value is not None}
+
+    def same_model(self, other: Provenance) -> bool:
+        """True when both records describe the same model from the same place (times aside)."""
+        return dataclasses.replace(self, fetched_at="") == dataclasses.replace(other, fetched_at="")
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC with a `Z`, to the second."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def sha256_of(path: Path) -> str:
+    """The hex sha256 of a file, read in chunks so big models do not fill memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def from_dict(data: object, where: str) -> Provenance:
+    """Check and convert a decoded `provenance.json`; `where` names the file in errors."""
+    if not isinstance(data, dict):
+        raise gha.StepError(f"{where} must hold a JSON object; run the fetch step again to rewrite it")
+    missing = [key for key in _REQUIRED if not isinstance(data.get(key), str) or not data[key]]
+    if missing:
+        raise gha.StepError(f"{where} lacks {', '.join(missing)}; run the fetch step again to rewrite it")
+    known = {field.name for field in dataclasses.fields(Provenance)}
+    values = {key: value for key, value in data.items() if key in known}
+    if values.get("tags") is not None:
+        values["tags"] = {str(key): str(value) for key, value in dict(values["tags"]).items()}
+    for key in ("workspace", "resource_group", "subscription_id", "asset_id", "created"):
+        if values.get(key) is not None:
+            values[key] = str(values[key])
+    return Provenance(**values)
+
+
+def read(model_dir: Path) -> Provenance:
+    """Load `<model_dir>/provenance.json`, with a clear error when it is missing or broken."""
+    path = model_dir / FILENAME
+    if not path.is_file():
+        raise gha.StepError(
+            f"{path} does not exist: the model folder was not made by the fetch step; "
+            f"run `python -m scripts.fetch --source local --model <model> --dest {model_dir}` first"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise gha.StepError(f"{path} is not readable JSON ({error}); run the fetch step again") from error
+    return from_dict(data, str(path))
+
+
+def write(model_dir: Path, record: Provenance) -> Path:
+    """Write `<model_dir>/provenance.json` and return its path."""
+    path = model_dir / FILENAME
+    path.write_text(json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,553 @@
+"""The fetch step: local files and folders, https downloads from a real local TLS server, and its errors."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import json
+import ssl
+import threading
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from onnx import TensorProto, helper, save
+
+from scripts import fetch, gha
+
+HTML_PAGE = b"<!DOCTYPE html><html><body>Sign in</body></html>"
+
+
+def write_tiny_onnx(path: Path, factor: float = 2.0) -> bytes:
+    """Write a one-node ONNX model (y = x * factor) and return its bytes."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])
+    constant = helper.make_tensor("factor", TensorProto.FLOAT, [2], [factor, factor])
+    graph = helper.make_graph([helper.make_node("Mul", ["x", "factor"], ["y"])], "tiny", [x], [y], [constant])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(model, str(path))
+    return path.read_bytes()
+
+
+@dataclass
+class StepRun:
+    """What one in-process run of the step left behind."""
+
+    outputs: dict[str, str]
+    summary: str
+
+
+@pytest.fixture
+def run_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
+    """Run `fetch.main` in-process with GITHUB_OUTPUT/GITHUB_STEP_SUMMARY in tmp_path."""
+    output_file = tmp_path / "github_output"
+    summary_file = tmp_path / "step_summary"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output_file))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary_file))
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+
+    def ok(*argv: str) -> StepRun:
+        output_file.write_text("", encoding="utf-8")
+        summary_file.write_text("", encoding="utf-8")
+        assert fetch.main(list(argv)) == 0
+        return StepRun(gha.read_outputs(output_file), summary_file.read_text(encoding="utf-8"))
+
+    def fails(*argv: str) -> str:
+        summary_file.write_text("", encoding="utf-8")
+        with pytest.raises(SystemExit) as exit_info:
+            fetch.main(list(argv))
+        assert exit_info.value.code == 1
+        return summary_file.read_text(encoding="utf-8")
+
+    return types.SimpleNamespace(ok=ok, fails=fails)
+
+
+@pytest.fixture
+def model_folder(tmp_path: Path) -> Path:
+    """A folder like examples/<name>: model.onnx plus both sidecars."""
+    folder = tmp_path / "housing"
+    write_tiny_onnx(folder / "model.onnx")
+    (folder / "modelship.json").write_text(
+        json.dumps({"name": "housing", "version": "1.2.3"}), encoding="utf-8"
+    )
+    (folder / "samples.json").write_text(json.dumps([{"request": {}, "response": {}}]), encoding="utf-8")
+    return folder
+
+
+def test_local_folder_copies_model_sidecars_and_writes_provenance(
+    run_step: types.SimpleNamespace, model_folder: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out"
+    expected = hashlib.sha256((model_folder / "model.onnx").read_bytes()).hexdigest()
+
+    run = run_step.ok("--source", "local", "--model", str(model_folder), "--dest", str(dest))
+
+    assert (dest / "model.onnx").read_bytes() == (model_folder / "model.onnx").read_bytes()
+    for sidecar in ("modelship.json", "samples.json"):
+        assert (dest / sidecar).read_bytes() == (model_folder / sidecar).read_bytes()
+    record = json.loads((dest / "provenance.json").read_text(encoding="utf-8"))
+    assert record["source"] == "local"
+    assert record["uri"] == str((model_folder / "model.onnx").resolve())
+    assert (record["name"], record["version"], record["sha256"]) == ("housing", "1.2.3", expected)
+    fetched_at = datetime.datetime.fromisoformat(record["fetched_at"])
+    assert fetched_at.tzinfo is not None
+    assert "workspace" not in record
+    assert run.outputs == {
+        "model-dir": str(dest.resolve()),
+        "model-path": str((dest / "model.onnx").resolve()),
+        "sha256": expected,
+        "model-name": "housing",
+        "model-version": "1.2.3",
+        "provenance": str((dest / "provenance.json").resolve()),
+    }
+    assert run.summary.startswith("### ✅ Fetched model `housing` version `1.2.3`")
+    assert expected in run.summary
+
+
+def test_local_file_renamed_to_model_onnx_with_name_from_stem(
+    run_step: types.SimpleNamespace, tmp_path: Path
+) -> None:
+    source = tmp_path / "src" / "churn.onnx"
+    write_tiny_onnx(source)
+    dest = tmp_path / "out"
+
+    run = run_step.ok("--source", "local", "--model", str(source), "--dest", str(dest), "--version", "7")
+
+    assert (dest / "model.onnx").read_bytes() == source.read_bytes()
+    assert sorted(path.name for path in dest.iterdir()) == ["model.onnx", "provenance.json"]
+    assert (run.outputs["model-name"], run.outputs["model-version"]) == ("churn", "7")
+
+
+def test_name_and_version_inputs_override_the_sidecar(
+    run_step: types.SimpleNamespace, model_folder: Path, tmp_path: Path
+) -> None:
+    run = run_step.ok(
+        "--source", "local", "--model", str(model_folder), "--dest", str(tmp_path / "out"),
+        "--name", "prices", "--version", "2024.1",
+    )  # fmt: skip
+    assert (run.outputs["model-name"], run.outputs["model-version"]) == ("prices", "2024.1")
+
+
+def test_inputs_come_from_env_like_in_actions(
+    run_step: types.SimpleNamespace, model_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INPUT_SOURCE", "local")
+    monkeypatch.setenv("INPUT_MODEL", str(model_folder))
+    monkeypatch.setenv("INPUT_DEST", str(tmp_path / "from-env"))
+    run = run_step.ok()
+    assert run.outputs["model-dir"] == str((tmp_path / "from-env").resolve())
+
+
+def test_refetching_the_same_model_keeps_the_folder_identical(
+    run_step: types.SimpleNamespace, model_folder: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out"
+    run_step.ok("--source", "local", "--model", str(model_folder), "--dest", str(dest))
+    first = (dest / "provenance.json").read_bytes()
+    record = json.loads(first)
+    record["fetched_at"] = "2020-01-01T00:00:00Z"  # as if the first fetch were long ago
+    (dest / "provenance.json").write_text(json.dumps(record), encoding="utf-8")
+
+    run_step.ok("--source", "local", "--model", str(model_folder), "--dest", str(dest))
+    assert json.loads((dest / "provenance.json").read_bytes())["fetched_at"] == "2020-01-01T00:00:00Z"
+
+    write_tiny_onnx(model_folder / "model.onnx", factor=3.0)  # a new model gets a new record
+    run_step.ok("--source", "local", "--model", str(model_folder), "--dest", str(dest))
+    assert json.loads((dest / "provenance.json").read_bytes())["fetched_at"] != "2020-01-01T00:00:00Z"
+
+
+def test_refetch_removes_sidecars_the_new_source_lacks(
+    run_step: types.SimpleNamespace, model_folder: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out"
+    run_step.ok("--source", "local", "--model", str(model_folder), "--dest", str(dest))
+    bare = tmp_path / "bare" / "other.onnx"
+    write_tiny_onnx(bare)
+    run_step.ok("--source", "local", "--model", str(bare), "--dest", str(dest))
+    assert sorted(path.name for path in dest.iterdir()) == ["model.onnx", "provenance.json"]
+
+
+def test_expected_sha256_accepts_a_prefixed_uppercase_match(
+    run_step: types.SimpleNamespace, model_folder: Path, tmp_path: Path
+) -> None:
+    digest = hashlib.sha256((model_folder / "model.onnx").read_bytes()).hexdigest()
+    run = run_step.ok(
+        "--source", "local", "--model", str(model_folder), "--dest", str(tmp_path / "out"),
+        "--expected-sha256", f"sha256:{digest.upper()}",
+    )  # fmt: skip
+    assert run.outputs["sha256"] == digest
+
+
+def test_expected_sha256_mismatch_fails_showing_both(
+    run_step: types.SimpleNamespace, model_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digest = hashlib.sha256((model_folder / "model.onnx").read_bytes()).hexdigest()
+    wrong = "0" * 64
+    dest = tmp_path / "out"
+    summary = run_step.fails(
+        "--source", "local", "--model", str(model_folder), "--dest", str(dest), "--expected-sha256", wrong
+    )
+    message = capsys.readouterr().err
+    assert digest in message
+    assert wrong in message
+    assert summary.startswith("❌")
+    assert not (dest / "model.onnx").exists()
+    assert not (dest / "provenance.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(b"not a protobuf at all \xff\xfe" * 20, "not a valid ONNX model", id="garbage"),
+        pytest.param(b"", "the file is empty", id="empty"),
+        pytest.param(
+            b"version https://git-lfs.github.com/spec/v1\noid sha256:ab\n", "git lfs pull", id="lfs"
+        ),
+        pytest.param(HTML_PAGE, "HTML/XML page", id="html"),
+    ],
+)
+def test_a_file_that_is_not_onnx_is_refused(
+    run_step: types.SimpleNamespace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+    expected: str,
+) -> None:
+    source = tmp_path / "broken.onnx"
+    source.write_bytes(content)
+    dest = tmp_path / "out"
+    run_step.fails("--source", "local", "--model", str(source), "--dest", str(dest))
+    message = capsys.readouterr().err
+    assert "not a valid ONNX model" in message
+    assert expected in message
+    assert not (dest / "model.onnx").exists()
+
+
+def test_truncated_onnx_is_refused(
+    run_step: types.SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content = write_tiny_onnx(tmp_path / "whole.onnx")
+    (tmp_path / "cut.onnx").write_bytes(content[: len(content) // 2])
+    run_step.fails("--source", "local", "--model", str(tmp_path / "cut.onnx"), "--dest", str(tmp_path / "o"))
+    assert "is not a valid ONNX model (onnxruntime" in capsys.readouterr().err
+
+
+def test_folder_with_several_models_needs_onnx_file(
+    run_step: types.SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "two"
+    write_tiny_onnx(folder / "a.onnx")
+    b_bytes = write_tiny_onnx(folder / "b.onnx", factor=5.0)
+    run_step.fails("--source", "local", "--model", str(folder), "--dest", str(tmp_path / "out"))
+    assert "several .onnx files (a.onnx, b.onnx)" in capsys.readouterr().err
+
+    run_step.ok(
+        "--source", "local", "--model", str(folder), "--onnx-file", "b.onnx", "--dest", str(tmp_path / "o")
+    )
+    assert (tmp_path / "o" / "model.onnx").read_bytes() == b_bytes
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param([], "input 'source' must be one of local, https, azureml", id="no-source"),
+        pytest.param(["--source", "s3"], "not 's3'", id="unknown-source"),
+        pytest.param(["--source", "local"], "source 'local' needs input 'model'", id="local-without-model"),
+        pytest.param(["--source", "https"], "source 'https' needs input 'model'", id="https-without-model"),
+        pytest.param(
+            ["--source", "local", "--model", "https://example.com/m.onnx"],
+            "use source 'https'",
+            id="local-url",
+        ),
+        pytest.param(
+            ["--source", "https", "--model", "http://example.com/m.onnx"],
+            "plain http:// URL",
+            id="plain-http",
+        ),
+        pytest.param(
+            ["--source", "https", "--model", "ftp://example.com/m.onnx"], "needs an https:// URL", id="ftp"
+        ),
+        pytest.param(
+            ["--source", "local", "--model", "m.onnx", "--workspace", "ws"],
+            "input 'workspace' only applies to source 'azureml'",
+            id="workspace-with-local",
+        ),
+        pytest.param(
+            ["--source", "azureml", "--subscription-id", "s", "--resource-group", "rg", "--model-name", "m"],
+            "source 'azureml' needs input 'workspace'",
+            id="azureml-without-workspace",
+        ),
+        pytest.param(
+            ["--source", "azureml"],
+            "needs input 'subscription-id', 'resource-group', 'workspace', 'model-name'",
+            id="azureml-bare",
+        ),
+        pytest.param(
+            ["--source", "azureml", "--model", "x.onnx"],
+            "with source 'azureml' name the model",
+            id="azureml-model",
+        ),
+        pytest.param(
+            [
+                "--source",
+                "azureml",
+                "--subscription-id",
+                "s",
+                "--resource-group",
+                "rg",
+                "--workspace",
+                "w",
+                "--model-name",
+                "m",
+                "--model-version",
+                "3",
+                "--model-label",
+                "prod",
+            ],
+            "either input 'model-version' or 'model-label'",
+            id="version-and-label",
+        ),
+        pytest.param(
+            ["--source", "azureml", "--name", "n"], "'name' and 'version' only apply", id="azureml-name"
+        ),
+        pytest.param(
+            ["--source", "local", "--model", "m.onnx", "--expected-sha256", "abc"],
+            "must be 64 hexadecimal digits",
+            id="short-sha",
+        ),
+        pytest.param(
+            ["--source", "https", "--model", "https://x/m.onnx", "--timeout", "0"],
+            "input 'timeout' must be a positive number",
+            id="zero-timeout",
+        ),
+        pytest.param(
+            ["--source", "local", "--model", "/nonexistent/model.onnx"], "does not exist", id="missing-path"
+        ),
+    ],
+)
+def test_invalid_inputs_are_refused_before_any_work(
+    run_step: types.SimpleNamespace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    expected: str,
+) -> None:
+    dest = tmp_path / "never-created"
+    run_step.fails(*argv, "--dest", str(dest))
+    assert expected in capsys.readouterr().err
+    assert not dest.exists()
+
+
+def test_dest_equal_to_the_source_folder_is_refused(
+    run_step: types.SimpleNamespace, model_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sorted(path.name for path in model_folder.iterdir())
+    run_step.fails("--source", "local", "--model", str(model_folder), "--dest", str(model_folder))
+    assert "is the folder the model comes from" in capsys.readouterr().err
+    assert sorted(path.name for path in model_folder.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        pytest.param("https://h.example/m.onnx?sig=SECRET&se=1", "https://h.example/m.onnx", id="sas-query"),
+        pytest.param(
+            "https://user:pw@h.example:8443/a/m.onnx#x", "https://h.example:8443/a/m.onnx", id="userinfo"
+        ),
+        pytest.param("https://h.example/m.onnx", "https://h.example/m.onnx", id="plain"),
+    ],
+)
+def test_redact_url(url: str, expected: str) -> None:
+    assert fetch.redact_url(url) == expected
+
+
+# --- https: a real TLS server on 127.0.0.1 with a throwaway certificate ---------------------------
+
+
+@dataclass
+class TlsServer:
+    """A local HTTPS server and the CA bundle that trusts it."""
+
+    base: str
+    ca_bundle: Path
+    requests_seen: list[str]
+
+
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (usable as its own CA) and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "modelship test server")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "server.pem", folder / "server.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
+    """Serve a model, error statuses, a slow answer, an oversized one and an http redirect over TLS."""
+    folder = tmp_path_factory.mktemp("tls")
+    model_bytes = write_tiny_onnx(folder / "served.onnx")
+    cert_path, key_path = make_certificate(folder)
+    release = threading.Event()
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            path = self.path.split("?", 1)[0]
+            if path == "/models/housing.onnx":
+                self.reply(200, model_bytes)
+            elif path == "/login.onnx":
+                self.reply(200, HTML_PAGE)
+            elif path == "/private.onnx":
+                self.reply(403, b"denied")
+            elif path == "/broken.onnx":
+                self.reply(500, b"oops")
+            elif path == "/slow.onnx":
+                release.wait(10)
+                self.reply(200, model_bytes)
+            elif path == "/big.onnx":
+                self.reply(200, b"\0" * (2 * 1024 * 1024))
+            elif path == "/to-http.onnx":
+                self.send_response(302)
+                self.send_header("Location", "http://127.0.0.1:9/m.onnx")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                self.reply(404, b"not found")
+
+        def reply(self, status: int, body: bytes) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass  # the client gave up (timeout tests)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield TlsServer(f"https://127.0.0.1:{server.server_address[1]}", cert_path, seen)
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.fixture
+def trusted(tls_server: TlsServer, monkeypatch: pytest.MonkeyPatch) -> TlsServer:
+    """The TLS server, with requests told to trust its certificate."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_server.ca_bundle))
+    return tls_server
+
+
+def test_https_download(run_step: types.SimpleNamespace, trusted: TlsServer, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    url = f"{trusted.base}/models/housing.onnx?sig=s3cret"
+    run = run_step.ok("--source", "https", "--model", url, "--dest", str(dest), "--version", "4")
+    expected = hashlib.sha256((dest / "model.onnx").read_bytes()).hexdigest()
+    record = json.loads((dest / "provenance.json").read_text(encoding="utf-8"))
+    assert record["source"] == "https"
+    assert record["uri"] == f"{trusted.base}/models/housing.onnx"  # no query: it may hold a SAS token
+    assert (record["name"], record["version"], record["sha256"]) == ("housing", "4", expected)
+    assert run.outputs["sha256"] == expected
+    assert "s3cret" not in run.summary
+    assert "/models/housing.onnx?sig=s3cret" in trusted.requests_seen
+
+
+@pytest.mark.parametrize(
+    ("path", "extra", "expected"),
+    [
+        pytest.param("/nope.onnx", [], "answered 404 Not Found", id="404"),
+        pytest.param("/private.onnx", [], "403 Forbidden; the file needs credentials", id="403"),
+        pytest.param("/broken.onnx", [], "answered HTTP 500", id="500"),
+        pytest.param("/login.onnx", [], "HTML/XML page", id="html-page"),
+        pytest.param("/slow.onnx", ["--timeout", "0.5"], "did not finish within 0.5 s", id="timeout"),
+        pytest.param("/big.onnx", ["--max-size-mb", "1"], "larger than the limit of 1 MB", id="too-big"),
+        pytest.param("/to-http.onnx", [], "which is not https; refusing it", id="redirect-to-http"),
+    ],
+)
+def test_https_errors(
+    run_step: types.SimpleNamespace,
+    trusted: TlsServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    path: str,
+    extra: list[str],
+    expected: str,
+) -> None:
+    dest = tmp_path / "out"
+    run_step.fails("--source", "https", "--model", trusted.base + path, "--dest", str(dest), *extra)
+    assert expected in capsys.readouterr().err
+    assert not (dest / "model.onnx").exists()
+    assert [entry.name for entry in dest.iterdir()] == []
+
+
+def test_https_untrusted_certificate(
+    run_step: types.SimpleNamespace, tls_server: TlsServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"{tls_server.base}/models/housing.onnx"
+    run_step.fails("--source", "https", "--model", url, "--dest", str(tmp_path / "out"))
+    assert "point REQUESTS_CA_BUNDLE at its certificate bundle" in capsys.readouterr().err
+
+
+def test_https_nobody_listening(
+    run_step: types.SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_step.fails(
+        "--source", "https", "--model", "https://127.0.0.1:9/m.onnx", "--dest", str(tmp_path / "o")
+    )
+    assert "could not connect to https://127.0.0.1:9/m.onnx" in capsys.readouterr().err
