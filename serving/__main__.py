@@ -1,0 +1,90 @@
+"""`python -m serving`: the model server on uvicorn (uvloop, httptools), configured by the environment."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import tempfile
+from typing import Any
+
+import uvicorn
+from uvicorn.config import LOGGING_CONFIG
+
+from serving.config import ConfigError, Settings, load_settings
+from serving.model import MODEL_FILE
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging set-up plus the `modelship` loggers (access lines to stdout, the rest to stderr)."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["modelship"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["modelship"] = {
+        "formatter": "modelship",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["handlers"]["modelship.access"] = {
+        "formatter": "modelship",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stdout",
+    }
+    config["loggers"]["modelship"] = {"handlers": ["modelship"], "level": "INFO", "propagate": False}
+    config["loggers"]["modelship.access"] = {
+        "handlers": ["modelship.access"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
+
+
+def share_metrics_between_workers(settings: Settings) -> None:
+    """With several workers, let prometheus-client sum them through files in a fresh directory."""
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        try:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="modelship-metrics-")
+        except OSError:
+            print(
+                "modelship: no writable temporary directory; /metrics shows one worker at a time",
+                file=sys.stderr,
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT; exit 0 after a graceful stop, 2 on bad settings."""
+    argparse.ArgumentParser(
+        prog="python -m serving",
+        description="Serve the ONNX model in MODELSHIP_MODEL_DIR; configured by MODELSHIP_* variables.",
+    ).parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"modelship: {exc}", file=sys.stderr)
+        return 2
+    if not (settings.model_dir / MODEL_FILE).is_file():
+        print(
+            f"modelship: no {MODEL_FILE} in {settings.model_dir}; set MODELSHIP_MODEL_DIR to a model folder",
+            file=sys.stderr,
+        )
+        return 2
+    share_metrics_between_workers(settings)
+    uvicorn.run(
+        "serving.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,  # serving.app.Observe writes one line per request, probes left out
+        log_config=log_config(),
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

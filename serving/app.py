@@ -1,0 +1,302 @@
+"""The ASGI app: routes, the lifespan that loads and warms the model, and the request/response edges."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from itertools import count
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving import metrics, openapi
+from serving.config import Settings, load_settings
+from serving.errors import ClientError
+from serving.model import ServedModel, load_model
+
+log = logging.getLogger("modelship")
+access_log = logging.getLogger("modelship.access")
+
+JSON = "application/json"
+PROBES = frozenset({"/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"})
+ROUTES = frozenset({*PROBES, "/predict", "/invocations", "/metadata", "/openapi.json"})
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """A JSON answer serialised by orjson."""
+    return Response(orjson.dumps(body), status, media_type=JSON)
+
+
+def error(status: int, message: str) -> Response:
+    """The one shape of every refusal: {"error": "..."}."""
+    return json_response({"error": message}, status)
+
+
+def is_json(content_type: str | None) -> bool:
+    """True for application/json and any +json media type, parameters such as charset ignored."""
+    if not content_type:
+        return False
+    media = content_type.partition(";")[0].strip().lower()
+    return media == JSON or media.endswith("+json")
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The request body parsed as JSON; 415, 413 or 400 ClientErrors for the client's mistakes."""
+    content_type = request.headers.get("content-type")
+    if not is_json(content_type):
+        raise ClientError(
+            415,
+            f"Content-Type must be application/json (or a +json type), got {content_type or 'none'}; "
+            "send the header 'Content-Type: application/json'",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(int(declared), max_bytes)
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large(size, max_bytes)
+        chunks.append(chunk)
+    try:
+        return orjson.loads(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise ClientError(400, f"the request body is not valid JSON: {exc}") from None
+
+
+def too_large(size: int, max_bytes: int) -> ClientError:
+    """A 413 saying the limit and how to raise it."""
+    return ClientError(
+        413,
+        f"the request body has {size} bytes or more, over the limit of {max_bytes}; send smaller batches "
+        "(the server's limit is MODELSHIP_MAX_BODY_BYTES)",
+    )
+
+
+def answering(method: Callable[[ServedModel, Any], dict[str, Any]]) -> Callable[[Request], Any]:
+    """An endpoint that reads a JSON body, calls `method` on the model and answers JSON, 4xx or 500."""
+
+    async def endpoint(request: Request) -> Response:
+        state = request.app.state
+        model: ServedModel | None = state.model
+        if model is None:
+            return error(503, "the model is still loading; retry when /ready answers 200")
+        try:
+            return Response(
+                orjson.dumps(method(model, await read_json(request, state.settings.max_body_bytes))),
+                media_type=JSON,
+            )
+        except ClientError as exc:
+            return error(exc.status, exc.message)
+        except Exception:  # the server keeps serving; the log has the traceback
+            log.exception("unexpected error answering %s", request.url.path)
+            return error(500, "the server failed to answer this request; the server log has the details")
+
+    return endpoint
+
+
+def v2_model(request: Request) -> ServedModel:
+    """The loaded model when the path names it, else a 404/503 ClientError."""
+    model: ServedModel | None = request.app.state.model
+    if model is None:
+        raise ClientError(503, "the model is still loading; retry when /v2/health/ready answers 200")
+    name = request.path_params["name"]
+    if name != model.name:
+        raise ClientError(404, f"no model named {name!r}; this server serves {model.name!r}")
+    return model
+
+
+async def v2_infer(request: Request) -> Response:
+    """POST /v2/models/{name}/infer."""
+    try:
+        v2_model(request)
+    except ClientError as exc:
+        return error(exc.status, exc.message)
+    return await infer(request)
+
+
+infer = answering(ServedModel.infer_v2)
+
+
+async def v2_metadata(request: Request) -> Response:
+    """GET /v2/models/{name}."""
+    try:
+        return json_response(v2_model(request).v2_metadata())
+    except ClientError as exc:
+        return error(exc.status, exc.message)
+
+
+async def health(request: Request) -> Response:
+    """Alive as long as the process answers."""
+    return json_response({"status": "alive"})
+
+
+async def ready(request: Request) -> Response:
+    """200 once the model is loaded and warmed up, else 503."""
+    if request.app.state.model is None:
+        return json_response({"status": "loading"}, 503)
+    return json_response({"status": "ready"})
+
+
+async def v2_live(request: Request) -> Response:
+    """Open Inference Protocol liveness."""
+    return json_response({"live": True})
+
+
+async def v2_ready(request: Request) -> Response:
+    """Open Inference Protocol readiness."""
+    is_ready = request.app.state.model is not None
+    return json_response({"ready": is_ready}, 200 if is_ready else 503)
+
+
+async def metadata(request: Request) -> Response:
+    """The model's identity and signature."""
+    model: ServedModel | None = request.app.state.model
+    if model is None:
+        return error(503, "the model is still loading; retry when /ready answers 200")
+    return json_response(model.metadata())
+
+
+async def prometheus(request: Request) -> Response:
+    """Prometheus exposition."""
+    page, content_type = metrics.exposition()
+    return Response(page, media_type=content_type)
+
+
+async def openapi_json(request: Request) -> Response:
+    """The OpenAPI document."""
+    return Response(request.app.state.openapi, media_type=JSON)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """404/405 from the router, as JSON like every other refusal."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+    return error(status, f"{detail}: {request.method} {request.url.path}; see /openapi.json for the routes")
+
+
+routes = [
+    Route("/predict", answering(ServedModel.predict), methods=["POST"]),
+    Route("/invocations", answering(ServedModel.invocations), methods=["POST"]),
+    Route("/health", health, methods=["GET"]),
+    Route("/ready", ready, methods=["GET"]),
+    Route("/metadata", metadata, methods=["GET"]),
+    Route("/metrics", prometheus, methods=["GET"]),
+    Route("/openapi.json", openapi_json, methods=["GET"]),
+    Route("/v2/health/live", v2_live, methods=["GET"]),
+    Route("/v2/health/ready", v2_ready, methods=["GET"]),
+    Route("/v2/models/{name}", v2_metadata, methods=["GET"]),
+    Route("/v2/models/{name}/infer", v2_infer, methods=["POST"]),
+]
+
+
+def route_label(path: str) -> str:
+    """The route template of a path, so that metrics keep a bounded set of labels."""
+    if path in ROUTES:
+        return path
+    if path.startswith("/v2/models/"):
+        return "/v2/models/{name}/infer" if path.endswith("/infer") else "/v2/models/{name}"
+    return "other"
+
+
+class Observe:
+    """Pure ASGI middleware: request id (X-Request-ID echoed or made), metrics, one access-log line."""
+
+    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
+        self.app = app
+        self.access_log = access_log
+        self.prefix = os.urandom(4).hex()
+        self.counter = count(1)
+
+    def request_id(self, scope: Scope) -> bytes:
+        """The client's X-Request-ID when it is short and printable, else a new one."""
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                if 0 < len(value) <= 128 and value.isascii() and value.decode().isprintable():
+                    return bytes(value)
+                break
+        return f"{self.prefix}-{next(self.counter)}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = self.request_id(scope)
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            path = scope["path"]
+            route = route_label(path)
+            metrics.observe(route, status, elapsed)
+            if self.access_log and route not in PROBES:
+                access_log.info(
+                    '%s "%s %s" %d %.2fms id=%s',
+                    (scope.get("client") or ("-",))[0],
+                    scope["method"],
+                    path,
+                    status,
+                    elapsed * 1000,
+                    request_id.decode(),
+                )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The app for `settings` (default: read from the environment); the model loads in the lifespan."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        model = load_model(
+            settings.model_dir,
+            settings.ort_threads,
+            name=settings.model_name,
+            version=settings.model_version,
+            sha256=settings.model_sha256,
+        )
+        model.warm_up()
+        app.state.openapi = orjson.dumps(openapi.document(model.name, model.version))
+        app.state.model = model
+        log.info(
+            "model %s version %s (sha256 %s) loaded and warmed up in %.0f ms, %d onnxruntime thread(s)",
+            model.name,
+            model.version,
+            model.sha256[:12],
+            (time.perf_counter() - started) * 1000,
+            settings.ort_threads,
+        )
+        yield
+        app.state.model = None
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(Observe, access_log=settings.access_log)],
+        exception_handlers={HTTPException: http_error},
+    )
+    app.state.settings = settings
+    app.state.model = None
+    app.state.openapi = orjson.dumps(openapi.document("model", "0"))
+    return app

@@ -1,0 +1,109 @@
+"""Typed settings of the serving app, read once from the environment, with defaults."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class ConfigError(Exception):
+    """An environment variable holds a value the app cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server reads from `MODELSHIP_*` variables."""
+
+    model_dir: Path = Path("/opt/modelship/model")
+    host: str = "0.0.0.0"  # a container listens on all interfaces
+    port: int = 8080
+    workers: int = 1
+    ort_threads: int = 1
+    max_body_bytes: int = 1_048_576
+    access_log: bool = True
+    model_name: str | None = None
+    model_version: str | None = None
+    model_sha256: str | None = None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name}={raw!r} is not an integer; set it to a whole number >= {minimum}"
+        ) from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} is too small; set it to a whole number >= {minimum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in {"true", "1", "yes", "on"}:
+        return True
+    if raw in {"false", "0", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean; set it to true or false")
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name, "").strip() or None
+
+
+def quota_cpus(cgroup_root: Path = CGROUP_ROOT) -> float | None:
+    """CPUs allowed by the cgroup CPU quota (v2 `cpu.max`, v1 `cpu.cfs_quota_us`), None when unlimited."""
+    try:
+        quota, _, period = (cgroup_root / "cpu.max").read_text().strip().partition(" ")
+        if quota == "max":
+            return None
+        return int(quota) / int(period or "100000")
+    except (OSError, ValueError):
+        pass
+    for v1 in (cgroup_root / "cpu", cgroup_root / "cpu,cpuacct", cgroup_root):
+        try:
+            quota_us = int((v1 / "cpu.cfs_quota_us").read_text())
+            period_us = int((v1 / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+    return None
+
+
+def available_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:
+    """Whole CPUs this process may use: the cgroup quota rounded up, capped by the CPU affinity."""
+    try:
+        visible = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        visible = os.cpu_count() or 1
+    quota = quota_cpus(cgroup_root)
+    return max(1, min(visible, math.ceil(quota)) if quota is not None else visible)
+
+
+def load_settings(env: Mapping[str, str] | None = None, cgroup_root: Path = CGROUP_ROOT) -> Settings:
+    """Read the settings from `env` (default: the process environment); raise ConfigError on bad values."""
+    env = os.environ if env is None else env
+    workers = _int(env, "MODELSHIP_WORKERS", 1, 1)
+    default_threads = max(1, available_cpus(cgroup_root) // workers)
+    return Settings(
+        model_dir=Path(env.get("MODELSHIP_MODEL_DIR", "").strip() or Settings.model_dir),
+        host=env.get("MODELSHIP_HOST", "").strip() or Settings.host,
+        port=_int(env, "MODELSHIP_PORT", Settings.port, 1),
+        workers=workers,
+        ort_threads=_int(env, "MODELSHIP_ORT_THREADS", default_threads, 1),
+        max_body_bytes=_int(env, "MODELSHIP_MAX_BODY_BYTES", Settings.max_body_bytes, 1),
+        access_log=_bool(env, "MODELSHIP_ACCESS_LOG", True),
+        model_name=_optional(env, "MODELSHIP_MODEL_NAME"),
+        model_version=_optional(env, "MODELSHIP_MODEL_VERSION"),
+        model_sha256=_optional(env, "MODELSHIP_MODEL_SHA256"),
+    )
