@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 from scripts import gha, provenance
-from scripts.provenance import Provenance
+from scripts.provenance import Provenance, redact_url
 
 MODEL_FILE = "model.onnx"
 SIDECARS = ("modelship.json", "samples.json")
@@ -74,15 +74,6 @@ def normalize_sha256(value: str | None) -> str | None:
             f"not {value!r}"
         )
     return digest
-
-
-def redact_url(url: str) -> str:
-    """The URL without credentials, query or fragment (a SAS token must not reach logs or labels)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def check_request(args: argparse.Namespace) -> FetchRequest:

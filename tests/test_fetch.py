@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 from onnx import TensorProto, helper, save
 
 from scripts import fetch, gha
+from scripts.provenance import redact_url
 
 HTML_PAGE = b"<!DOCTYPE html><html><body>Sign in</body></html>"
 
@@ -367,7 +368,7 @@ def test_dest_equal_to_the_source_folder_is_refused(
     ],
 )
 def test_redact_url(url: str, expected: str) -> None:
-    assert fetch.redact_url(url) == expected
+    assert redact_url(url) == expected
 
 
 # --- https: a real TLS server on 127.0.0.1 with a throwaway certificate ---------------------------

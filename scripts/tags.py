@@ -1,0 +1,154 @@
+"""Image tags from the model version, the git ref and sha, and explicit tags (pure).
+
+Semantic versions expand (`1.2.3` -> `1.2.3`, `1.2`, `1`; a pre-release only gives itself; a
+`0.x` version gives no bare `0`), branches become their sanitized name, pull requests `pr-N`, the
+commit `sha-<7 hex>`, and `latest` is added only on the default branch. Every tag is lowercase,
+made of `[a-z0-9_.-]`, at most 128 characters, and listed once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from scripts import gha
+
+MAX_TAG_LENGTH = 128
+_TAG = re.compile(r"^[a-z0-9_][a-z0-9_.-]{0,127}$")
+_NOT_TAG_CHARS = re.compile(r"[^a-z0-9_.-]+")
+_SEMVER = re.compile(
+    r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
+    r"(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+(?P<build>[0-9A-Za-z.-]+))?$"
+)
+_PULL = re.compile(r"^refs/pull/(?P<number>\d+)/(?:merge|head)$")
+# The reference grammar of the distribution spec: [host[:port]/]component(/component)*
+_HOST = (
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d+)?)"
+)
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
+
+
+def sanitize(text: str) -> str:
+    """Make any text a valid tag: lowercase, other characters as `-`, no leading `.`/`-`, 128 max."""
+    tag = _NOT_TAG_CHARS.sub("-", text.strip().lower()).lstrip(".-")
+    return tag[:MAX_TAG_LENGTH].rstrip("-")
+
+
+def semver_tags(version: str) -> list[str] | None:
+    """`1.2.3` -> [`1.2.3`, `1.2`, `1`]; a pre-release only itself; None when not a semantic version."""
+    match = _SEMVER.match(version.strip())
+    if match is None:
+        return None
+    major, minor, patch = match["major"], match["minor"], match["patch"]
+    full = f"{major}.{minor}.{patch}"
+    if match["pre"] or match["build"]:
+        suffix = (f"-{match['pre']}" if match["pre"] else "") + (
+            f"_{match['build']}" if match["build"] else ""
+        )
+        return [sanitize(full + suffix)]
+    floating = [f"{major}.{minor}"] + ([major] if major != "0" else [])
+    return [full, *floating]
+
+
+def version_tags(version: str) -> list[str]:
+    """The tags a version gives: semver-aware, otherwise the version itself, sanitized."""
+    expanded = semver_tags(version)
+    if expanded is not None:
+        return expanded
+    tag = sanitize(version)
+    return [tag] if tag else []
+
+
+def ref_tags(git_ref: str, default_branch: str) -> list[str]:
+    """The tags a git ref gives: a branch its name (plus `latest` on the default one), a tag its version."""
+    ref = git_ref.strip()
+    if not ref:
+        return []
+    if ref.startswith("refs/tags/"):
+        return version_tags(ref.removeprefix("refs/tags/"))
+    pull = _PULL.match(ref)
+    if pull:
+        return [f"pr-{pull['number']}"]
+    if ref.startswith("refs/") and not ref.startswith("refs/heads/"):
+        tag = sanitize(ref.removeprefix("refs/"))
+        return [tag] if tag else []
+    branch = ref.removeprefix("refs/heads/")
+    tag = sanitize(branch)
+    tags = [tag] if tag else []
+    if default_branch and branch == default_branch.strip().removeprefix("refs/heads/"):
+        tags.append("latest")
+    return tags
+
+
+def sha_tag(git_sha: str) -> list[str]:
+    """`sha-` and the first 7 characters of the commit."""
+    short = sanitize(git_sha)[:7]
+    return [f"sha-{short}"] if short else []
+
+
+def check_explicit(tags: Iterable[str]) -> list[str]:
+    """Explicit tags, lowercased; a tag that is not valid is an error, not silently rewritten."""
+    checked = []
+    for tag in tags:
+        lowered = tag.strip().lower()
+        if ":" in lowered or "/" in lowered or "@" in lowered:
+            raise gha.StepError(
+                f"input 'tags' holds {tag!r}: give tags only (like `stable`), the repository comes from "
+                "input 'image-name'"
+            )
+        if not _TAG.match(lowered):
+            raise gha.StepError(
+                f"input 'tags' holds {tag!r}, which is not a valid tag: up to {MAX_TAG_LENGTH} letters, "
+                "digits, '_', '.' or '-', not starting with '.' or '-'"
+            )
+        checked.append(lowered)
+    return checked
+
+
+def compute_tags(
+    *,
+    model_version: str,
+    git_ref: str = "",
+    git_sha: str = "",
+    explicit: Iterable[str] = (),
+    default_branch: str = "main",
+) -> list[str]:
+    """All tags for the image, most specific first, each once; `latest` comes last when present."""
+    tags = [
+        *version_tags(model_version),
+        *ref_tags(git_ref, default_branch),
+        *sha_tag(git_sha),
+        *check_explicit(explicit),
+    ]
+    unique = list(dict.fromkeys(tags))
+    if "latest" in unique:
+        unique.remove("latest")
+        unique.append("latest")
+    return unique
+
+
+def check_image_name(image_name: str) -> str:
+    """A repository name like `127.0.0.1:5000/team/housing`, without tag or digest, or a clear error."""
+    name = image_name.strip()
+    if not name:
+        raise gha.StepError("input 'image-name' is required, like `housing` or `127.0.0.1:5000/team/housing`")
+    if "@" in name or ":" in name.rsplit("/", 1)[-1]:
+        raise gha.StepError(
+            f"input 'image-name' ({name}) must not carry a tag or digest; tags come from the model "
+            "version, the git ref and input 'tags'"
+        )
+    if not _REPOSITORY.match(name):
+        host, _, path = name.rpartition("/") if "/" in name else ("", "", name)
+        hint = f" (try {name.lower()})" if _REPOSITORY.match(name.lower()) else ""
+        raise gha.StepError(
+            f"input 'image-name' ({name}) is not a valid repository name{hint}: lowercase letters, digits "
+            f"and separators ('.', '_', '-', '/'), optionally after a registry host like 127.0.0.1:5000"
+            + (f"; '{path}' is where it breaks" if host and path else "")
+        )
+    return name
+
+
+def full_refs(image_name: str, tags: Iterable[str]) -> list[str]:
+    """`name:tag` for each tag."""
+    return [f"{image_name}:{tag}" for tag in tags]
