@@ -326,6 +326,29 @@ def test_grype_yaml_in_working_directory_is_honoured(
 
 
 @pytest.mark.usefixtures("grype_on_path")
+@pytest.mark.parametrize(
+    ("rules", "ignored", "total"),
+    [
+        pytest.param("  - fix-state: wont-fix\n", 1, 5, id="by-fix-state"),
+        pytest.param(
+            "  - package:\n      name: libssl3\n      version: 9.9\n", 0, 6, id="other-version-kept"
+        ),
+        pytest.param("  - package:\n      type: deb\n", 5, 1, id="by-package-type"),
+        pytest.param(
+            "  - vulnerability: CVE-2026-10004\n    fix-state: fixed\n", 0, 6, id="all-keys-must-agree"
+        ),
+    ],
+)
+def test_grype_ignore_rule_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step_env: Path, rules: str, ignored: int, total: int
+) -> None:
+    (step_env / ".grype.yaml").write_text("ignore:\n" + rules, encoding="utf-8")
+    run(monkeypatch, "vulnerable", "--severity-cutoff", "critical")
+    assert outputs(tmp_path)["total"] == str(total)
+    assert (f"{ignored} ignored by the grype config" in summary(tmp_path)) is (ignored > 0)
+
+
+@pytest.mark.usefixtures("grype_on_path")
 def test_missing_config_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run(monkeypatch, "clean", "--config", "nope.yaml") == 1
     assert "grype config 'nope.yaml' (input 'config') does not exist" in summary(tmp_path)
