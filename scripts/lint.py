@@ -227,8 +227,13 @@ def run_hadolint(binary: str, dockerfile: Path, config: Path | None) -> tuple[li
     if done.returncode != 0 or "Error parsing your config file" in stderr:
         # hadolint carries on with defaults after a bad config; a silent fallback would hide that.
         first_lines = "\n".join(stderr.splitlines()[:12]) or "(nothing on stderr)"
+        fix = (
+            "fix the hadolint config (input 'hadolint-config', or ./.hadolint.yaml)"
+            if "config file" in stderr
+            else "run hadolint on it by hand to see why"
+        )
         raise gha.StepError(
-            f"hadolint could not lint '{dockerfile}' (exit {done.returncode}):\n{first_lines}"
+            f"hadolint could not lint '{dockerfile}' (exit {done.returncode}); {fix}. It said:\n{first_lines}"
         )
     try:
         return parse_hadolint(done.stdout), done.stdout

@@ -244,6 +244,7 @@ def test_broken_hadolint_config_is_an_error_not_a_silent_default(tmp_path: Path,
     config.write_text("ignored: DL3007\n", encoding="utf-8")
     code = lint_files("clean.Dockerfile", "clean_app", "--hadolint-config", str(config))
     assert code == 1
+    assert "fix the hadolint config (input 'hadolint-config'" in summary(tmp_path)
     assert "Error parsing your config file" in summary(tmp_path)
 
 
