@@ -1,0 +1,429 @@
+"""The Azure ML source of the fetch step: resolve a registered model, download it, find its ONNX file.
+
+Signs in with `DefaultAzureCredential` (after `azure/login` with OIDC, or with a service principal's
+`AZURE_CLIENT_ID`/`AZURE_TENANT_ID`/`AZURE_CLIENT_SECRET`), resolves `latest` or a label with
+`MLClient.models.get`, downloads with `MLClient.models.download`, then checks that files really
+arrived. Every failure the user can fix becomes one `gha.StepError` that says what and what next.
+The Azure SDKs are imported lazily so that the other sources never pay for them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scripts import gha
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+    from azure.core.credentials import TokenCredential
+
+ARM_SCOPE = "https://management.azure.com/.default"
+ROLE_HINT = (
+    "give the signed-in identity the 'AzureML Data Scientist' role on the workspace (or a custom role "
+    "with Microsoft.MachineLearningServices/workspaces/models/*/read, .../datastores/read and "
+    ".../datastores/listsecrets/action); role assignments can take a few minutes to apply"
+)
+SIGN_IN_HINT = (
+    "in GitHub Actions run azure/login first with client-id, tenant-id and subscription-id (OIDC, the job "
+    "needs `permissions: id-token: write` and a federated credential whose subject matches the job), or "
+    "set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal"
+)
+CREDENTIAL_VARIABLES = (
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_FEDERATED_TOKEN_FILE",
+)
+# Errors that will not heal must fail in seconds: azure-core retries up to 10 times with backoff.
+RETRY_SETTINGS: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_connect": 1,
+    "retry_read": 1,
+    "retry_status": 2,
+    "retry_backoff_factor": 0.5,
+    "retry_backoff_max": 4,
+    "connection_timeout": 10,
+    "read_timeout": 60,
+}
+NETWORK_MARKERS = (
+    "Unable to connect to proxy",
+    "Failed to establish a new connection",
+    "Connection refused",
+    "Connection aborted",
+    "Max retries exceeded",
+    "timed out",
+    "Name or service not known",
+    "Temporary failure in name resolution",
+)
+SCOPE_MISSING_CODES = frozenset({"ResourceNotFound", "ResourceGroupNotFound", "SubscriptionNotFound"})
+TOKEN_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+@dataclass(frozen=True)
+class AzureModelRef:
+    """Where a registered model lives and which version to take."""
+
+    subscription_id: str
+    resource_group: str
+    workspace: str
+    name: str
+    version: str = "latest"
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class DownloadedModel:
+    """A downloaded model version: its ONNX file and what Azure ML says about it."""
+
+    onnx_path: Path
+    name: str
+    version: str
+    asset_id: str
+    created: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A registered version as listed by Azure ML."""
+
+    version: str
+    created: str
+
+
+def check_ref(ref: AzureModelRef) -> None:
+    """Refuse incomplete or contradictory coordinates before any network call."""
+    missing = [
+        option
+        for option, value in (
+            ("subscription-id", ref.subscription_id),
+            ("resource-group", ref.resource_group),
+            ("workspace", ref.workspace),
+            ("model-name", ref.name),
+        )
+        if not (value or "").strip()
+    ]
+    if missing:
+        raise gha.StepError(
+            f"the azureml source needs {', '.join('--' + name for name in missing)} "
+            "(or the matching action inputs); give the workspace coordinates and the registered model's name"
+        )
+    version = (ref.version or "latest").strip()
+    if ref.label and version.lower() != "latest":
+        raise gha.StepError(
+            f"give either model-version ({ref.version}) or model-label ({ref.label}), not both; "
+            "a label picks the version for you"
+        )
+
+
+def describe_versions(versions: Sequence[VersionInfo]) -> str:
+    """`1, 2 and 3 (the latest is 3)`, newest by creation time."""
+    ordered = sorted(versions, key=lambda v: (v.created, _version_key(v.version)))
+    names = [v.version for v in sorted(ordered, key=lambda v: _version_key(v.version))]
+    shown = names if len(names) <= 20 else [*names[:5], "…", *names[-10:]]
+    listed = ", ".join(shown[:-1]) + f" and {shown[-1]}" if len(shown) > 1 else shown[0]
+    return f"{listed} (the latest is {ordered[-1].version})"
+
+
+def _version_key(version: str) -> tuple[int, int | str]:
+    return (0, int(version)) if version.isdigit() else (1, version)
+
+
+def missing_model_message(ref: AzureModelRef, existing: Sequence[str]) -> str:
+    """The message for a model name that the workspace does not have."""
+    where = f"workspace '{ref.workspace}' (resource group '{ref.resource_group}')"
+    if not existing:
+        return f"model '{ref.name}' is not registered in {where}, which has no models; register it first"
+    names = sorted(existing, key=str.lower)
+    close = [name for name in names if name.lower() == ref.name.lower()]
+    hint = f"; did you mean '{close[0]}'? names are case-sensitive" if close else ""
+    shown = ", ".join(names[:30]) + (f" and {len(names) - 30} more" if len(names) > 30 else "")
+    return f"model '{ref.name}' is not registered in {where}{hint}; the workspace has: {shown}"
+
+
+def missing_version_message(ref: AzureModelRef, versions: Sequence[VersionInfo]) -> str:
+    """The message for a version that the model does not have."""
+    where = f"workspace '{ref.workspace}'"
+    if not versions:
+        return no_versions_message(ref)
+    return (
+        f"model '{ref.name}' has no version {ref.version} in {where}; it has versions "
+        f"{describe_versions(versions)}; set model-version to one of them or to 'latest'"
+    )
+
+
+def no_versions_message(ref: AzureModelRef) -> str:
+    """The message for a model whose version list is empty (all archived, or none registered)."""
+    return (
+        f"model '{ref.name}' in workspace '{ref.workspace}' has no active versions (archived versions "
+        "are not listed); register a version or restore an archived one"
+    )
+
+
+def choose_onnx(files: Sequence[str], onnx_file: str | None) -> str:
+    """Pick the ONNX file among the downloaded files (paths relative to the download root)."""
+    if not files:
+        raise gha.StepError("the model's download was empty")
+    onnx = sorted(name for name in files if name.lower().endswith(".onnx"))
+    if onnx_file:
+        wanted = onnx_file.strip("/")
+        matches = [name for name in files if name == wanted or name.endswith("/" + wanted)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise gha.StepError(
+                f"the model has no file '{onnx_file}'; its files are: {', '.join(sorted(files))}"
+            )
+        raise gha.StepError(
+            f"'{onnx_file}' matches several files ({', '.join(sorted(matches))}); give a longer path"
+        )
+    if len(onnx) == 1:
+        return onnx[0]
+    if not onnx:
+        raise gha.StepError(
+            "the model has no .onnx file; its files are: "
+            f"{', '.join(sorted(files))}; register the ONNX export of the model"
+        )
+    raise gha.StepError(
+        f"the model has several ONNX files ({', '.join(onnx)}); choose one with the onnx-file input"
+    )
+
+
+def first_line(error: BaseException) -> str:
+    """The SDK's message without its multi-line noise or tokens."""
+    text = getattr(error, "message", None) or str(error)
+    for line in str(text).splitlines():
+        line = line.strip()
+        if line and not line.lower().startswith(("traceback", "content:")):
+            return TOKEN_PATTERN.sub("***", line)
+    return type(error).__name__
+
+
+def _network_hint() -> str:
+    proxy = next((os.environ[name] for name in ("HTTPS_PROXY", "https_proxy") if os.environ.get(name)), None)
+    through = f" through the proxy {proxy} (HTTPS_PROXY)" if proxy else ""
+    return (
+        f"cannot reach Azure{through}; check the runner's network access to management.azure.com, "
+        "login.microsoftonline.com and *.blob.core.windows.net, then re-run"
+    )
+
+
+@contextmanager
+def azure_errors(ref: AzureModelRef, doing: str) -> Iterator[None]:
+    """Turn the SDK's sign-in, permission and network failures into one StepError each."""
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    try:
+        yield
+    except ClientAuthenticationError as error:
+        if is_network_failure(str(error)):
+            raise gha.StepError(f"{doing} failed: {_network_hint()} ({credential_detail(error)})") from None
+        raise gha.StepError(sign_in_message(error)) from None
+    except (ServiceRequestError, ServiceResponseError) as error:
+        raise gha.StepError(f"{doing} failed: {_network_hint()} ({first_line(error)})") from None
+    except HttpResponseError as error:
+        if error.status_code == 403:
+            raise gha.StepError(
+                f"{doing} was refused (403) on workspace '{ref.workspace}' in resource group "
+                f"'{ref.resource_group}': {first_line(error)}; {ROLE_HINT}. Azure also answers 403 for "
+                "a workspace or resource group that does not exist when you lack access to it: "
+                "check those inputs too"
+            ) from None
+        if error.status_code == 404 and arm_code(error) in SCOPE_MISSING_CODES:
+            raise gha.StepError(f"{_workspace_missing(ref)} (Azure said: {first_line(error)})") from None
+        raise
+
+
+def _workspace_missing(ref: AzureModelRef) -> str:
+    return (
+        f"workspace '{ref.workspace}' was not found in resource group '{ref.resource_group}' of "
+        f"subscription '{ref.subscription_id}'; check the workspace, resource-group and "
+        "subscription-id inputs"
+    )
+
+
+def arm_code(error: Any) -> str:
+    """The ARM error code of an HttpResponseError (`ResourceNotFound`, `AuthorizationFailed`, ...)."""
+    return str(getattr(getattr(error, "error", None), "code", "") or "")
+
+
+def credential_detail(error: BaseException) -> str:
+    """Why sign-in failed, from DefaultAzureCredential's tab-indented line per credential it tried."""
+    text = TOKEN_PATTERN.sub("***", str(getattr(error, "message", None) or error))
+    tried = [line.strip() for line in text.splitlines() if line.startswith("\t") and "Credential" in line]
+    return "; ".join(tried).rstrip(".") or first_line(error)
+
+
+def sign_in_message(error: BaseException) -> str:
+    """Explain a failed sign-in: what the credentials said, which variables are set, what to check."""
+    text = str(getattr(error, "message", None) or error)
+    said = credential_detail(error)
+    codes = sorted(set(re.findall(r"AADSTS\d+", text)))
+    present = [name for name in CREDENTIAL_VARIABLES if os.environ.get(name)]
+    have = (
+        f"set: {', '.join(present)}" if present else "none of " + ", ".join(CREDENTIAL_VARIABLES) + " is set"
+    )
+    code_text = f" ({', '.join(codes)})" if codes else ""
+    return f"sign-in to Azure failed{code_text}: {said}. Variables {have}; {SIGN_IN_HINT}"
+
+
+def is_network_failure(text: str) -> bool:
+    """True when an error message says the network, not the credentials, failed."""
+    return any(marker in text for marker in NETWORK_MARKERS)
+
+
+def _mask_secrets() -> None:
+    secret = os.environ.get("AZURE_CLIENT_SECRET")
+    if secret:
+        gha.mask(secret)
+
+
+def sign_in(credential: TokenCredential, ref: AzureModelRef) -> None:
+    """Get an ARM token once up front, so a failed sign-in is told apart from a refused request."""
+    with azure_errors(ref, "signing in to Azure"):
+        token = credential.get_token(ARM_SCOPE)
+    gha.mask(token.token)
+
+
+def list_versions(client: MLClient, ref: AzureModelRef) -> list[VersionInfo]:
+    """The model's active versions, or [] when the model has none."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    with azure_errors(ref, f"listing the versions of model '{ref.name}'"):
+        try:
+            models = list(client.models.list(name=ref.name))
+        except ResourceNotFoundError:
+            return []
+    return [VersionInfo(str(m.version), _created(m)) for m in models]
+
+
+def list_model_names(client: MLClient, ref: AzureModelRef) -> list[str]:
+    """The names of the models registered in the workspace."""
+    from azure.ai.ml.constants import ListViewType
+
+    with azure_errors(ref, f"listing the models of workspace '{ref.workspace}'"):
+        # All, not only active: a model whose versions are all archived still exists.
+        return sorted({str(m.name) for m in client.models.list(list_view_type=ListViewType.ALL)})
+
+
+def explain_missing(client: MLClient, ref: AzureModelRef) -> str:
+    """After a not-found: is it the model, the version, or an empty version list?"""
+    versions = list_versions(client, ref)
+    if versions:
+        return missing_version_message(ref, versions)
+    names = list_model_names(client, ref)
+    if ref.name not in names:
+        return missing_model_message(ref, names)
+    return no_versions_message(ref)
+
+
+def resolve(client: MLClient, ref: AzureModelRef) -> Any:
+    """The model version `ref` points at (`latest` and labels resolved by Azure ML)."""
+    from azure.ai.ml.exceptions import ValidationException
+    from azure.core.exceptions import ResourceNotFoundError
+
+    label = ref.label or ("latest" if (ref.version or "latest").strip().lower() == "latest" else None)
+    try:
+        with azure_errors(ref, f"reading model '{ref.name}'"):
+            if label:
+                return client.models.get(ref.name, label=label)
+            return client.models.get(ref.name, version=ref.version.strip())
+    except ResourceNotFoundError:
+        raise gha.StepError(explain_missing(client, ref)) from None
+    except ValidationException as error:
+        if label and label != "latest" and "label" in str(error).lower():
+            raise gha.StepError(
+                f"Azure ML resolves no label '{label}' for model '{ref.name}' (azure-ai-ml knows only "
+                "the label 'latest'); give model-version instead"
+            ) from None
+        if "does not exist" in str(error):
+            raise gha.StepError(explain_missing(client, ref)) from None
+        raise gha.StepError(
+            f"Azure ML refused the request for model '{ref.name}': {first_line(error)}"
+        ) from None
+
+
+def _created(model: Any) -> str:
+    context = getattr(model, "creation_context", None)
+    created = getattr(context, "created_at", None)
+    if created is None:
+        return ""
+    text = created.isoformat() if hasattr(created, "isoformat") else str(created)
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+
+
+def files_under(root: Path) -> list[str]:
+    """Every regular file below `root`, as POSIX paths relative to it."""
+    if not root.exists():
+        return []
+    return sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+
+
+def make_client(credential: TokenCredential, ref: AzureModelRef) -> MLClient:
+    """An MLClient for the workspace with bounded retries and no telemetry."""
+    from azure.ai.ml import MLClient
+
+    return MLClient(
+        credential,
+        subscription_id=ref.subscription_id.strip(),
+        resource_group_name=ref.resource_group.strip(),
+        workspace_name=ref.workspace.strip(),
+        enable_telemetry=False,
+        show_progress=False,
+        **RETRY_SETTINGS,
+    )
+
+
+def download(ref: AzureModelRef, dest: Path, onnx_file: str | None = None) -> DownloadedModel:
+    """Download the registered model's files under `dest` (the SDK's layout: dest/<name>/...).
+
+    Returns the ONNX file's path there and the version's metadata; raises gha.StepError when
+    anything is wrong, with the fix in the message.
+    """
+    check_ref(ref)
+    _mask_secrets()
+    from azure.identity import DefaultAzureCredential
+
+    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True, **RETRY_SETTINGS)
+    sign_in(credential, ref)
+    client = make_client(credential, ref)
+    model = resolve(client, ref)
+    version = str(model.version)
+    dest.mkdir(parents=True, exist_ok=True)
+    before = set(files_under(dest))
+    with azure_errors(ref, f"downloading model '{ref.name}' version {version}"):
+        client.models.download(ref.name, version, download_path=str(dest))
+    arrived = [name for name in files_under(dest) if name not in before]
+    root = dest
+    if arrived and all(name.startswith(ref.name + "/") for name in arrived):
+        # The SDK puts the files under dest/<model name>/; name them from there in messages.
+        root = dest / ref.name
+        arrived = [name.removeprefix(ref.name + "/") for name in arrived]
+    if not arrived:
+        raise gha.StepError(
+            f"model '{ref.name}' version {version} downloaded no files: its datastore path "
+            f"{model.path} is empty or was deleted; re-register the model from its files"
+        )
+    try:
+        chosen = choose_onnx(arrived, onnx_file)
+    except gha.StepError as error:
+        raise gha.StepError(f"model '{ref.name}' version {version}: {error}") from None
+    return DownloadedModel(
+        onnx_path=root / chosen,
+        name=ref.name,
+        version=version,
+        asset_id=str(model.id),
+        created=_created(model),
+        tags={str(key): str(value) for key, value in (model.tags or {}).items()},
+    )

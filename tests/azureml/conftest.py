@@ -1,0 +1,39 @@
+"""Fixtures: the Azure stand-in, started once per session and reset for every test."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from .harness import RESOURCE_GROUP, SUBSCRIPTION, TENANT, WORKSPACE, AzureStandIn
+from .standin import ARM_HOST, BLOB_SUFFIX, LOGIN_HOST, Azure, StandIn, make_ca
+
+
+@pytest.fixture(scope="session")
+def standin_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureStandIn]:
+    """Start the stand-in once for the module's tests; stop it at the end."""
+    ca = make_ca([ARM_HOST, LOGIN_HOST, "*" + BLOB_SUFFIX])
+    ca_bundle, cert, key = ca.write(tmp_path_factory.mktemp("azure-ca"))
+    azure = Azure(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, TENANT)
+    server = StandIn(azure, cert, key).start()
+    try:
+        yield AzureStandIn(azure, server, ca_bundle)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def standin(standin_session: AzureStandIn) -> AzureStandIn:
+    """The stand-in with no models, no faults and an empty request log."""
+    standin_session.azure.reset()
+    return standin_session
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local port that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

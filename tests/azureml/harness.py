@@ -1,0 +1,118 @@
+"""Running the fetch step against the Azure stand-in: its environment, the run, what came out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts import gha
+
+from .standin import Azure, StandIn
+
+PROJECT = Path(__file__).resolve().parents[2]
+SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
+RESOURCE_GROUP = "rg-modelship"
+WORKSPACE = "ws-modelship"
+TENANT = "99999999-8888-7777-6666-555555555555"
+CLIENT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+CLIENT_SECRET = "client~secret~value~0123456789"
+# Variables from the developer's shell that would change how the SDKs sign in or connect.
+_SCRUBBED_PREFIXES = ("AZURE_", "MSI_", "IDENTITY_", "GITHUB_", "INPUT_", "ACTIONS_", "RUNNER_")
+_SCRUBBED = {"http_proxy", "https_proxy", "no_proxy", "all_proxy", "requests_ca_bundle", "curl_ca_bundle"}
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """One run of the fetch step: exit code, streams, outputs, and how long it took."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    outputs: dict[str, str]
+    seconds: float
+
+    @property
+    def log(self) -> str:
+        """stdout and stderr together."""
+        return self.stdout + self.stderr
+
+    @property
+    def errors(self) -> list[str]:
+        """The `::error::` annotations, unescaped."""
+        return [
+            line.split("::", 2)[2].replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%")
+            for line in self.stdout.splitlines()
+            if line.startswith("::error")
+        ]
+
+
+@dataclass
+class AzureStandIn:
+    """The running stand-in and what the fetch step needs to reach it."""
+
+    azure: Azure
+    server: StandIn
+    ca_bundle: Path
+
+    def env(self, proxy: str | None = None) -> dict[str, str]:
+        """The step's environment: proxy to the stand-in, trust its CA, a service principal's variables."""
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(_SCRUBBED_PREFIXES) and key.lower() not in _SCRUBBED
+        }
+        env.update(
+            HTTPS_PROXY=proxy or self.server.proxy_url,
+            NO_PROXY="",
+            REQUESTS_CA_BUNDLE=str(self.ca_bundle),
+            AZURE_CLIENT_ID=CLIENT_ID,
+            AZURE_TENANT_ID=TENANT,
+            AZURE_CLIENT_SECRET=CLIENT_SECRET,
+            GITHUB_ACTIONS="true",
+            PYTHONPATH=str(PROJECT),
+        )
+        return env
+
+
+def run_fetch(
+    standin: AzureStandIn, work: Path, *options: str, proxy: str | None = None, timeout: float = 60
+) -> StepRun:
+    """Run `python -m scripts.fetch --source azureml` against the stand-in's workspace."""
+    outputs_file = work / "github-output"
+    summary_file = work / "step-summary.md"
+    outputs_file.write_text("")
+    env = standin.env(proxy)
+    env.update(GITHUB_OUTPUT=str(outputs_file), GITHUB_STEP_SUMMARY=str(summary_file), HOME=str(work))
+    argv = [
+        sys.executable,
+        "-m",
+        "scripts.fetch",
+        "--source",
+        "azureml",
+        "--subscription-id",
+        SUBSCRIPTION,
+        "--resource-group",
+        RESOURCE_GROUP,
+        "--workspace",
+        WORKSPACE,
+        "--dest",
+        str(work / "model"),
+        *options,
+    ]
+    started = time.monotonic()
+    done = subprocess.run(
+        argv, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    return StepRun(
+        done.returncode, done.stdout, done.stderr, gha.read_outputs(outputs_file), time.monotonic() - started
+    )
+
+
+def read_json(path: Path) -> object:
+    """Load a JSON file."""
+    return json.loads(path.read_text())
