@@ -15,7 +15,7 @@ from typing import Any
 
 from scripts import gha, sarif
 
-GRYPE_VERSION = "v0.110.0"  # the version the install hint pins
+GRYPE_VERSION = "v0.87.0"  # as pinned by actions/scan (input grype-version)
 INSTALL_HINT = (
     "install grype (pinned) with "
     f"`curl -sSfL https://raw.githubusercontent.com/anchore/grype/{GRYPE_VERSION}/install.sh "
