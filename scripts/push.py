@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import docker
-from docker.errors import APIError, DockerException, ImageNotFound
+from docker.errors import APIError
 
 from scripts import gha
 from scripts.gha import StepError
-from scripts.registry import ImageRef, RegistryAPI, is_insecure, parse_push_tags
+from scripts.registry import ImageRef, RegistryAPI, docker_client, is_insecure, local_image, parse_push_tags
 
 RETRY_DELAYS = (2.0, 5.0, 10.0)
 T = TypeVar("T")
@@ -163,30 +163,6 @@ def parse_args(argv: list[str] | None) -> Options:
     return Options(
         args.image, parse_push_tags(gha.split_list(args.tags)), args.username, password, args.dry_run
     )
-
-
-def docker_client() -> docker.DockerClient:
-    """A Docker client for the local engine, or a clear error when none answers."""
-    try:
-        client = docker.from_env()
-        client.ping()
-    except DockerException as error:
-        raise StepError(
-            f"cannot reach the Docker engine ({error}); is dockerd running and DOCKER_HOST right?"
-        ) from error
-    return client
-
-
-def local_image(client: docker.DockerClient, image: str) -> Any:
-    """The local image `image` names, or a clear error when there is none."""
-    try:
-        return client.images.get(image)
-    except ImageNotFound as error:
-        raise StepError(
-            f"image {image!r} is not in the local Docker engine; run the build step first"
-        ) from error
-    except APIError as error:
-        raise StepError(f"cannot look up image {image!r}: {error.explanation or error}") from error
 
 
 def docker_login(client: docker.DockerClient, options: Options, registry: str) -> None:

@@ -1,4 +1,4 @@
-"""Image references and the registry's v2 API: parse refs, log in, ask which digest a tag serves."""
+"""Images and registries: the local engine's images, image references, and a registry's v2 API."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+import docker
 import requests
+from docker.errors import APIError, DockerException, ImageNotFound
 
 from scripts.gha import StepError
 
@@ -241,3 +243,27 @@ class RegistryAPI:
         body = self._request("GET", path, scope, headers)
         body.raise_for_status()
         return "sha256:" + hashlib.sha256(body.content).hexdigest()
+
+
+def docker_client() -> docker.DockerClient:
+    """A Docker client for the local engine, or a clear error when none answers."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except DockerException as error:
+        raise StepError(
+            f"cannot reach the Docker engine ({error}); is dockerd running and DOCKER_HOST right?"
+        ) from error
+    return client
+
+
+def local_image(client: docker.DockerClient, image: str) -> Any:
+    """The local image `image` names, or a clear error when there is none."""
+    try:
+        return client.images.get(image)
+    except ImageNotFound as error:
+        raise StepError(
+            f"image {image!r} is not in the local Docker engine; run the build step first"
+        ) from error
+    except APIError as error:
+        raise StepError(f"cannot look up image {image!r}: {error.explanation or error}") from error

@@ -13,7 +13,7 @@ from typing import Any
 
 import docker
 import requests
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.errors import APIError, DockerException, NotFound
 
 from scripts import gha
 from scripts.compare import compare, describe
@@ -27,6 +27,7 @@ from scripts.payloads import (
     signature,
     v2_payloads,
 )
+from scripts.registry import docker_client, local_image
 
 CONTAINER_PORT = "8080/tcp"
 POLL_SECONDS = 0.02
@@ -407,21 +408,10 @@ def smoke_test(options: Options) -> Report:
         else []
     )
     model = load_reference_model(options.model_dir)
-    try:
-        client = docker.from_env()
-        client.ping()
-    except DockerException as error:
-        raise StepError(
-            f"cannot reach the Docker engine ({error}); is dockerd running and DOCKER_HOST right?"
-        ) from None
+    client = docker_client()
     report = Report(options.image)
     try:
-        try:
-            image = client.images.get(options.image)
-        except ImageNotFound:
-            raise StepError(
-                f"image {options.image!r} is not in the local Docker engine; run the build step first"
-            ) from None
+        image = local_image(client, options.image)
         name = f"modelship-smoke-{uuid.uuid4().hex[:12]}"
         try:
             container = create_container(client, str(image.id), name, options)
