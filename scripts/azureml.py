@@ -9,6 +9,7 @@ The Azure SDKs are imported lazily so that the other sources never pay for them.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -27,7 +28,14 @@ ARM_SCOPE = "https://management.azure.com/.default"
 ROLE_HINT = (
     "give the signed-in identity the 'AzureML Data Scientist' role on the workspace (or a custom role "
     "with Microsoft.MachineLearningServices/workspaces/models/*/read, .../datastores/read and "
-    ".../datastores/listsecrets/action); role assignments can take a few minutes to apply"
+    ".../datastores/listsecrets/action); role assignments can take a few minutes to apply. Azure also "
+    "answers 403 for a workspace or resource group that does not exist when you lack access to it: check "
+    "those inputs too"
+)
+STORAGE_ROLE_HINT = (
+    "the download from the workspace's storage account was refused: with a credential-less "
+    "(identity-based) datastore the identity needs 'Storage Blob Data Reader' on the storage account; "
+    "otherwise it needs the 'AzureML Data Scientist' role on the workspace to read the datastore's key"
 )
 SIGN_IN_HINT = (
     "in GitHub Actions run azure/login first with client-id, tenant-id and subscription-id (OIDC, the job "
@@ -215,7 +223,7 @@ def _network_hint() -> str:
 
 
 @contextmanager
-def azure_errors(ref: AzureModelRef, doing: str) -> Iterator[None]:
+def azure_errors(ref: AzureModelRef, doing: str, role_hint: str = ROLE_HINT) -> Iterator[None]:
     """Turn the SDK's sign-in, permission and network failures into one StepError each."""
     from azure.core.exceptions import (
         ClientAuthenticationError,
@@ -236,13 +244,13 @@ def azure_errors(ref: AzureModelRef, doing: str) -> Iterator[None]:
         if error.status_code == 403:
             raise gha.StepError(
                 f"{doing} was refused (403) on workspace '{ref.workspace}' in resource group "
-                f"'{ref.resource_group}': {first_line(error)}; {ROLE_HINT}. Azure also answers 403 for "
-                "a workspace or resource group that does not exist when you lack access to it: "
-                "check those inputs too"
+                f"'{ref.resource_group}': {http_detail(error)}; {role_hint}"
             ) from None
-        if error.status_code == 404 and arm_code(error) in SCOPE_MISSING_CODES:
+        if error.status_code == 404 and error_code(error) in SCOPE_MISSING_CODES:
             raise gha.StepError(f"{_workspace_missing(ref)} (Azure said: {first_line(error)})") from None
-        raise
+        raise gha.StepError(
+            f"{doing} failed: Azure answered HTTP {error.status_code}: {http_detail(error)}"
+        ) from None
 
 
 def _workspace_missing(ref: AzureModelRef) -> str:
@@ -253,9 +261,16 @@ def _workspace_missing(ref: AzureModelRef) -> str:
     )
 
 
-def arm_code(error: Any) -> str:
-    """The ARM error code of an HttpResponseError (`ResourceNotFound`, `AuthorizationFailed`, ...)."""
-    return str(getattr(getattr(error, "error", None), "code", "") or "")
+def error_code(error: Any) -> str:
+    """The error code of an HttpResponseError: ARM's (`ResourceNotFound`) or storage's header."""
+    code = getattr(error, "error_code", None) or getattr(getattr(error, "error", None), "code", None)
+    return str(getattr(code, "value", code) or "")
+
+
+def http_detail(error: Any) -> str:
+    """The first line of an HTTP error, with its error code when the line lacks it."""
+    line, code = first_line(error), error_code(error)
+    return f"{line} ({code})" if code and code not in line else line
 
 
 def credential_detail(error: BaseException) -> str:
@@ -334,24 +349,26 @@ def resolve(client: MLClient, ref: AzureModelRef) -> Any:
     from azure.core.exceptions import ResourceNotFoundError
 
     label = ref.label or ("latest" if (ref.version or "latest").strip().lower() == "latest" else None)
-    try:
-        with azure_errors(ref, f"reading model '{ref.name}'"):
+    with azure_errors(ref, f"reading model '{ref.name}'"):
+        try:
             if label:
                 return client.models.get(ref.name, label=label)
             return client.models.get(ref.name, version=ref.version.strip())
-    except ResourceNotFoundError:
-        raise gha.StepError(explain_missing(client, ref)) from None
-    except ValidationException as error:
-        if label and label != "latest" and "label" in str(error).lower():
-            raise gha.StepError(
-                f"Azure ML resolves no label '{label}' for model '{ref.name}' (azure-ai-ml knows only "
-                "the label 'latest'); give model-version instead"
-            ) from None
-        if "does not exist" in str(error):
+        except ResourceNotFoundError as error:
+            if error_code(error) in SCOPE_MISSING_CODES:
+                raise
             raise gha.StepError(explain_missing(client, ref)) from None
-        raise gha.StepError(
-            f"Azure ML refused the request for model '{ref.name}': {first_line(error)}"
-        ) from None
+        except ValidationException as error:
+            if label and label != "latest" and "label" in str(error).lower():
+                raise gha.StepError(
+                    f"Azure ML resolves no label '{label}' for model '{ref.name}' (azure-ai-ml knows only "
+                    "the label 'latest'); give model-version instead"
+                ) from None
+            if "does not exist" in str(error):
+                raise gha.StepError(explain_missing(client, ref)) from None
+            raise gha.StepError(
+                f"Azure ML refused the request for model '{ref.name}': {first_line(error)}"
+            ) from None
 
 
 def _created(model: Any) -> str:
@@ -393,6 +410,8 @@ def download(ref: AzureModelRef, dest: Path, onnx_file: str | None = None) -> Do
     """
     check_ref(ref)
     _mask_secrets()
+    # DefaultAzureCredential logs its own warning on failure; the StepError says it better.
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
     from azure.identity import DefaultAzureCredential
 
     credential = DefaultAzureCredential(exclude_interactive_browser_credential=True, **RETRY_SETTINGS)
@@ -402,7 +421,7 @@ def download(ref: AzureModelRef, dest: Path, onnx_file: str | None = None) -> Do
     version = str(model.version)
     dest.mkdir(parents=True, exist_ok=True)
     before = set(files_under(dest))
-    with azure_errors(ref, f"downloading model '{ref.name}' version {version}"):
+    with azure_errors(ref, f"downloading model '{ref.name}' version {version}", STORAGE_ROLE_HINT):
         client.models.download(ref.name, version, download_path=str(dest))
     arrived = [name for name in files_under(dest) if name not in before]
     root = dest

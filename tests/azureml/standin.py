@@ -43,7 +43,7 @@ CLIENT_OBJECT_ID = "11111111-2222-3333-4444-555555555555"
 FAULT_SIGN_IN = "sign-in-401"
 FAULT_FORBIDDEN = "arm-403"
 FAULT_ARM_UNREACHABLE = "arm-unreachable"
-FAULTS = frozenset({FAULT_SIGN_IN, FAULT_FORBIDDEN, FAULT_ARM_UNREACHABLE})
+FAULT_BLOB_FORBIDDEN = "blob-403"
 
 
 @dataclass(frozen=True)
@@ -432,6 +432,10 @@ class Azure:
         ).encode()
 
 
+STORAGE_MESSAGES = {
+    "AuthorizationPermissionMismatch": "This request is not authorized to perform this operation using "
+    "this permission.",
+}
 HTTP_DATE = format_datetime(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), usegmt=True)
 
 
@@ -529,6 +533,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         azure = self.server.azure
         container, _, name = unquote(path).lstrip("/").partition("/")
         common = {"x-ms-request-id": str(uuid.uuid4()), "x-ms-version": self.headers.get("x-ms-version", "")}
+        if FAULT_BLOB_FORBIDDEN in azure.faults:
+            self._storage_error(403, "AuthorizationPermissionMismatch", common)
+            return
         if container != CONTAINER:
             self._storage_error(404, "ContainerNotFound", common)
             return
@@ -570,7 +577,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if self.command == "HEAD"
             else (
                 f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code>'
-                f"<Message>{code}</Message></Error>"
+                f"<Message>{STORAGE_MESSAGES.get(code, code)}</Message></Error>"
             ).encode()
         )
         self._send(status, {**headers, "x-ms-error-code": code, "Content-Type": "application/xml"}, body)

@@ -29,6 +29,7 @@ from .standin import (
     ARM_HOST,
     BLOB_SUFFIX,
     FAULT_ARM_UNREACHABLE,
+    FAULT_BLOB_FORBIDDEN,
     FAULT_FORBIDDEN,
     FAULT_SIGN_IN,
     LOGIN_HOST,
@@ -344,6 +345,17 @@ def test_permission_denied_names_the_role(standin: AzureStandIn, tmp_path: Path)
     assert "'AzureML Data Scientist' role" in message
     assert arm_calls(standin) == ["GET /models/housing/versions/1"]  # 403 is not retried
     assert not standin.azure.requests(host=BLOB_HOST)
+
+
+def test_storage_refusal_names_the_storage_role(standin: AzureStandIn, tmp_path: Path) -> None:
+    standin.azure.register("housing", "1", {"model.onnx": onnx_model(1.0)})
+    standin.azure.faults.add(FAULT_BLOB_FORBIDDEN)
+
+    message = only_error(run_fetch(standin, tmp_path, "--model-name", "housing", "--model-version", "1"))
+
+    assert message.startswith("downloading model 'housing' version 1 was refused (403)")
+    assert "AuthorizationPermissionMismatch" in message
+    assert "'Storage Blob Data Reader' on the storage account" in message
 
 
 def test_proxy_down_fails_fast(standin: AzureStandIn, tmp_path: Path, closed_port: int) -> None:
