@@ -1,0 +1,292 @@
+"""The build step: input checks without Docker, then real builds on the Docker engine (marked `docker`)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+from scripts import build, fetch, gha
+
+PROJECT = Path(__file__).resolve().parents[1]
+EXAMPLE = PROJECT / "examples" / "housing"
+BASE_IMAGE = "modelship/python-base:3.11-bookworm"
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@dataclass(frozen=True)
+class Built:
+    """One successful in-process run of the build step."""
+
+    outputs: dict[str, str]
+    summary: str
+
+
+@pytest.fixture
+def step_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """GITHUB_OUTPUT/GITHUB_STEP_SUMMARY in tmp_path, and no CI variables leaking into tags and labels."""
+    for name in ("GITHUB_ACTIONS", "GITHUB_REF", "GITHUB_SHA", "GITHUB_SERVER_URL", "SOURCE_DATE_EPOCH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "github_output"))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "step_summary"))
+    return tmp_path
+
+
+def run_build(env: Path, *argv: str) -> Built:
+    """Run the step in-process and return its outputs and summary."""
+    (env / "github_output").write_text("", encoding="utf-8")
+    (env / "step_summary").write_text("", encoding="utf-8")
+    assert build.main(list(argv)) == 0
+    return Built(gha.read_outputs(env / "github_output"), (env / "step_summary").read_text(encoding="utf-8"))
+
+
+def build_fails(*argv: str) -> None:
+    """Run the step in-process and expect a clean failure (exit 1)."""
+    with pytest.raises(SystemExit) as exit_info:
+        build.main(list(argv))
+    assert exit_info.value.code == 1
+
+
+def fetched(dest: Path) -> Path:
+    """The housing example fetched into `dest` by the real fetch step."""
+    assert fetch.main(["--source", "local", "--model", str(EXAMPLE), "--dest", str(dest)]) == 0
+    return dest
+
+
+# --- checks that need no Docker ------------------------------------------------------------------
+
+
+def test_model_dir_that_does_not_exist(step_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    build_fails("--model-dir", str(step_env / "nowhere"), "--image-name", "housing")
+    message = capsys.readouterr().err
+    assert "input 'model-dir'" in message
+    assert "is not a folder; run `python -m scripts.fetch" in message
+
+
+def test_model_dir_without_model_onnx(step_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (step_env / "empty").mkdir()
+    build_fails("--model-dir", str(step_env / "empty"), "--image-name", "housing")
+    assert (
+        "has no model.onnx: it is not a model folder; run `python -m scripts.fetch" in capsys.readouterr().err
+    )
+
+
+def test_model_dir_without_provenance(step_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = step_env / "unfetched"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes((EXAMPLE / "model.onnx").read_bytes())
+    build_fails("--model-dir", str(folder), "--image-name", "housing")
+    message = capsys.readouterr().err
+    assert "provenance.json does not exist" in message
+    assert "run `python -m scripts.fetch --source local" in message
+
+
+def test_model_changed_after_fetch(step_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = fetched(step_env / "model")
+    (folder / "model.onnx").write_bytes(b"tampered")
+    build_fails("--model-dir", str(folder), "--image-name", "housing")
+    assert "the model changed after it was fetched" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param(["--image-name", "Team/Housing"], "not a valid repository name", id="bad-image-name"),
+        pytest.param(["--image-name", "housing:1"], "must not carry a tag", id="image-name-with-tag"),
+        pytest.param(["--image-name", "h", "--tags", "a b"], "input 'tags' holds 'a b'", id="bad-tag"),
+        pytest.param(
+            ["--image-name", "h", "--dockerfile", "/nonexistent/Dockerfile"],
+            "input 'dockerfile'",
+            id="dockerfile",
+        ),
+        pytest.param(["--image-name", "h", "--project-dir", "/"], "has no serving", id="project-dir"),
+    ],
+)
+def test_invalid_inputs_are_refused_before_docker(
+    step_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    expected: str,
+) -> None:
+    folder = fetched(step_env / "model")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # proves Docker is never reached
+    build_fails("--model-dir", str(folder), *argv)
+    message = capsys.readouterr().err
+    assert expected in message
+    assert "Docker engine" not in message
+
+
+def test_docker_engine_unreachable(
+    step_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = fetched(step_env / "model")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{step_env}/no-docker.sock")
+    build_fails("--model-dir", str(folder), "--image-name", "housing")
+    message = capsys.readouterr().err
+    assert f"cannot reach the Docker engine at unix://{step_env}/no-docker.sock" in message
+    assert "start dockerd" in message
+    assert "check DOCKER_HOST" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\n", "python:3.11-slim", id="plain"),
+        pytest.param('# c\narg base_image="reg:5000/py:1"\n', "reg:5000/py:1", id="quoted-lowercase"),
+        pytest.param("FROM debian\n", "", id="none"),
+    ],
+)
+def test_dockerfile_default_base(text: str, expected: str) -> None:
+    assert build.dockerfile_default_base(text) == expected
+
+
+# --- real builds -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """The image the module builds once, and how it was built."""
+
+    argv: tuple[str, ...]
+    outputs: dict[str, str]
+    summary: str
+    model_dir: Path
+    image_name: str
+
+
+@pytest.fixture(scope="module")
+def built_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltImage]:
+    """Build the housing example once for the module; remove the image by id afterwards."""
+    work = tmp_path_factory.mktemp("build")
+    image_name = f"127.0.0.1:5000/modelship-test/build-{uuid.uuid4().hex[:8]}"
+    argv: tuple[str, ...] = ()
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("GITHUB_ACTIONS", "GITHUB_REF", "GITHUB_SHA", "GITHUB_SERVER_URL", "SOURCE_DATE_EPOCH"):
+            patch.delenv(name, raising=False)
+        patch.setenv("GITHUB_OUTPUT", str(work / "github_output"))
+        patch.setenv("GITHUB_STEP_SUMMARY", str(work / "step_summary"))
+        model_dir = fetched(work / "model")
+        argv = (
+            "--model-dir", str(model_dir), "--image-name", image_name, "--base-image", BASE_IMAGE,
+            "--git-ref", "refs/heads/main", "--git-sha", SHA, "--tags", "candidate",
+            "--source-url", "https://github.com/acme/modelship",
+        )  # fmt: skip
+        result = run_build(work, *argv)
+    try:
+        yield BuiltImage(argv, result.outputs, result.summary, model_dir, image_name)
+    finally:
+        client = docker.from_env()
+        try:
+            client.images.remove(result.outputs["image-id"], force=True)
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def client() -> Iterator[docker.DockerClient]:
+    """A Docker client for inspecting what was built."""
+    docker_client = docker.from_env()
+    try:
+        yield docker_client
+    finally:
+        docker_client.close()
+
+
+@pytest.mark.docker
+def test_build_outputs_describe_the_image(built_image: BuiltImage, client: docker.DockerClient) -> None:
+    outputs = built_image.outputs
+    name = built_image.image_name
+    expected_refs = [f"{name}:{tag}" for tag in ("1", "main", "sha-0123456", "candidate", "latest")]
+    assert outputs["tags"].splitlines() == expected_refs
+    assert outputs["image"] == expected_refs[0]
+    image = client.images.get(outputs["image-id"])
+    assert image.id == outputs["image-id"]
+    assert sorted(image.tags) == sorted(expected_refs)
+    assert int(outputs["size-bytes"]) == image.attrs["Size"] > 0
+    labels = json.loads(outputs["labels"])
+    record = json.loads((built_image.model_dir / "provenance.json").read_text(encoding="utf-8"))
+    assert labels["org.opencontainers.image.revision"] == SHA
+    assert labels["org.opencontainers.image.source"] == "https://github.com/acme/modelship"
+    assert labels["org.opencontainers.image.created"] == record["fetched_at"]
+    assert labels["ai.modelship.model.sha256"] == record["sha256"]
+    assert image.labels.items() >= labels.items()
+    config_env = dict(item.split("=", 1) for item in image.attrs["Config"]["Env"])
+    assert config_env["MODELSHIP_MODEL_NAME"] == "housing"
+    assert config_env["MODELSHIP_MODEL_VERSION"] == "1"
+    assert config_env["MODELSHIP_MODEL_SHA256"] == record["sha256"]
+    summary = built_image.summary
+    assert summary.startswith(f"### ✅ Built `{expected_refs[0]}`")
+    assert outputs["image-id"] in summary
+    assert "<details><summary>labels</summary>" in summary
+
+
+@pytest.mark.docker
+def test_image_holds_the_fetched_model_folder(built_image: BuiltImage, client: docker.DockerClient) -> None:
+    container = client.containers.create(built_image.outputs["image-id"])
+    try:
+        stream, _ = container.get_archive("/opt/modelship/model")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+            files = {
+                Path(member.name).name: archive.extractfile(member).read()  # type: ignore[union-attr]
+                for member in archive.getmembers()
+                if member.isfile()
+            }
+    finally:
+        container.remove(force=True)
+    expected = {path.name: path.read_bytes() for path in built_image.model_dir.iterdir()}
+    assert set(expected) == {"model.onnx", "modelship.json", "samples.json", "provenance.json"}
+    assert files == expected
+
+
+@pytest.mark.docker
+def test_rebuild_with_nothing_changed_reuses_the_cache(
+    built_image: BuiltImage, step_env: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    again = run_build(step_env, *built_image.argv)
+    assert again.outputs["image-id"] == built_image.outputs["image-id"]
+    assert again.outputs["tags"] == built_image.outputs["tags"]
+    log = capfd.readouterr().out
+    assert "Using cache" in log
+    assert "Running in" not in log  # no step ran again
+
+
+@pytest.mark.docker
+def test_failing_dockerfile_reports_the_log_tail(
+    built_image: BuiltImage, step_env: Path, capsys: pytest.CaptureFixture[str], client: docker.DockerClient
+) -> None:
+    dockerfile = step_env / "Dockerfile.broken"
+    dockerfile.write_text(
+        "ARG BASE_IMAGE=none\nFROM ${BASE_IMAGE}\nRUN echo about-to-fail && exit 3\n", encoding="utf-8"
+    )
+    image_name = f"modelship-test/broken-{uuid.uuid4().hex[:8]}"
+    argv = ["--model-dir", str(built_image.model_dir), "--image-name", image_name, "--base-image", BASE_IMAGE]
+    build_fails(*argv, "--dockerfile", str(dockerfile))
+    message = capsys.readouterr().err
+    assert "the image build failed: The command '/bin/sh -c echo about-to-fail && exit 3'" in message
+    assert "returned a non-zero code: 3" in message
+    assert "fix the failing Dockerfile step" in message
+    assert "Last lines of the build log:\nStep 1/" in message
+    assert "\nabout-to-fail\n" in message
+    assert client.images.list(name=image_name) == []
+
+
+@pytest.mark.docker
+def test_base_image_that_cannot_be_pulled(
+    built_image: BuiltImage, step_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = "127.0.0.1:9/modelship/no-such-base:0"  # nothing listens there: the pull fails at once
+    image_name = f"modelship-test/nobase-{uuid.uuid4().hex[:8]}"
+    build_fails(
+        "--model-dir", str(built_image.model_dir), "--image-name", image_name, "--base-image", missing
+    )
+    message = capsys.readouterr().err
+    assert f"the base image {missing} is not on this engine and could not be pulled" in message
+    assert "tools/build-base-image" in message
