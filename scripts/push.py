@@ -198,6 +198,19 @@ def push_one(client: docker.DockerClient, ref: ImageRef, options: Options) -> st
         raise StepError(message) from error
 
 
+def verify_tags(api: RegistryAPI, refs: list[ImageRef], digest: str) -> dict[str, str]:
+    """Ask the registry which digest each tag serves; refuse any that is not `digest`."""
+    served = {}
+    for ref in refs:
+        served[str(ref)] = api.manifest_digest(ref.repository, ref.tag)
+        if served[str(ref)] != digest:
+            raise StepError(
+                f"registry {api.host} serves {served[str(ref)] or 'nothing'} for {ref}, "
+                f"not the pushed digest {digest}; something else pushed to that tag meanwhile, retry the push"
+            )
+    return served
+
+
 def summary(options: Options, image_id: str, digest: str, served: dict[str, str]) -> str:
     """The verdict-first Markdown summary of the push."""
     registry = options.refs[0].registry
@@ -241,13 +254,7 @@ def run(options: Options) -> int:
             if len(set(digests.values())) != 1:
                 raise StepError(f"the tags were pushed with different digests: {digests}")
             digest = next(iter(digests.values()))
-            for ref in options.refs:
-                served[str(ref)] = api.manifest_digest(ref.repository, ref.tag)
-                if served[str(ref)] != digest:
-                    raise StepError(
-                        f"registry {registry} serves {served[str(ref)] or 'nothing'} for {ref}, "
-                        f"not the pushed digest {digest}; something else pushed to that tag, retry the push"
-                    )
+            served = verify_tags(api, options.refs, digest)
             gha.set_output("digest", digest)
             gha.set_output("image-ref", f"{options.refs[0].name}@{digest}")
         gha.add_summary(summary(options, str(image.id), digest, served))
