@@ -24,6 +24,7 @@ from onnx import TensorProto, helper, save
 from scripts import fetch, gha
 from scripts.provenance import redact_url
 
+LOCALHOST = "127.0.0.1"
 HTML_PAGE = b"<!DOCTYPE html><html><body>Sign in</body></html>"
 
 
@@ -381,6 +382,7 @@ class TlsServer:
     base: str
     ca_bundle: Path
     requests_seen: list[str]
+    plain_base: str  # the same routes over plain http, for allow-http
 
 
 def make_certificate(folder: Path) -> tuple[Path, Path]:
@@ -430,6 +432,8 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     """Serve a model, error statuses, a slow answer, an oversized one and an http redirect over TLS."""
+    plain = ThreadingHTTPServer((LOCALHOST, 0), BaseHTTPRequestHandler)  # bound now, handler set below
+    plain_base = f"http://{LOCALHOST}:{plain.server_address[1]}"
     folder = tmp_path_factory.mktemp("tls")
     model_bytes = write_tiny_onnx(folder / "served.onnx")
     cert_path, key_path = make_certificate(folder)
@@ -455,7 +459,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
                 self.reply(200, b"\0" * (2 * 1024 * 1024))
             elif path == "/to-http.onnx":
                 self.send_response(302)
-                self.send_header("Location", "http://127.0.0.1:9/m.onnx")
+                self.send_header("Location", f"{plain_base}/models/housing.onnx")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
             else:
@@ -475,17 +479,20 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((LOCALHOST, 0), Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    plain.RequestHandlerClass = Handler
+    threads = [threading.Thread(target=each.serve_forever, daemon=True) for each in (server, plain)]
+    for thread in threads:
+        thread.start()
     try:
-        yield TlsServer(f"https://127.0.0.1:{server.server_address[1]}", cert_path, seen)
+        yield TlsServer(f"https://{LOCALHOST}:{server.server_address[1]}", cert_path, seen, plain_base)
     finally:
         release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+        for each, thread in zip((server, plain), threads, strict=True):
+            each.shutdown()
+            each.server_close()
+            thread.join(10)
 
 
 @pytest.fixture
@@ -535,6 +542,22 @@ def test_https_errors(
     assert expected in capsys.readouterr().err
     assert not (dest / "model.onnx").exists()
     assert [entry.name for entry in dest.iterdir()] == []
+
+
+def test_plain_http_only_with_allow_http(
+    run_step: types.SimpleNamespace, trusted: TlsServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"{trusted.plain_base}/models/housing.onnx"
+    run_step.fails("--source", "https", "--model", url, "--dest", str(tmp_path / "refused"))
+    assert "plain http:// URL" in capsys.readouterr().err
+
+    run = run_step.ok("--source", "https", "--model", url, "--dest", str(tmp_path / "dev"), "--allow-http")
+    assert json.loads((tmp_path / "dev" / "provenance.json").read_text(encoding="utf-8"))["uri"] == url
+    redirected = f"{trusted.base}/to-http.onnx"
+    again = run_step.ok(
+        "--source", "https", "--model", redirected, "--dest", str(tmp_path / "r"), "--allow-http"
+    )
+    assert again.outputs["sha256"] == run.outputs["sha256"]
 
 
 def test_https_untrusted_certificate(
