@@ -347,32 +347,29 @@ class Images:
     wrong: str
 
 
-def wheelhouse() -> Path:
-    """The wheelhouse the Docker build installs from (made by scripts.wheelhouse when missing or stale)."""
-    subprocess.run([sys.executable, "-m", "scripts.wheelhouse"], cwd=PROJECT, check=True, capture_output=True)
-    return PROJECT / ".wheelhouse"
-
-
-def build_image(client: docker.DockerClient, model_dir: Path, context: Path, tag: str) -> str:
-    """Build the root Dockerfile (contract C) with `model_dir` in a staged minimal context."""
-    shutil.copy(PROJECT / "Dockerfile", context / "Dockerfile")
-    for folder in ("serving", "requirements"):
-        if not (context / folder).exists():
-            shutil.copytree(PROJECT / folder, context / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    if not (context / ".wheelhouse").exists():
-        shutil.copytree(wheelhouse(), context / ".wheelhouse")
-    shutil.rmtree(context / "model", ignore_errors=True)
-    shutil.copytree(model_dir, context / "model")
-    client.images.build(
-        path=str(context),
-        tag=tag,
-        buildargs={"BASE_IMAGE": BASE_IMAGE, "MODEL_NAME": "housing", "MODEL_VERSION": "1"},
-        labels={"test.modelship.smoke": "1"},
-        rm=True,
-        forcerm=True,
-        pull=False,
+def step(module: str, args: list[str], work: Path) -> dict[str, str]:
+    """Run another pipeline step as a process (as the workflow does) and return its outputs."""
+    outputs = work / f"{module}-{uuid.uuid4().hex[:6]}.out"
+    env = {**os.environ, "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", f"scripts.{module}", *args],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
-    return tag
+    assert done.returncode == 0, f"scripts.{module} failed:\n{done.stdout}\n{done.stderr}"
+    return read_outputs(outputs)
+
+
+def build_image(model_dir: Path, image_name: str, work: Path) -> list[str]:
+    """Fetch `model_dir` and build the serving image with the real fetch and build steps; return its refs."""
+    fetched = work / image_name.rsplit("/", 1)[1]
+    step("fetch", ["--source", "local", "--model", str(model_dir), "--dest", str(fetched)], work)
+    options = ["--model-dir", str(fetched), "--image-name", image_name, "--base-image", BASE_IMAGE]
+    git = ["--git-ref", "refs/heads/smoke-test", "--git-sha", "5" * 40, "--default-branch", "main"]
+    built = step("build", [*options, *git], work)
+    return built["tags"].splitlines()
 
 
 def wrong_housing(folder: Path) -> Path:
@@ -389,21 +386,19 @@ def wrong_housing(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Images]:
     """Build the right and the wrong serving image once; remove both afterwards."""
-    client = docker.from_env()
     work = tmp_path_factory.mktemp("smoke-images")
-    context = work / "context"
-    context.mkdir()
     run = uuid.uuid4().hex[:8]
-    built: list[str] = []
+    refs: list[str] = []
     try:
-        built.append(build_image(client, HOUSING, context, f"modelship-test/smoke-good:{run}"))
-        built.append(
-            build_image(client, wrong_housing(work / "wrong"), context, f"modelship-test/smoke-wrong:{run}")
-        )
-        yield Images(*built)
+        good = build_image(HOUSING, f"modelship-test/smoke-good-{run}", work)
+        refs += good
+        wrong = build_image(wrong_housing(work / "wrong"), f"modelship-test/smoke-wrong-{run}", work)
+        refs += wrong
+        yield Images(good[0], wrong[0])
     finally:
-        for tag in built:
-            client.images.remove(tag, force=True)
+        client = docker.from_env()
+        for ref in refs:  # by tag, not by id: an identical image of another test may share the id
+            client.images.remove(ref)
         client.close()
 
 
