@@ -45,6 +45,9 @@ class Sample:
     response: Any
 
 
+Outcome = tuple[str, str]  # (problem, note): an empty problem means the check passed
+
+
 @dataclass(frozen=True)
 class Check:
     """One smoke-test check and its outcome."""
@@ -296,51 +299,60 @@ def wait_ready(container: Any, report: Report, timeout: float, started: float) -
 def run_checks(server: Server, model: Any, samples: list[Sample], report: Report) -> None:
     """Compare answers on every route with the in-process model, refuse bad payloads, time a burst."""
 
-    def guarded(name: str, action: Callable[..., str], *args: Any) -> None:
+    def guarded(name: str, action: Callable[..., Outcome], *args: Any) -> None:
         try:
-            problem = action(*args)
+            problem, note = action(*args)
         except requests.RequestException as error:
-            problem = f"request failed: {type(error).__name__}: {error}"
-        report.add(name, not problem, problem)
+            problem, note = f"request failed: {type(error).__name__}: {error}", ""
+        report.add(name, not problem, problem or note)
 
     reference = model.metadata()
     sig = signature(reference)
     served: dict[str, Any] = {}
 
-    def check_metadata() -> str:
+    def check_metadata() -> Outcome:
         status, body = server.call("GET", "/metadata")
         if status != 200 or not isinstance(body, dict):
-            return f"GET /metadata answered HTTP {status}"
+            return f"GET /metadata answered HTTP {status}", ""
         served.update(body)
         for key in ("inputs", "outputs"):
             if body.get(key) != reference.get(key):
-                return f"{key} differ from the model's: {json.dumps(body.get(key))[:200]}"
-        return ""
+                return f"{key} differ from the model's: {json.dumps(body.get(key))[:200]}", ""
+        return "", f"model {body.get('name')} {body.get('version')}, same inputs and outputs"
 
-    def check_answer(path: str, method: Callable[[Any], Any], body: Any, sample: Sample | None = None) -> str:
+    def check_answer(
+        path: str, method: Callable[[Any], Any], body: Any, sample: Sample | None = None
+    ) -> Outcome:
         actual = server.post_json(path, body)
         if sample is not None:
             problem = answer_problem(
                 (200, sample.response), actual, "the expected response in the samples file"
             )
             if problem:
-                return problem
-        return answer_problem(expected_answer(method, body), actual, "the model run in-process")
+                return problem, ""
+        expected = expected_answer(method, body)
+        note = f"HTTP {actual[0]}, as " + ("the samples file and " if sample else "") + "the model in-process"
+        return answer_problem(expected, actual, "the model run in-process"), note
 
     def v2_outputs(body: Any) -> Any:
         return {"outputs": model.infer_v2(body)["outputs"]}
 
-    def check_v2(path: str, body: Any) -> str:
+    def check_v2(path: str, body: Any) -> Outcome:
         status, answer = server.post_json(path, body)
         actual = (status, {"outputs": answer.get("outputs")} if isinstance(answer, dict) else answer)
-        return answer_problem(expected_answer(v2_outputs, body), actual, "the model run in-process")
+        problem = answer_problem(expected_answer(v2_outputs, body), actual, "the model run in-process")
+        return problem, f"HTTP {status}, outputs as the model in-process"
 
-    def check_refused(bad: BadPayload) -> str:
-        return bad_answer_problem(*server.call("POST", "/predict", bad.data, bad.content_type))
+    def check_refused(bad: BadPayload) -> Outcome:
+        status, body = server.call("POST", "/predict", bad.data, bad.content_type)
+        message = next(
+            (str(body[k]) for k in ("error", "detail", "message") if isinstance(body, dict) and k in body), ""
+        )
+        return bad_answer_problem(status, body), f"HTTP {status}: {message}"
 
-    def still_ready() -> str:
+    def still_ready() -> Outcome:
         status, _ = server.call("GET", "/ready")
-        return "" if status == 200 else f"GET /ready answered HTTP {status} after the bad requests"
+        return ("" if status == 200 else f"GET /ready answered HTTP {status} after the bad requests"), ""
 
     guarded("metadata", check_metadata)
     for sample in samples:
@@ -359,7 +371,7 @@ def run_checks(server: Server, model: Any, samples: list[Sample], report: Report
     guarded(f"latency burst ({BURST} requests)", time_burst, server, burst_body, report)
 
 
-def time_burst(server: Server, body: Any, report: Report) -> str:
+def time_burst(server: Server, body: Any, report: Report) -> Outcome:
     """Send BURST sequential /predict requests with one body; record each latency in ms."""
     data = json.dumps(body).encode()
     failures = 0
@@ -368,7 +380,10 @@ def time_burst(server: Server, body: Any, report: Report) -> str:
         status, _ = server.call("POST", "/predict", data, "application/json")
         report.latencies_ms.append((time.perf_counter() - began) * 1000)
         failures += status != 200
-    return f"{failures} of {BURST} requests failed" if failures else ""
+    p50, p99 = percentile(report.latencies_ms, 50), percentile(report.latencies_ms, 99)
+    return (
+        f"{failures} of {BURST} requests failed" if failures else ""
+    ), f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
 
 
 def finish_container(name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -453,6 +454,10 @@ def test_correct_image_passes(
     for check in ("/predict sample 1", "/invocations dataframe-records-3", "/infer v2-3", "refuses not-json"):
         assert check in run.summary
     assert "container log" not in run.summary
+    assert "| refuses wrong-content-type | ✅ | HTTP 415" in run.summary
+    assert re.search(
+        r"\| latency burst \(200 requests\) \| ✅ \| p50 [\d.]+ ms, p99 [\d.]+ ms \|", run.summary
+    )
     assert_removed(container_named_in(run.out))
 
 
@@ -501,6 +506,26 @@ def test_container_that_exits_fails_with_its_log(
     assert "the container exited with code 0 before /ready answered" in run.err
     assert run.outputs["cold-start-ms"] == ""
     assert_removed(container_named_in(run.out))
+
+
+@pytest.mark.docker
+def test_not_ready_within_the_timeout_fails(
+    images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    args = ["--image", images.good, "--model-dir", str(HOUSING), "--timeout", "0.05"]
+    run = run_smoke(args, tmp_path, monkeypatch, capsys)
+    assert run.code == 1
+    assert "smoke test failed: ready: GET /ready did not answer 200 within 0.05s" in run.err
+    assert_removed(container_named_in(run.out))
+
+
+@pytest.mark.docker
+def test_bad_memory_limit_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    args = ["--image", BASE_IMAGE, "--model-dir", str(HOUSING), "--memory", "lots"]
+    run = run_smoke(args, tmp_path, monkeypatch, capsys)
+    assert run.code == 1
+    assert "cannot create a container of" in run.err
+    assert "--memory lots" in run.err
 
 
 @pytest.mark.docker
