@@ -518,3 +518,21 @@ def test_bearer_token_challenge(
     refused = RegistryAPI(token_front, registry.username, "wrong-" + registry.password, insecure=True)
     with pytest.raises(StepError, match=f"registry {token_front} refused the login; check --username"):
         refused.manifest_digest(repo, "2")
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_in_actions_the_password_is_masked_before_anything_else(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    missing = f"modelship-test/not-built-{uuid.uuid4().hex[:8]}:1"
+    with pytest.raises(SystemExit):
+        push.main(["--image", missing, "--tags", f"{registry.host}/m:1", "--username", registry.username])
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0] == f"::add-mask::{registry.password}"
+    assert registry.password not in "\n".join(lines[1:]) + captured.err
