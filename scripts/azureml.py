@@ -59,6 +59,16 @@ RETRY_SETTINGS: dict[str, Any] = {
     "connection_timeout": 10,
     "read_timeout": 60,
 }
+# What a CI step can sign in with: environment variables, workload identity, managed identity and
+# the Azure CLI session that azure/login leaves. Desktop-only credentials only lengthen the error.
+CREDENTIAL_EXCLUSIONS = {
+    "exclude_shared_token_cache_credential": True,
+    "exclude_visual_studio_code_credential": True,
+    "exclude_powershell_credential": True,
+    "exclude_developer_cli_credential": True,
+    "exclude_interactive_browser_credential": True,
+    "exclude_broker_credential": True,
+}
 NETWORK_MARKERS = (
     "Unable to connect to proxy",
     "Failed to establish a new connection",
@@ -286,11 +296,10 @@ def sign_in_message(error: BaseException) -> str:
     said = credential_detail(error)
     codes = sorted(set(re.findall(r"AADSTS\d+", text)))
     present = [name for name in CREDENTIAL_VARIABLES if os.environ.get(name)]
-    have = (
-        f"set: {', '.join(present)}" if present else "none of " + ", ".join(CREDENTIAL_VARIABLES) + " is set"
-    )
+    absent = [name for name in CREDENTIAL_VARIABLES if name not in present]
+    have = f"set: {', '.join(present) or 'none'}; not set: {', '.join(absent) or 'none'}"
     code_text = f" ({', '.join(codes)})" if codes else ""
-    return f"sign-in to Azure failed{code_text}: {said}. Variables {have}; {SIGN_IN_HINT}"
+    return f"sign-in to Azure failed{code_text}: {said}. Variables {have}. To fix: {SIGN_IN_HINT}"
 
 
 def is_network_failure(text: str) -> bool:
@@ -414,7 +423,7 @@ def download(ref: AzureModelRef, dest: Path, onnx_file: str | None = None) -> Do
     logging.getLogger("azure.identity").setLevel(logging.ERROR)
     from azure.identity import DefaultAzureCredential
 
-    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True, **RETRY_SETTINGS)
+    credential = DefaultAzureCredential(**CREDENTIAL_EXCLUSIONS, **RETRY_SETTINGS)
     sign_in(credential, ref)
     client = make_client(credential, ref)
     model = resolve(client, ref)

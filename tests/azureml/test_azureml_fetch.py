@@ -326,7 +326,10 @@ def test_sign_in_failure_says_which_variables_to_check(standin: AzureStandIn, tm
     message = only_error(run)
 
     assert message.startswith("sign-in to Azure failed (AADSTS7000215): EnvironmentCredential: ")
-    assert "Variables set: AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET" in message
+    assert (
+        "Variables set: AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET; "
+        "not set: AZURE_FEDERATED_TOKEN_FILE"
+    ) in message
     assert "azure/login" in message
     assert "id-token: write" in message
     assert not standin.azure.requests(host=ARM_HOST)
@@ -465,7 +468,7 @@ def test_sign_in_message_without_variables(monkeypatch: pytest.MonkeyPatch) -> N
         "EnvironmentCredential authentication unavailable.; AzureCliCredential: Please run 'az login'"
         in message
     )
-    assert "none of AZURE_CLIENT_ID, AZURE_TENANT_ID" in message
+    assert "Variables set: none; not set: AZURE_CLIENT_ID, AZURE_TENANT_ID" in message
 
 
 def test_tokens_never_reach_a_message() -> None:
