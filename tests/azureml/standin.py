@@ -379,6 +379,22 @@ class Azure:
                 "tenant_region_scope": "EU",
             }
         if method == "POST" and parts[1:] == ["oauth2", "v2.0", "token"]:
+            wrong = [
+                key
+                for key, ok in (
+                    ("tenant", parts[0] == self.tenant_id),
+                    ("grant_type", form.get("grant_type") == "client_credentials"),
+                    ("client_id", bool(form.get("client_id"))),
+                    ("client_secret", bool(form.get("client_secret"))),
+                    ("scope", form.get("scope") == "https://management.azure.com/.default"),
+                )
+                if not ok
+            ]
+            if wrong:
+                return 400, {
+                    "error": "invalid_request",
+                    "error_description": f"AADSTS900144: the stand-in refuses {', '.join(wrong)}",
+                }
             if FAULT_SIGN_IN in self.faults:
                 return 401, {
                     "error": "invalid_client",
