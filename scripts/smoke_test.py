@@ -266,11 +266,16 @@ def create_container(client: docker.DockerClient, image_id: str, name: str, opti
         ) from None
 
 
-def wait_ready(container: Any, report: Report, timeout: float, started: float) -> Server | None:
-    """Poll GET /ready until 200; record the cold start. None (and a failed check) on timeout or exit."""
+def published_url(container: Any) -> str:
+    """The http://127.0.0.1:<port> the engine published the container's port on."""
     container.reload()
     binding = (container.ports.get(CONTAINER_PORT) or [{}])[0]
-    server = Server(f"http://127.0.0.1:{binding.get('HostPort')}", report)
+    return f"http://127.0.0.1:{binding.get('HostPort')}"
+
+
+def wait_ready(container: Any, server: Server, timeout: float, started: float) -> bool:
+    """Poll GET /ready until 200 and record the cold start; False (and a failed check) on timeout or exit."""
+    report = server.report
     deadline = started + timeout
     last = "no answer yet"
     next_status_check = 0.0
@@ -280,7 +285,7 @@ def wait_ready(container: Any, report: Report, timeout: float, started: float) -
             if response.status_code == 200:
                 report.cold_start_ms = (time.perf_counter() - started) * 1000
                 report.add("ready", True, f"GET /ready answered 200 after {report.cold_start_ms:.0f} ms")
-                return server
+                return True
             last = f"HTTP {response.status_code}"
         except requests.RequestException as error:
             last = type(error).__name__
@@ -289,11 +294,11 @@ def wait_ready(container: Any, report: Report, timeout: float, started: float) -
             if container.status in ("exited", "dead"):
                 code = container.attrs.get("State", {}).get("ExitCode")
                 report.add("ready", False, f"the container exited with code {code} before /ready answered")
-                return None
+                return False
             next_status_check = time.perf_counter() + 0.25
         time.sleep(POLL_SECONDS)
     report.add("ready", False, f"GET /ready did not answer 200 within {timeout:g}s (last: {last})")
-    return None
+    return False
 
 
 def run_checks(server: Server, model: Any, samples: list[Sample], report: Report) -> None:
@@ -304,6 +309,8 @@ def run_checks(server: Server, model: Any, samples: list[Sample], report: Report
             problem, note = action(*args)
         except requests.RequestException as error:
             problem, note = f"request failed: {type(error).__name__}: {error}", ""
+        except Exception as error:  # e.g. the in-process model failing: a failed check, not a crash
+            problem, note = f"the check itself failed: {type(error).__name__}: {error}", ""
         report.add(name, not problem, problem or note)
 
     reference = model.metadata()
@@ -433,9 +440,12 @@ def smoke_test(options: Options) -> Report:
             print(f"started container {name} from {options.image}", flush=True)
             started = time.perf_counter()
             container.start()
-            server = wait_ready(container, report, options.timeout, started)
-            if server is not None:
-                run_checks(server, model, samples, report)
+            server = Server(published_url(container), report)
+            try:
+                if wait_ready(container, server, options.timeout, started):
+                    run_checks(server, model, samples, report)
+            finally:
+                server.session.close()
         finally:
             report.log = finish_container(name)
     finally:
