@@ -149,6 +149,7 @@ def test_single_file_model_by_version(standin: AzureStandIn, tmp_path: Path) -> 
     blob_reads = [r.path for r in standin.azure.requests(host=BLOB_HOST, method="GET") if not r.query]
     assert len(blob_reads) == 1
     assert blob_reads[0].endswith("/housing.onnx")
+    assert {r.host for r in standin.azure.requests(method="CONNECT")} == {LOGIN_HOST, ARM_HOST, BLOB_HOST}
     assert_secrets_masked(run)
 
 
