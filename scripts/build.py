@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts import gha, labels, provenance, tags
+from scripts.fetch import first_line
 from scripts.provenance import Provenance
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -206,12 +207,6 @@ def connect() -> Any:
         client.close()
         raise unreachable(first_line(error)) from None
     return client
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an exception's message, capped."""
-    text = str(error).strip()
-    return (text.splitlines()[0] if text else type(error).__name__)[:300]
 
 
 def stream_log(chunks: Iterable[dict[str, Any]]) -> Iterator[tuple[str, str]]:
