@@ -13,6 +13,7 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from serving.config import ConfigError, Settings, load_settings
+from serving.metrics import SHARED_DIR_ENV
 from serving.model import MODEL_FILE
 
 
@@ -40,10 +41,10 @@ def log_config() -> dict[str, Any]:
 
 
 def share_metrics_between_workers(settings: Settings) -> None:
-    """With several workers, let prometheus-client sum them through files in a fresh directory."""
-    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    """With several workers, give them a fresh directory to share their metrics through."""
+    if settings.workers > 1 and not os.environ.get(SHARED_DIR_ENV):
         try:
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="modelship-metrics-")
+            os.environ[SHARED_DIR_ENV] = tempfile.mkdtemp(prefix="modelship-metrics-")
         except OSError:
             print(
                 "modelship: no writable temporary directory; /metrics shows one worker at a time",

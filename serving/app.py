@@ -13,11 +13,10 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from serving import metrics, openapi
 from serving.config import Settings, load_settings
@@ -30,6 +29,7 @@ access_log = logging.getLogger("modelship.access")
 JSON = "application/json"
 PROBES = frozenset({"/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"})
 ROUTES = frozenset({*PROBES, "/predict", "/invocations", "/metadata", "/openapi.json"})
+CLIENT_GONE = 499  # the client closed the connection before its request arrived; nothing is sent
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -50,31 +50,6 @@ def is_json(content_type: str | None) -> bool:
     return media == JSON or media.endswith("+json")
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    """The request body parsed as JSON; 415, 413 or 400 ClientErrors for the client's mistakes."""
-    content_type = request.headers.get("content-type")
-    if not is_json(content_type):
-        raise ClientError(
-            415,
-            f"Content-Type must be application/json (or a +json type), got {content_type or 'none'}; "
-            "send the header 'Content-Type: application/json'",
-        )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large(int(declared), max_bytes)
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large(size, max_bytes)
-        chunks.append(chunk)
-    try:
-        return orjson.loads(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-    except orjson.JSONDecodeError as exc:
-        raise ClientError(400, f"the request body is not valid JSON: {exc}") from None
-
-
 def too_large(size: int, max_bytes: int) -> ClientError:
     """A 413 saying the limit and how to raise it."""
     return ClientError(
@@ -84,26 +59,100 @@ def too_large(size: int, max_bytes: int) -> ClientError:
     )
 
 
-def answering(method: Callable[[ServedModel, Any], dict[str, Any]]) -> Callable[[Request], Any]:
-    """An endpoint that reads a JSON body, calls `method` on the model and answers JSON, 4xx or 500."""
+class Disconnected(Exception):
+    """The client went away before its request body arrived."""
 
-    async def endpoint(request: Request) -> Response:
-        state = request.app.state
+
+async def read_json(scope: Scope, receive: Receive, max_bytes: int) -> Any:
+    """The request body parsed as JSON; 415, 413 or 400 ClientErrors for the client's mistakes."""
+    content_type = declared = None
+    for key, value in scope["headers"]:
+        if key == b"content-type":
+            content_type = value.decode("latin-1")
+        elif key == b"content-length":
+            declared = value
+    if not is_json(content_type):
+        raise ClientError(
+            415,
+            f"Content-Type must be application/json (or a +json type), got {content_type or 'none'}; "
+            "send the header 'Content-Type: application/json'",
+        )
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(int(declared), max_bytes)
+    message = await receive()
+    body = message.get("body", b"")
+    if message.get("more_body", False):
+        chunks = [body]
+        size = len(body)
+        while message.get("more_body", False):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > max_bytes:
+                raise too_large(size, max_bytes)
+            chunks.append(chunk)
+        body = b"".join(chunks)
+    elif message["type"] == "http.disconnect":
+        raise Disconnected
+    if len(body) > max_bytes:
+        raise too_large(len(body), max_bytes)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ClientError(400, f"the request body is not valid JSON: {exc}") from None
+
+
+async def send_json(send: Send, status: int, body: bytes) -> None:
+    """Send a complete JSON answer."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Answering:
+    """A raw ASGI endpoint (no Request/Response objects on the hot path): JSON in, `method`'s JSON out."""
+
+    def __init__(self, method: Callable[[ServedModel, Any], dict[str, Any]], by_name: bool = False) -> None:
+        self.method = method
+        self.by_name = by_name
+
+    async def answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        """Status and JSON body for a request; never raises (4xx for the client's mistakes, 500 otherwise)."""
+        state = scope["app"].state
         model: ServedModel | None = state.model
-        if model is None:
-            return error(503, "the model is still loading; retry when /ready answers 200")
         try:
-            return Response(
-                orjson.dumps(method(model, await read_json(request, state.settings.max_body_bytes))),
-                media_type=JSON,
-            )
+            if model is None:
+                raise ClientError(503, "the model is still loading; retry when /ready answers 200")
+            if self.by_name and scope["path_params"]["name"] != model.name:
+                name = scope["path_params"]["name"]
+                raise ClientError(404, f"no model named {name!r}; this server serves {model.name!r}")
+            return 200, orjson.dumps(self.method(model, await read_json(scope, receive, state.max_body)))
         except ClientError as exc:
-            return error(exc.status, exc.message)
+            return exc.status, orjson.dumps({"error": exc.message})
+        except Disconnected:
+            return CLIENT_GONE, b""
         except Exception:  # the server keeps serving; the log has the traceback
-            log.exception("unexpected error answering %s", request.url.path)
-            return error(500, "the server failed to answer this request; the server log has the details")
+            log.exception("unexpected error answering %s", scope["path"])
+            return (
+                500,
+                b'{"error":"the server failed to answer this request; the server log has the details"}',
+            )
 
-    return endpoint
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, body = await self.answer(scope, receive)
+        if status != CLIENT_GONE:
+            await send_json(send, status, body)
+
+
+PREDICT = Answering(ServedModel.predict)
+INVOCATIONS = Answering(ServedModel.invocations)
 
 
 def v2_model(request: Request) -> ServedModel:
@@ -115,18 +164,6 @@ def v2_model(request: Request) -> ServedModel:
     if name != model.name:
         raise ClientError(404, f"no model named {name!r}; this server serves {model.name!r}")
     return model
-
-
-async def v2_infer(request: Request) -> Response:
-    """POST /v2/models/{name}/infer."""
-    try:
-        v2_model(request)
-    except ClientError as exc:
-        return error(exc.status, exc.message)
-    return await infer(request)
-
-
-infer = answering(ServedModel.infer_v2)
 
 
 async def v2_metadata(request: Request) -> Response:
@@ -187,8 +224,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 routes = [
-    Route("/predict", answering(ServedModel.predict), methods=["POST"]),
-    Route("/invocations", answering(ServedModel.invocations), methods=["POST"]),
+    Route("/predict", PREDICT, methods=["POST"]),
+    Route("/invocations", INVOCATIONS, methods=["POST"]),
     Route("/health", health, methods=["GET"]),
     Route("/ready", ready, methods=["GET"]),
     Route("/metadata", metadata, methods=["GET"]),
@@ -197,7 +234,7 @@ routes = [
     Route("/v2/health/live", v2_live, methods=["GET"]),
     Route("/v2/health/ready", v2_ready, methods=["GET"]),
     Route("/v2/models/{name}", v2_metadata, methods=["GET"]),
-    Route("/v2/models/{name}/infer", v2_infer, methods=["POST"]),
+    Route("/v2/models/{name}/infer", Answering(ServedModel.infer_v2, by_name=True), methods=["POST"]),
 ]
 
 
@@ -210,14 +247,21 @@ def route_label(path: str) -> str:
     return "other"
 
 
-class Observe:
-    """Pure ASGI middleware: request id (X-Request-ID echoed or made), metrics, one access-log line."""
+class ModelServer(Starlette):
+    """A Starlette app that observes every request and sends POST /predict and /invocations straight to
+    their endpoints, past the generic middleware and routing layers (they cost as much as the model).
 
-    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
-        self.app = app
-        self.access_log = access_log
-        self.prefix = os.urandom(4).hex()
-        self.counter = count(1)
+    Observing a request: a request id (X-Request-ID echoed, or made), the metrics, and one access-log
+    line unless the request is a probe or the log is switched off.
+    """
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.access_log = settings.access_log
+        self.fast = {"/predict": PREDICT, "/invocations": INVOCATIONS}
+        self.id_prefix = os.urandom(4).hex()
+        self.ids = count(1)
 
     def request_id(self, scope: Scope) -> bytes:
         """The client's X-Request-ID when it is short and printable, else a new one."""
@@ -226,43 +270,64 @@ class Observe:
                 if 0 < len(value) <= 128 and value.isascii() and value.decode().isprintable():
                     return bytes(value)
                 break
-        return f"{self.prefix}-{next(self.counter)}".encode()
+        return b"%s-%d" % (self.id_prefix.encode(), next(self.ids))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await super().__call__(scope, receive, send)
             return
         start = time.perf_counter()
         request_id = self.request_id(scope)
+        endpoint = self.fast.get(scope["path"]) if scope["method"] == "POST" else None
         status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_with_id)
+            if endpoint is not None:
+                scope["app"] = self
+                status, body = await endpoint.answer(scope, receive)
+                if status != CLIENT_GONE:
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": status,
+                            "headers": [
+                                (b"content-type", b"application/json"),
+                                (b"content-length", b"%d" % len(body)),
+                                (b"x-request-id", request_id),
+                            ],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": body})
+            else:
+
+                async def send_with_id(message: Message) -> None:
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                        message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+                    await send(message)
+
+                await super().__call__(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - start
-            path = scope["path"]
-            route = route_label(path)
-            metrics.observe(route, status, elapsed)
-            if self.access_log and route not in PROBES:
-                access_log.info(
-                    '%s "%s %s" %d %.2fms id=%s',
-                    (scope.get("client") or ("-",))[0],
-                    scope["method"],
-                    path,
-                    status,
-                    elapsed * 1000,
-                    request_id.decode(),
-                )
+            self.observe(scope, status, time.perf_counter() - start, request_id)
+
+    def observe(self, scope: Scope, status: int, elapsed: float, request_id: bytes) -> None:
+        """Count the request in the metrics and write its access-log line (probes left out)."""
+        path = scope["path"]
+        route = route_label(path)
+        metrics.observe(route, status, elapsed)
+        if self.access_log and route not in PROBES:
+            access_log.info(
+                '%s "%s %s" %d %.2fms id=%s',
+                (scope.get("client") or ("-",))[0],
+                scope["method"],
+                path,
+                status,
+                elapsed * 1000,
+                request_id.decode(),
+            )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> ModelServer:
     """The app for `settings` (default: read from the environment); the model loads in the lifespan."""
     settings = settings or load_settings()
 
@@ -290,13 +355,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         yield
         app.state.model = None
 
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        middleware=[Middleware(Observe, access_log=settings.access_log)],
-        exception_handlers={HTTPException: http_error},
+    app = ModelServer(
+        settings, routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
     )
-    app.state.settings = settings
+    app.state.max_body = settings.max_body_bytes
     app.state.model = None
     app.state.openapi = orjson.dumps(openapi.document("model", "0"))
     return app

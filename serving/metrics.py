@@ -1,51 +1,143 @@
-"""Prometheus metrics: requests by route and status, latency by route; children cached to stay cheap."""
+"""Prometheus metrics: requests by route and status, latency by route.
+
+Recording a request is a few dict operations (prometheus-client's own values cost several times more,
+and its multi-process mode more still). With several workers, each writes a snapshot of its counts to
+MODELSHIP_METRICS_DIR at most once a second, and the worker that answers a scrape adds the others'
+snapshots to its own live counts.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import time
+from bisect import bisect_left
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-)
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
-disable_created_metrics()  # the _created series double the page for nothing a dashboard uses
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+SHARED_DIR_ENV = "MODELSHIP_METRICS_DIR"
+SNAPSHOT_SECONDS = 1.0
+
+Counts = dict[str, int]  # "route status" -> requests
+Histograms = dict[str, list[float]]  # route -> per-bucket counts (last one: over the top bucket), then sum
+
+
+class Recorder:
+    """This process's request counts and latency histograms, snapshotted for the other workers."""
+
+    def __init__(self, shared_dir: Path | None = None) -> None:
+        self.counts: Counts = {}
+        self.histograms: Histograms = {}
+        self.shared_dir = shared_dir
+        self.next_snapshot = 0.0
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and record its latency."""
+        key = f"{route} {status}"
+        self.counts[key] = self.counts.get(key, 0) + 1
+        histogram = self.histograms.get(route)
+        if histogram is None:
+            histogram = self.histograms[route] = [0.0] * (len(BUCKETS) + 2)
+        histogram[bisect_left(BUCKETS, seconds)] += 1
+        histogram[-1] += seconds
+        if self.shared_dir is not None:
+            now = time.monotonic()
+            if now >= self.next_snapshot:
+                self.next_snapshot = now + SNAPSHOT_SECONDS
+                self.snapshot()
+
+    def snapshot(self) -> None:
+        """Write this worker's counts for the others (atomically: write, then rename)."""
+        assert self.shared_dir is not None
+        target = self.shared_dir / f"{os.getpid()}.json"
+        temporary = target.with_suffix(".tmp")
+        try:
+            temporary.write_text(json.dumps({"counts": self.counts, "histograms": self.histograms}))
+            os.replace(temporary, target)
+        except OSError:
+            self.shared_dir = None  # metrics must never break serving; this worker reports only itself
+
+    def totals(self) -> tuple[Counts, Histograms]:
+        """This worker's live counts plus the latest snapshots of the others."""
+        counts, histograms = dict(self.counts), {r: list(h) for r, h in self.histograms.items()}
+        if self.shared_dir is not None:
+            for path in self.shared_dir.glob("*.json"):
+                if path.stem == str(os.getpid()):
+                    continue
+                try:
+                    other = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    continue
+                merge(counts, histograms, other.get("counts", {}), other.get("histograms", {}))
+        return counts, histograms
+
+
+def merge(counts: Counts, histograms: Histograms, more_counts: Counts, more_histograms: Histograms) -> None:
+    """Add one worker's counts into the totals."""
+    for key, value in more_counts.items():
+        counts[key] = counts.get(key, 0) + value
+    for route, values in more_histograms.items():
+        mine = histograms.setdefault(route, [0.0] * len(values))
+        for i, seen in enumerate(values):
+            mine[i] += seen
+
+
+def families(counts: Counts, histograms: Histograms) -> Iterator[Metric]:
+    """The Prometheus metric families for the totals."""
+    requests = CounterMetricFamily(
+        "modelship_requests", "HTTP requests answered, by route and status.", labels=["route", "status"]
+    )
+    for key, value in sorted(counts.items()):
+        route, _, status = key.rpartition(" ")
+        requests.add_metric([route, status], value)
+    yield requests
+    latency = HistogramMetricFamily(
+        "modelship_request_seconds",
+        "Time from request to the last byte of the answer, by route.",
+        labels=["route"],
+    )
+    for route, values in sorted(histograms.items()):
+        cumulative: list[tuple[str, float]] = []
+        running = 0.0
+        for bound, seen in zip((*map(str, BUCKETS), "+Inf"), values[:-1], strict=True):
+            running += seen
+            cumulative.append((bound, running))
+        latency.add_metric([route], cumulative, sum_value=values[-1])
+    yield latency
+
+
+class Collector:
+    """A prometheus-client collector over a Recorder."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def collect(self) -> Iterator[Metric]:
+        """Metric families of every worker's counts."""
+        yield from families(*self.recorder.totals())
+
+    def describe(self) -> list[Any]:
+        """Nothing to describe ahead of a scrape (the families depend on traffic)."""
+        return []
+
+
+def shared_dir_from_env() -> Path | None:
+    """The directory workers share their counts through, when several run."""
+    value = os.environ.get(SHARED_DIR_ENV, "").strip()
+    return Path(value) if value else None
+
+
+RECORDER = Recorder(shared_dir_from_env())
 REGISTRY = CollectorRegistry()
-REQUESTS = Counter(
-    "modelship_requests",
-    "HTTP requests answered, by route and status.",
-    ["route", "status"],
-    registry=REGISTRY,
-)
-LATENCY = Histogram(
-    "modelship_request_seconds",
-    "Time from request to the last byte of the answer, by route.",
-    ["route"],
-    registry=REGISTRY,
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-)
-_children: dict[tuple[str, int], tuple[Any, Any]] = {}
-
-
-def observe(route: str, status: int, seconds: float) -> None:
-    """Count one answered request and record its latency."""
-    children = _children.get((route, status))
-    if children is None:
-        children = _children[route, status] = (REQUESTS.labels(route, str(status)), LATENCY.labels(route))
-    children[0].inc()
-    children[1].observe(seconds)
+REGISTRY.register(Collector(RECORDER))
+observe = RECORDER.observe
 
 
 def exposition() -> tuple[bytes, str]:
-    """The Prometheus text page and its content type; summed over workers in multi-process mode."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+    """The Prometheus text page and its content type."""
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -74,6 +74,9 @@ class TensorSpec:
     onnx_type: str
     dtype: np.dtype[Any] | None
     shape: tuple[int | None, ...] | None
+    # Fast path of `fit` for numeric inputs with a free batch dimension: JSON kinds taken as they are,
+    # the rank of the JSON values, whether to add a trailing axis, and the fixed width of a 2-D input.
+    fast: tuple[str, int, bool, int | None] | None = None
 
     @classmethod
     def from_node(cls, node: Any) -> TensorSpec:
@@ -81,7 +84,8 @@ class TensorSpec:
         numpy_type = NUMPY_TYPES.get(node.type)
         is_tensor = node.type.startswith("tensor(")
         shape = tuple(d if isinstance(d, int) else None for d in node.shape) if is_tensor else None
-        return cls(node.name, node.type, np.dtype(numpy_type) if numpy_type else None, shape)
+        dtype = np.dtype(numpy_type) if numpy_type else None
+        return cls(node.name, node.type, dtype, shape, fast_path(dtype, shape))
 
     def describe(self) -> dict[str, Any]:
         """The /metadata entry: name, dtype (ONNX element type) and shape (null = any size)."""
@@ -496,10 +500,38 @@ class ServedModel:
 # ---- conversions (pure) ------------------------------------------------------------------------
 
 
+def fast_path(
+    dtype: np.dtype[Any] | None, shape: tuple[int | None, ...] | None
+) -> tuple[str, int, bool, int | None] | None:
+    """How `fit` may skip the general checks for this input, or None when it may not."""
+    kinds = {"f": "fiu", "i": "i", "b": "b"}.get(dtype.kind if dtype is not None else "")
+    if kinds is None or not shape or shape[0] is not None or len(shape) > 2:
+        return None
+    if len(shape) == 1:
+        return kinds, 1, False, None
+    if shape[1] in (1, None):
+        return kinds, 1, True, None
+    return kinds, 2, False, shape[1]
+
+
 def fit(
     values: Sequence[Any], spec: TensorSpec, rows: int, what: str, columns: list[str] | None = None
 ) -> np.ndarray:
     """JSON values of one input -> a tensor of its dtype and shape, or a 400 naming column and problem."""
+    if spec.fast is not None:
+        kinds, ndim, add_axis, width = spec.fast
+        try:
+            array = np.asarray(values)
+        except ValueError:
+            pass  # ragged: the general path below says where
+        else:
+            if (
+                array.dtype.kind in kinds
+                and array.ndim == ndim
+                and (width is None or array.shape[1] == width)
+            ):
+                array = array.astype(spec.dtype, copy=False)
+                return array.reshape(-1, 1) if add_axis else array
     array = convert(values, spec, what, columns)
     shape = spec.shape
     if shape is not None and array.ndim == len(shape) - 1 and shape[-1] in (1, None):
