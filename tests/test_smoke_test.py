@@ -346,6 +346,7 @@ class Images:
 
     good: str
     wrong: str
+    sentiment: str
 
 
 def step(module: str, args: list[str], work: Path) -> dict[str, str]:
@@ -395,7 +396,9 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Images]:
         refs += good
         wrong = build_image(wrong_housing(work / "wrong"), f"modelship-test/smoke-wrong-{run}", work)
         refs += wrong
-        yield Images(good[0], wrong[0])
+        sentiment = build_image(PROJECT / "examples" / "sentiment", f"modelship-test/smoke-text-{run}", work)
+        refs += sentiment
+        yield Images(good[0], wrong[0], sentiment[0])
     finally:
         client = docker.from_env()
         for ref in refs:  # by tag, not by id: an identical image of another test may share the id
@@ -459,6 +462,23 @@ def test_correct_image_passes(
         r"\| latency burst \(200 requests\) \| ✅ \| p50 [\d.]+ ms, p99 [\d.]+ ms \|", run.summary
     )
     assert_removed(container_named_in(run.out))
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("samples", [pytest.param(True, id="samples"), pytest.param(False, id="generated")])
+def test_text_model_passes(
+    samples: bool, images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    model_dir = tmp_path / "model"
+    ignore = shutil.ignore_patterns() if samples else shutil.ignore_patterns("samples.json")
+    shutil.copytree(PROJECT / "examples" / "sentiment", model_dir, ignore=ignore)
+    run = run_smoke(
+        ["--image", images.sentiment, "--model-dir", str(model_dir)], tmp_path, monkeypatch, capsys
+    )
+    assert run.code == 0, run.out + run.err
+    assert ("/predict sample 3" in run.summary) is samples
+    assert ("/predict values-3" in run.summary) is not samples
+    assert "/v2/models/sentiment/infer v2-3 | ✅" in run.summary
 
 
 @pytest.mark.docker
