@@ -9,7 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 from docker.errors import DockerException
-from registry import REGISTRY_BINARY, Registry, from_environment, local_registry
+from tests.registry import REGISTRY_BINARY, Registry, from_environment, local_registry
 
 
 @cache

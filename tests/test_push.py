@@ -19,7 +19,7 @@ from typing import Any
 import docker
 import pytest
 import requests
-from registry import Registry, free_port
+from tests.registry import Registry, free_port
 
 from scripts import push
 from scripts.gha import StepError

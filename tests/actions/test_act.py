@@ -28,7 +28,7 @@ from typing import Any
 import docker
 import pytest
 import requests
-from registry import Registry
+from tests.registry import Registry
 
 from .workflow_files import (
     PROJECT_DIR,
