@@ -30,7 +30,8 @@ Histograms = dict[str, list[float]]  # route -> per-bucket counts (last one: ove
 class Recorder:
     """This process's request counts and latency histograms, snapshotted for the other workers."""
 
-    def __init__(self, shared_dir: Path | None = None) -> None:
+    def __init__(self, shared_dir: Path | None = None, worker: str = "") -> None:
+        self.worker = worker or str(os.getpid())
         self.counts: Counts = {}
         self.histograms: Histograms = {}
         self.shared_dir = shared_dir
@@ -54,7 +55,7 @@ class Recorder:
     def snapshot(self) -> None:
         """Write this worker's counts for the others (atomically: write, then rename)."""
         assert self.shared_dir is not None
-        target = self.shared_dir / f"{os.getpid()}.json"
+        target = self.shared_dir / f"{self.worker}.json"
         temporary = target.with_suffix(".tmp")
         try:
             temporary.write_text(json.dumps({"counts": self.counts, "histograms": self.histograms}))
@@ -67,7 +68,7 @@ class Recorder:
         counts, histograms = dict(self.counts), {r: list(h) for r, h in self.histograms.items()}
         if self.shared_dir is not None:
             for path in self.shared_dir.glob("*.json"):
-                if path.stem == str(os.getpid()):
+                if path.stem == self.worker:
                     continue
                 try:
                     other = json.loads(path.read_text())

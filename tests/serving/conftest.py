@@ -82,9 +82,11 @@ def mixed_graph() -> onnx.GraphProto:
 
 def text_graph() -> onnx.GraphProto:
     """One string input text [N]; is_hello int64 = (lowercased text == "hello"), like a sentiment label."""
-    hello = helper.make_tensor("hello", TensorProto.STRING, [], [b"hello"])
+    hello = helper.make_tensor("hello", TensorProto.STRING, [], [b"hello"])  # type: ignore[list-item]
     nodes = [
-        helper.make_node("StringNormalizer", ["text"], ["lower"], case_change_action="LOWER", locale="C.UTF-8"),
+        helper.make_node(
+            "StringNormalizer", ["text"], ["lower"], case_change_action="LOWER", locale="C.UTF-8"
+        ),
         helper.make_node("Equal", ["lower", "hello"], ["same"]),
         helper.make_node("Cast", ["same"], ["is_hello"], to=TensorProto.INT64),
     ]
@@ -156,16 +158,18 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def make_client(models: dict[str, Path]) -> Iterator[Callable[..., TestClient]]:
-    """Start the app (lifespan included) on a model by name; every client is closed at the end."""
-    clients: list[TestClient] = []
+    """Start the app (lifespan included) on a model by name, once per settings; all closed at the end."""
+    clients: dict[tuple[str, tuple[tuple[str, object], ...]], TestClient] = {}
 
     def make(name: str, **settings: object) -> TestClient:
-        app = create_app(Settings(model_dir=models[name], access_log=False, **settings))  # type: ignore[arg-type]
-        client = TestClient(app)
-        client.__enter__()
-        clients.append(client)
-        return client
+        key = (name, tuple(sorted(settings.items())))
+        if key not in clients:
+            options: dict[str, object] = {"access_log": False, **settings}
+            client = TestClient(create_app(Settings(model_dir=models[name], **options)))  # type: ignore[arg-type]
+            client.__enter__()
+            clients[key] = client
+        return clients[key]
 
     yield make
-    for client in clients:
+    for client in clients.values():
         client.__exit__(None, None, None)

@@ -1,0 +1,577 @@
+"""The serving app over HTTP (Starlette's TestClient, lifespan included) on tiny purpose-built models."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+import pytest
+from starlette.testclient import TestClient  # conftest imported it first, quieting its httpx2 warning
+
+from serving.app import create_app
+from serving.config import Settings
+
+Client = Callable[..., TestClient]
+
+
+def predict(client: TestClient, body: Any, path: str = "/predict") -> tuple[int, Any]:
+    """POST a JSON body; the status and the parsed answer."""
+    response = client.post(path, json=body)
+    assert response.headers["content-type"] == "application/json"
+    return response.status_code, response.json()
+
+
+def refused(client: TestClient, body: Any, status: int = 400, path: str = "/predict") -> str:
+    """POST a body that must be refused with `status` and a JSON {"error"}; the message."""
+    code, answer = predict(client, body, path)
+    assert code == status, answer
+    assert set(answer) == {"error"}
+    return str(answer["error"])
+
+
+# ---- input shapes --------------------------------------------------------------------------------
+
+# y = a + 10 b + 100 c, so every answer shows the column order the model received.
+MATRIX_SHAPES = [
+    pytest.param({"a": {"0": 1}, "b": {"0": 2}, "c": {"0": 3}}, [321.0], id="pandas-columns"),
+    pytest.param(
+        {"c": {"0": 3, "1": 1}, "a": {"0": 1, "1": 0}, "b": {"1": 0, "0": 2}},
+        [321.0, 100.0],
+        id="pandas-columns-any-order",
+    ),
+    pytest.param({"columns": ["c", "b", "a"], "data": [[3, 2, 1]]}, [321.0], id="split-reordered"),
+    pytest.param(
+        {"columns": ["a", "b", "c"], "index": [7, 8], "data": [[1, 2, 3], [0, 0, 1]]},
+        [321.0, 100.0],
+        id="split-with-index",
+    ),
+    pytest.param([{"a": 1, "b": 2, "c": 3}, {"c": 1, "a": 0, "b": 0}], [321.0, 100.0], id="records"),
+    pytest.param(
+        {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2, 3]]}},
+        [321.0],
+        id="mlflow-dataframe-split",
+    ),
+    pytest.param({"dataframe_records": [{"a": 1, "b": 2, "c": 3}]}, [321.0], id="mlflow-dataframe-records"),
+    pytest.param({"instances": [{"a": 1, "b": 2, "c": 3}]}, [321.0], id="mlflow-instances-records"),
+    pytest.param({"instances": [[1, 2, 3]]}, [321.0], id="mlflow-instances-rows"),
+    pytest.param(
+        {"inputs": {"a": [1, 0], "b": [2, 0], "c": [3, 1]}}, [321.0, 100.0], id="mlflow-inputs-columns"
+    ),
+    pytest.param({"inputs": [[1, 2, 3]]}, [321.0], id="mlflow-inputs-rows"),
+    pytest.param([[1, 2, 3], [0, 0, 1]], [321.0, 100.0], id="bare-rows"),
+    pytest.param({"a": [1], "b": [2], "c": [3.5]}, [371.0], id="column-lists"),
+]
+
+
+@pytest.mark.parametrize("model", ["matrix_sidecar", "matrix_metadata"])
+@pytest.mark.parametrize(("body", "expected"), MATRIX_SHAPES)
+def test_one_2d_input_takes_every_shape_in_the_declared_column_order(
+    make_client: Client, model: str, body: Any, expected: list[float]
+) -> None:
+    assert predict(make_client(model), body) == (200, {"prediction": expected})
+
+
+def test_a_2d_input_without_declared_columns_takes_rows_and_refuses_names(make_client: Client) -> None:
+    client = make_client("matrix_bare")
+    assert predict(client, [[1, 2, 3]]) == (200, {"prediction": [321.0]})
+    assert "declares no column names" in refused(client, [{"a": 1, "b": 2, "c": 3}])
+
+
+def test_per_column_inputs_of_mixed_dtypes_and_several_outputs(make_client: Client) -> None:
+    client = make_client("mixed")
+    status, answer = predict(client, [{"count": 3, "ratio": 0.25, "flag": True, "name": "ada"}])
+    assert status == 200
+    # several outputs -> the configured fields; "name" unwraps its single row, "doubled" is cast to float
+    assert answer == {"total": [3.25], "negated": [False], "name": "ada", "doubled": [6.0]}
+    assert isinstance(answer["doubled"][0], float)
+
+
+def test_per_column_inputs_from_split_rows_and_pandas_columns(make_client: Client) -> None:
+    client = make_client("mixed")
+    split = {"columns": ["name", "flag", "ratio", "count"], "data": [["x", False, 1.5, 1], ["y", True, 0, 2]]}
+    expected = {"total": [2.5, 2.0], "negated": [True, False], "name": ["x", "y"], "doubled": [2.0, 4.0]}
+    assert predict(client, split) == (200, expected)
+    columns = {
+        "count": {"0": 1, "1": 2},
+        "ratio": {"0": 1.5, "1": 0},
+        "flag": {"0": 0, "1": 1},
+        "name": {"0": "x", "1": "y"},
+    }
+    assert predict(client, columns) == (200, expected)
+    rows = [[1, 1.5, False, "x"], [2, 0, True, "y"]]  # the graph's input order
+    assert predict(client, rows) == (200, expected)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(["Hello"], {"positive": True}, id="one-string-unwrapped"),
+        pytest.param(["nope"], {"positive": False}, id="one-string-false"),
+        pytest.param(["HELLO", "bye"], {"positive": [True, False]}, id="two-strings-stay-a-list"),
+        pytest.param({"instances": ["hello"]}, {"positive": True}, id="mlflow-instances"),
+        pytest.param({"inputs": ["hello"]}, {"positive": True}, id="mlflow-inputs"),
+        pytest.param([{"text": "hello"}], {"positive": True}, id="records"),
+        pytest.param({"text": {"0": "hello"}}, {"positive": True}, id="pandas-columns"),
+    ],
+)
+def test_a_string_input_and_a_bool_unwrapped_field(make_client: Client, body: Any, expected: Any) -> None:
+    assert predict(make_client("text"), body) == (200, expected)
+
+
+def test_zipmap_probabilities_come_back_as_maps_keyed_by_label(make_client: Client) -> None:
+    status, answer = predict(make_client("zipmap"), [{"x": 2.0, "y": 0.0}, {"x": -2.0, "y": 0.0}])
+    assert status == 200
+    assert answer["label"] == ["dog", "cat"]
+    first, second = answer["probabilities"]
+    assert set(first) == {"cat", "dog"}
+    assert first["dog"] > 0.5 > second["dog"]
+    assert first["cat"] + first["dog"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_default_response_is_the_first_output_with_n_by_1_squeezed(make_client: Client) -> None:
+    status, answer = predict(make_client("matrix_bare"), [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    assert (status, answer) == (200, {"prediction": [1.0, 10.0, 100.0]})
+
+
+# ---- /invocations --------------------------------------------------------------------------------
+
+
+def test_invocations_answers_like_mlflow(make_client: Client) -> None:
+    body = {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2, 3]]}}
+    assert predict(make_client("matrix_sidecar"), body, "/invocations") == (200, {"predictions": [321.0]})
+    status, answer = predict(make_client("zipmap"), {"inputs": [[2.0, 0.0]]}, "/invocations")
+    assert status == 200
+    assert [set(record) for record in answer["predictions"]] == [{"label", "probabilities"}]
+    assert answer["predictions"][0]["label"] == "dog"
+    assert refused(make_client("matrix_sidecar"), [], path="/invocations").startswith("empty batch")
+
+
+# ---- client mistakes -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        pytest.param([], ["empty batch"], id="empty-list"),
+        pytest.param({}, ["empty batch"], id="empty-object"),
+        pytest.param({"columns": ["a", "b", "c"], "data": []}, ["empty batch"], id="empty-split"),
+        pytest.param({"a": {}, "b": {}, "c": {}}, ["empty batch"], id="empty-columns"),
+        pytest.param({"instances": []}, ["empty batch"], id="empty-instances"),
+        pytest.param(5, ["expected a JSON object or array"], id="scalar-body"),
+        pytest.param([[1, 2, 3], [1, 2]], ["row 1", "2 values"], id="ragged-rows"),
+        pytest.param([[1, 2]], ["2 values", "takes 3"], id="short-rows"),
+        pytest.param(
+            {"columns": ["a", "b", "c"], "data": [[1, 2, 3, 4]]}, ["row 0", "4 values"], id="long-split-row"
+        ),
+        pytest.param([{"a": 1, "b": 2, "c": 3, "d": 4}], ["unknown column 'd'"], id="unknown-column"),
+        pytest.param([{"a": 1, "b": 2}], ["missing column 'c'"], id="missing-column"),
+        pytest.param([{"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2}], ["record 1", "'c'"], id="uneven-records"),
+        pytest.param(
+            {"a": {"0": 1}, "b": {"0": 2, "1": 3}, "c": {"0": 3}},
+            ["column 'b'", "row '1'"],
+            id="uneven-columns",
+        ),
+        pytest.param(
+            {"a": {"0": 1}, "b": {"1": 2}, "c": {"0": 3}}, ["column 'b'", "row '0'"], id="other-index"
+        ),
+        pytest.param(
+            [{"a": 1, "b": "abc", "c": 3}],
+            ["column 'b'", "expected a number", '"abc"'],
+            id="string-for-float",
+        ),
+        pytest.param([[1, None, 3]], ["column 'b'", "expected a number", "null"], id="null-for-float"),
+        pytest.param([[1, 2, [3]]], ["uneven"], id="nested-value"),
+        pytest.param(["x", "y"], ["one input column", "columns a, b, c"], id="strings-for-three-columns"),
+        pytest.param({"a": 5, "b": 1, "c": 1}, ["column 'a'", "expected an object"], id="scalar-column"),
+        pytest.param(
+            {"dataframe_split": [1]}, ['"dataframe_split" must be an object'], id="bad-dataframe-split"
+        ),
+        pytest.param({"dataframe_records": [[1, 2, 3]]}, ["list of records"], id="rows-as-records"),
+        pytest.param(
+            {"columns": ["a", "a", "b"], "data": [[1, 2, 3]]}, ["twice"], id="duplicate-split-columns"
+        ),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_problem(make_client: Client, body: Any, words: list[str]) -> None:
+    message = refused(make_client("matrix_sidecar"), body)
+    for word in words:
+        assert word in message
+
+
+@pytest.mark.parametrize(
+    ("record", "words"),
+    [
+        pytest.param(
+            {"count": 1.5}, ["column 'count'", "expected an integer", "1.5"], id="fraction-for-int64"
+        ),
+        pytest.param({"count": "3"}, ["column 'count'", "expected an integer", '"3"'], id="string-for-int64"),
+        pytest.param(
+            {"ratio": "abc"}, ["column 'ratio'", "expected a number", '"abc"'], id="string-for-double"
+        ),
+        pytest.param({"flag": "yes"}, ["column 'flag'", "expected a boolean"], id="string-for-bool"),
+        pytest.param({"flag": 2}, ["column 'flag'", "expected a boolean", "2"], id="two-for-bool"),
+        pytest.param({"name": 5}, ["column 'name'", "expected a string", "5"], id="number-for-string"),
+        pytest.param({"name": None}, ["column 'name'", "expected a string", "null"], id="null-for-string"),
+    ],
+)
+def test_wrong_types_per_dtype_are_refused(
+    make_client: Client, record: dict[str, Any], words: list[str]
+) -> None:
+    body = [{"count": 1, "ratio": 0.5, "flag": True, "name": "x", **record}]
+    message = refused(make_client("mixed"), body)
+    for word in words:
+        assert word in message
+
+
+def test_integral_floats_and_zero_one_are_accepted_for_int_and_bool(make_client: Client) -> None:
+    status, answer = predict(make_client("mixed"), [{"count": 2.0, "ratio": 1, "flag": 1, "name": "x"}])
+    assert status == 200
+    assert answer["doubled"] == [4.0]
+    assert answer["negated"] == [False]
+
+
+def test_numbers_for_a_string_model_are_refused(make_client: Client) -> None:
+    assert "expected a string" in refused(make_client("text"), [1, 2])
+
+
+def test_not_json_is_a_400(make_client: Client) -> None:
+    response = make_client("matrix_sidecar").post(
+        "/predict", content=b'{"a": ', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "text/json"]
+)
+def test_content_type_other_than_json_is_a_415(make_client: Client, content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    response = make_client("matrix_sidecar").post("/predict", content=b"[[1, 2, 3]]", headers=headers)
+    assert response.status_code == 415
+    assert "application/json" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON", "application/x+json"]
+)
+def test_json_content_types_are_accepted(make_client: Client, content_type: str) -> None:
+    response = make_client("matrix_sidecar").post(
+        "/predict", content=b"[[1, 2, 3]]", headers={"content-type": content_type}
+    )
+    assert (response.status_code, response.json()) == (200, {"prediction": [321.0]})
+
+
+def test_a_body_over_the_limit_is_a_413(make_client: Client) -> None:
+    client = make_client("matrix_sidecar", max_body_bytes=64)
+    assert predict(client, [[1, 2, 3]]) == (200, {"prediction": [321.0]})
+    message = refused(client, [[1, 2, 3]] * 20, 413)
+    assert "64" in message
+    assert "MODELSHIP_MAX_BODY_BYTES" in message
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit holds while reading
+        yield b"["
+        for _ in range(20):
+            yield b"[1, 2, 3],"
+        yield b"[1, 2, 3]]"
+
+    response = client.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_unknown_routes_and_methods_answer_json(make_client: Client) -> None:
+    client = make_client("matrix_sidecar")
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404
+    assert "/nowhere" in missing.json()["error"]
+    wrong_method = client.get("/predict")
+    assert wrong_method.status_code == 405
+    assert "GET /predict" in wrong_method.json()["error"]
+
+
+def test_the_server_keeps_serving_after_bad_requests_and_internal_errors(
+    make_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client("matrix_sidecar")
+    for body in ([], [[1]], {"a": "x"}, [{"z": 1}]):
+        assert predict(client, body)[0] == 400
+    model = client.app.state.model  # type: ignore[attr-defined]
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("simulated failure inside onnxruntime")
+
+    monkeypatch.setattr(model, "run", broken)
+    status, answer = predict(client, [[1, 2, 3]])
+    assert status == 500
+    assert "server log" in answer["error"]
+    assert "simulated" not in answer["error"]  # internals stay in the log
+    monkeypatch.undo()
+    assert predict(client, [[1, 2, 3]]) == (200, {"prediction": [321.0]})
+
+
+# ---- probes, metadata, OpenAPI, metrics, request ids, access log ---------------------------------
+
+
+def test_health_and_readiness(make_client: Client, models: dict[str, Path]) -> None:
+    client = make_client("matrix_sidecar")
+    assert client.get("/health").json() == {"status": "alive"}
+    assert client.get("/ready").json() == {"status": "ready"}
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    # Without the lifespan the model is not loaded: not ready, and /predict says so.
+    cold = TestClient(create_app(Settings(model_dir=models["matrix_sidecar"], access_log=False)))
+    assert cold.get("/health").status_code == 200
+    assert cold.get("/ready").status_code == 503
+    assert cold.get("/v2/health/ready").status_code == 503
+    response = cold.post("/predict", json=[[1, 2, 3]])
+    assert response.status_code == 503
+    assert "/ready" in response.json()["error"]
+
+
+def test_metadata_reads_the_graph_and_the_model_folder(make_client: Client, models: dict[str, Path]) -> None:
+    answer = make_client("matrix_sidecar").get("/metadata").json()
+    assert answer["name"] == "m"
+    assert answer["version"] == "0"
+    assert (
+        answer["sha256"] == hashlib.sha256((models["matrix_sidecar"] / "model.onnx").read_bytes()).hexdigest()
+    )
+    assert answer["onnxruntime"] == ort.__version__
+    assert answer["inputs"] == [{"name": "X", "dtype": "float", "shape": [None, 3]}]
+    assert answer["outputs"] == [{"name": "Y", "dtype": "float", "shape": [None, 1]}]
+    assert answer["columns"] == ["a", "b", "c"]
+    mixed = make_client("mixed").get("/metadata").json()
+    assert (mixed["name"], mixed["version"]) == ("mixed", "7")
+    assert [(i["name"], i["dtype"]) for i in mixed["inputs"]] == [
+        ("count", "int64"),
+        ("ratio", "double"),
+        ("flag", "bool"),
+        ("name", "string"),
+    ]
+    zipmap = make_client("zipmap").get("/metadata").json()
+    assert zipmap["outputs"][1]["dtype"].startswith("seq(map(")
+
+
+def test_settings_override_the_model_identity(models: dict[str, Path]) -> None:
+    settings = Settings(
+        model_dir=models["matrix_sidecar"],
+        access_log=False,
+        model_name="boston",
+        model_version="3",
+        model_sha256="f" * 64,
+    )
+    with TestClient(create_app(settings)) as client:
+        answer = client.get("/metadata").json()
+        assert (answer["name"], answer["version"], answer["sha256"]) == ("boston", "3", "f" * 64)
+        assert client.get("/v2/models/boston").status_code == 200
+
+
+def test_openapi_document_carries_the_two_verbatim_examples(make_client: Client) -> None:
+    document = make_client("matrix_sidecar").get("/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    examples = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    values = [example["value"] for example in examples.values()]
+    assert ["MLOps is critical for robustness"] in values
+    assert {
+        "CHAS": {"0": 0},
+        "RM": {"0": 6.575},
+        "TAX": {"0": 296.0},
+        "PTRATIO": {"0": 15.3},
+        "B": {"0": 396.9},
+        "LSTAT": {"0": 4.98},
+    } in values
+    assert {"/predict", "/invocations", "/metadata", "/metrics", "/v2/models/{name}/infer"} <= set(
+        document["paths"]
+    )
+
+
+def count_of(page: str, route: str, status: int) -> float:
+    """The value of modelship_requests_total for a route and status on a metrics page (0 when absent)."""
+    pattern = rf'^modelship_requests_total\{{route="{re.escape(route)}",status="{status}"\}} (\S+)$'
+    found = re.search(pattern, page, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_metrics_count_requests_by_route_and_status(make_client: Client) -> None:
+    client = make_client("matrix_sidecar")
+    before = client.get("/metrics").text
+    for _ in range(3):
+        client.post("/predict", json=[[1, 2, 3]])
+    client.post("/predict", json=[])
+    client.post(
+        "/v2/models/m/infer",
+        json={"inputs": [{"name": "X", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]},
+    )
+    response = client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    after = response.text
+    assert count_of(after, "/predict", 200) - count_of(before, "/predict", 200) == 3
+    assert count_of(after, "/predict", 400) - count_of(before, "/predict", 400) == 1
+    assert (
+        count_of(after, "/v2/models/{name}/infer", 200) - count_of(before, "/v2/models/{name}/infer", 200)
+        == 1
+    )
+    assert re.search(
+        r'^modelship_request_seconds_bucket\{le="\+Inf",route="/predict"\} \d', after, re.MULTILINE
+    )
+    assert re.search(r'^modelship_request_seconds_sum\{route="/predict"\} ', after, re.MULTILINE)
+
+
+def test_request_ids_are_echoed_or_made(make_client: Client) -> None:
+    client = make_client("matrix_sidecar")
+    echoed = client.post("/predict", json=[[1, 2, 3]], headers={"x-request-id": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    first = client.post("/predict", json=[[1, 2, 3]]).headers["x-request-id"]
+    second = client.get("/metadata").headers["x-request-id"]
+    assert first
+    assert second != first
+    refused_id = client.post("/predict", json=[], headers={"x-request-id": "err-1"})
+    assert refused_id.headers["x-request-id"] == "err-1"
+
+
+def test_one_access_log_line_per_request_without_probes(
+    models: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    with TestClient(create_app(Settings(model_dir=models["matrix_sidecar"], access_log=True))) as client:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="modelship.access"):
+            client.post("/predict", json=[[1, 2, 3]], headers={"x-request-id": "req-7"})
+            client.post("/predict", json=[])
+            for probe in ("/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"):
+                client.get(probe)
+        lines = [r.getMessage() for r in caplog.records if r.name == "modelship.access"]
+    assert len(lines) == 2
+    assert re.fullmatch(r'\S+ "POST /predict" 200 \d+\.\d\dms id=req-7', lines[0])
+    assert '"POST /predict" 400 ' in lines[1]
+
+
+def test_access_log_switched_off_writes_nothing(
+    make_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client("matrix_sidecar")  # access_log=False
+    with caplog.at_level(logging.INFO, logger="modelship.access"):
+        client.post("/predict", json=[[1, 2, 3]])
+    assert not [r for r in caplog.records if r.name == "modelship.access"]
+
+
+# ---- Open Inference Protocol ---------------------------------------------------------------------
+
+
+def test_v2_infer_with_a_2d_tensor(make_client: Client) -> None:
+    body = {
+        "id": "r1",
+        "inputs": [{"name": "X", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3, 0, 0, 1]}],
+    }
+    status, answer = predict(make_client("matrix_sidecar"), body, "/v2/models/m/infer")
+    assert status == 200
+    assert answer == {
+        "model_name": "m",
+        "model_version": "0",
+        "id": "r1",
+        "outputs": [{"name": "Y", "shape": [2, 1], "datatype": "FP32", "data": [321.0, 100.0]}],
+    }
+
+
+def test_v2_infer_with_one_tensor_per_column(make_client: Client) -> None:
+    body = {
+        "inputs": [
+            {"name": "count", "shape": [2, 1], "datatype": "INT64", "data": [[1], [2]]},
+            {"name": "ratio", "shape": [2, 1], "datatype": "FP64", "data": [0.5, 0.25]},
+            {"name": "flag", "shape": [2, 1], "datatype": "BOOL", "data": [True, False]},
+            {"name": "name", "shape": [2, 1], "datatype": "BYTES", "data": ["a", "b"]},
+        ],
+        "outputs": [{"name": "total"}, {"name": "echo"}],
+    }
+    status, answer = predict(make_client("mixed"), body, "/v2/models/mixed/infer")
+    assert status == 200
+    assert answer["id"]
+    assert answer["outputs"] == [
+        {"name": "total", "shape": [2, 1], "datatype": "FP64", "data": [1.5, 2.25]},
+        {"name": "echo", "shape": [2, 1], "datatype": "BYTES", "data": ["a", "b"]},
+    ]
+
+
+def test_v2_infer_leaves_out_non_tensor_outputs(make_client: Client) -> None:
+    client = make_client("zipmap")
+    body: dict[str, Any] = {"inputs": [{"name": "X", "shape": [1, 2], "datatype": "FP32", "data": [2, 0]}]}
+    status, answer = predict(client, body, "/v2/models/model/infer")
+    assert status == 200
+    assert [(o["name"], o["datatype"], o["data"]) for o in answer["outputs"]] == [
+        ("output_label", "BYTES", ["dog"])
+    ]
+    body["outputs"] = [{"name": "output_probability"}]
+    assert "not a tensor" in refused(client, body, path="/v2/models/model/infer")
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        pytest.param({}, ['"inputs"'], id="no-inputs"),
+        pytest.param(
+            {"inputs": [{"name": "Z", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]},
+            ["unknown input 'Z'"],
+            id="unknown-input",
+        ),
+        pytest.param(
+            {"inputs": [{"name": "X", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3]}]},
+            ["needs 6 values", "holds 3"],
+            id="shape-and-data-disagree",
+        ),
+        pytest.param(
+            {"inputs": [{"name": "X", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]},
+            ["input 'X'", "[1, 2]", "[N, 3]"],
+            id="wrong-width",
+        ),
+        pytest.param(
+            {"inputs": [{"name": "X", "shape": [1, 3], "datatype": "BYTES", "data": ["a", "b", "c"]}]},
+            ["BYTES", "FP32"],
+            id="wrong-datatype",
+        ),
+        pytest.param(
+            {"inputs": [{"name": "X", "shape": [1, 3], "datatype": "FP32", "data": [1, "b", 3]}]},
+            ["input 'X'", "expected a number"],
+            id="string-in-fp32",
+        ),
+        pytest.param(
+            {"inputs": [{"name": "X", "shape": [1, 3], "datatype": "FP32"}]}, ['"data"'], id="no-data"
+        ),
+        pytest.param(
+            {"inputs": [{"name": "X", "shape": [0, 3], "datatype": "FP32", "data": []}]},
+            ["empty batch"],
+            id="empty",
+        ),
+        pytest.param(
+            {
+                "inputs": [{"name": "X", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}],
+                "outputs": [{"name": "nope"}],
+            },
+            ["unknown output 'nope'"],
+            id="unknown-output",
+        ),
+    ],
+)
+def test_v2_infer_refuses_bad_requests(make_client: Client, body: Any, words: list[str]) -> None:
+    message = refused(make_client("matrix_sidecar"), body, path="/v2/models/m/infer")
+    for word in words:
+        assert word in message
+
+
+def test_v2_missing_inputs_and_unknown_models(make_client: Client) -> None:
+    client = make_client("mixed")
+    body = {"inputs": [{"name": "count", "shape": [1, 1], "datatype": "INT64", "data": [1]}]}
+    assert "missing input 'ratio'" in refused(client, body, path="/v2/models/mixed/infer")
+    assert "no model named 'other'" in refused(client, body, 404, path="/v2/models/other/infer")
+    assert client.get("/v2/models/other").status_code == 404
+
+
+def test_v2_model_metadata(make_client: Client) -> None:
+    answer = make_client("mixed").get("/v2/models/mixed").json()
+    assert answer["name"] == "mixed"
+    assert answer["versions"] == ["7"]
+    assert answer["platform"] == "onnxruntime_onnx"
+    assert answer["inputs"][0] == {"name": "count", "datatype": "INT64", "shape": [-1, 1]}
+    assert {o["name"] for o in answer["outputs"]} == {"total", "negated", "echo", "doubled"}
