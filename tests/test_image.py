@@ -1,0 +1,190 @@
+"""The serving image itself: built by the real engine from the bundled models, run, and asked."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import numpy as np
+import onnxruntime
+import pytest
+import requests
+from docker.models.containers import Container
+
+from scripts import build, fetch, gha
+
+pytestmark = pytest.mark.docker
+
+PROJECT = Path(__file__).resolve().parents[1]
+BASE_IMAGE = "modelship/python-base:3.11-bookworm"
+HOUSING_REQUEST = {
+    "CHAS": {"0": 0},
+    "RM": {"0": 6.575},
+    "TAX": {"0": 296.0},
+    "PTRATIO": {"0": 15.3},
+    "B": {"0": 396.9},
+    "LSTAT": {"0": 4.98},
+}
+JSON = {"Content-Type": "application/json"}
+
+
+def run_step(
+    step_main: Any, argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Run a step in-process and return its outputs."""
+    output = tmp_path / f"outputs-{time.monotonic_ns()}"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    assert step_main(argv) == 0
+    return gha.read_outputs(output)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The serving image of each bundled model, built with the real fetch and build steps."""
+    tmp_path = tmp_path_factory.mktemp("images")
+    built: dict[str, str] = {}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        try:
+            for name in ("housing", "sentiment"):
+                model_dir = str(tmp_path / name)
+                fetch_argv = [
+                    "--source",
+                    "local",
+                    "--model",
+                    str(PROJECT / "examples" / name),
+                    "--dest",
+                    model_dir,
+                ]
+                run_step(fetch.main, fetch_argv, tmp_path, monkeypatch)
+                build_argv = ["--model-dir", model_dir, "--image-name", f"modelship-test/image-{name}"]
+                outputs = run_step(
+                    build.main, [*build_argv, "--base-image", BASE_IMAGE], tmp_path, monkeypatch
+                )
+                built[name] = outputs["image-id"]
+            yield built
+        finally:
+            client = docker.from_env()
+            for image_id in built.values():
+                client.images.remove(image_id, force=True)
+            client.close()
+
+
+@pytest.fixture
+def start() -> Iterator[Any]:
+    """Start containers of an image on a loopback port; every one is removed afterwards."""
+    client = docker.from_env()
+    started: list[Container] = []
+
+    def start_container(image: str, **kwargs: Any) -> tuple[Container, str]:
+        container = client.containers.run(
+            image, detach=True, ports={"8080/tcp": ("127.0.0.1", None)}, **kwargs
+        )
+        started.append(container)
+        container.reload()
+        port = container.ports["8080/tcp"][0]["HostPort"]
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}/ready", timeout=1).status_code == 200:
+                    return container, url
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        pytest.fail(f"the container never became ready; its log:\n{container.logs().decode()}")
+
+    yield start_container
+    for container in started:
+        container.remove(force=True)
+    client.close()
+
+
+def run_in_process(model: Path, feeds: dict[str, np.ndarray]) -> list[Any]:
+    """What onnxruntime says in this process for the same inputs."""
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+def test_the_housing_exchange_works_verbatim(images: dict[str, str], start: Any) -> None:
+    _, url = start(images["housing"])
+    response = requests.post(f"{url}/predict", data=json.dumps(HOUSING_REQUEST), headers=JSON, timeout=5)
+    assert response.status_code == 200
+    feeds = {
+        name: np.array([[value["0"]]], dtype=np.int64 if name == "CHAS" else np.float32)
+        for name, value in HOUSING_REQUEST.items()
+    }
+    [expected] = run_in_process(PROJECT / "examples" / "housing" / "model.onnx", feeds)
+    assert response.json() == {"prediction": [pytest.approx(float(expected[0][0]), rel=1e-6)]}
+    assert f"{response.json()['prediction'][0]:.2f}" == "20.35"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "positive"),
+    [
+        pytest.param("MLOps is critical for robustness", True, id="positive"),
+        pytest.param("Containers are more or less interesting", False, id="negative"),
+    ],
+)
+def test_the_sentiment_exchange_works_verbatim(
+    images: dict[str, str], start: Any, sentence: str, positive: bool
+) -> None:
+    _, url = start(images["sentiment"])
+    response = requests.post(f"{url}/predict", data=json.dumps([sentence]), headers=JSON, timeout=5)
+    assert response.status_code == 200
+    label, _ = run_in_process(
+        PROJECT / "examples" / "sentiment" / "model.onnx", {"text": np.array([sentence])}
+    )
+    assert bool(label[0]) is positive
+    assert response.json() == {"positive": positive}
+
+
+def test_the_image_runs_as_non_root_with_labels(images: dict[str, str]) -> None:
+    client = docker.from_env()
+    try:
+        image = client.images.get(images["housing"])
+        assert image.attrs["Config"]["User"] == "10001:10001"
+        output = client.containers.run(images["housing"], entrypoint=["id", "-u"], remove=True)
+    finally:
+        client.close()
+    assert output.decode().strip() == "10001"
+    labels = image.labels
+    assert labels["ai.modelship.model.name"] == "housing"
+    assert len(labels["ai.modelship.model.sha256"]) == 64
+    assert "org.opencontainers.image.created" in labels
+
+
+def test_the_health_check_reports_healthy(images: dict[str, str], start: Any) -> None:
+    client = docker.from_env()
+    try:
+        test = client.images.get(images["housing"]).attrs["Config"]["Healthcheck"]["Test"]
+    finally:
+        client.close()
+    # The image's own check command, run more often than its 10 s interval so the test is quick.
+    container, _ = start(images["housing"], healthcheck={"test": test, "interval": 200_000_000, "retries": 3})
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.attrs["State"]["Health"]["Status"] == "healthy":
+            return
+        time.sleep(0.2)
+    pytest.fail(f"health: {container.attrs['State']['Health']}")
+
+
+def test_sigterm_stops_the_server_cleanly(images: dict[str, str], start: Any) -> None:
+    container, _ = start(images["housing"])
+    container.stop(timeout=10)
+    container.reload()
+    assert container.attrs["State"]["ExitCode"] == 0, container.logs().decode()
+
+
+def test_bad_input_is_a_4xx_and_the_server_keeps_serving(images: dict[str, str], start: Any) -> None:
+    _, url = start(images["housing"])
+    bad = requests.post(f"{url}/predict", data='{"RM": {"0": "six"}}', headers=JSON, timeout=5)
+    assert bad.status_code == 400
+    assert "error" in bad.json()
+    good = requests.post(f"{url}/predict", data=json.dumps(HOUSING_REQUEST), headers=JSON, timeout=5)
+    assert good.status_code == 200
