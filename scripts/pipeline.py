@@ -63,6 +63,13 @@ def run_step(name: str, step_main: StepMain, argv: list[str], workdir: Path) -> 
     return StepResult(name, exit_code, time.monotonic() - started, gha.read_outputs(output_file))
 
 
+def verdict(result: StepResult) -> str:
+    """A step's mark in the report; a skipped scan must not look like a clean one."""
+    if not result.ok:
+        return "❌"
+    return "⚠️ skipped" if result.outputs.get("verdict") == "skipped" else "✅"
+
+
 def report(results: list[StepResult], planned: list[str]) -> str:
     """The final report: verdict first, then each step's verdict and time."""
     failed = next((result for result in results if not result.ok), None)
@@ -79,7 +86,7 @@ def report(results: list[StepResult], planned: list[str]) -> str:
         if result is None:
             rows.append(f"| {name} | ⏭️ not run | |")
         else:
-            rows.append(f"| {name} | {'✅' if result.ok else '❌'} | {result.seconds:.1f} s |")
+            rows.append(f"| {name} | {verdict(result)} | {result.seconds:.1f} s |")
     return "\n".join([f"## modelship pipeline: {head}", "", *rows])
 
 

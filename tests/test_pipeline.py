@@ -56,6 +56,15 @@ def test_run_step_turns_a_die_into_a_failed_result(tmp_path: Path) -> None:
             ["| lint | ❌ | 0.2 s |", "| build | ⏭️ not run | |"],
             id="stopped-at-lint",
         ),
+        pytest.param(
+            [
+                pipeline.StepResult("fetch", 0, 0.5),
+                pipeline.StepResult("lint", 0, 0.5, {"verdict": "skipped"}),
+            ],
+            "✅ pipeline passed in 1.0 s",
+            ["| lint | ⚠️ skipped | 0.5 s |"],
+            id="a-skipped-step-says-so",
+        ),
     ],
 )
 def test_report_leads_with_the_verdict(
