@@ -28,6 +28,7 @@ from typing import Any
 import docker
 import pytest
 import requests
+
 from tests.registry import Registry
 
 from .workflow_files import (
@@ -44,6 +45,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.registry]
 ACT = Path(sys.executable).parent / "act"
 BASE_IMAGE = "modelship/python-base:3.11-bookworm"
 RUN_TIMEOUT = 420
+# The example's requests with every expected answer off by 1000 (test_actions_static keeps it in step).
+WRONG_SAMPLES = "tests/actions/fixtures/wrong-samples.json"
 STANDIN_FOR = {
     "actions/checkout": "checkout",
     "actions/setup-python": "setup-python",
@@ -400,28 +403,6 @@ def test_root_action_delivers_the_example_model(harness: Harness) -> None:
     assert_delivered(harness, run, image)
 
 
-def wrong_samples(repo: Path) -> str:
-    """A samples file whose expected answers are off by 1000, written into the scratch repository."""
-
-    def shift(value: Any) -> Any:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int | float):
-            return value + 1000
-        if isinstance(value, list):
-            return [shift(item) for item in value]
-        if isinstance(value, dict):
-            return {key: shift(item) for key, item in value.items()}
-        return value
-
-    samples = json.loads((repo / "examples" / "housing" / "samples.json").read_text(encoding="utf-8"))
-    wrong = [{**sample, "response": shift(sample["response"])} for sample in samples]
-    path = repo / "act-inputs" / "wrong-samples.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(wrong, indent=1), encoding="utf-8")
-    return str(path.relative_to(repo))
-
-
 @pytest.mark.parametrize(
     ("case", "failing_job", "failing_step", "passing_job", "error"),
     [
@@ -447,7 +428,7 @@ def test_failing_gate_stops_the_delivery_at_its_job(
     harness: Harness, case: str, failing_job: str, failing_step: str, passing_job: str, error: str
 ) -> None:
     image = harness.image(f"act-{case}")
-    samples = wrong_samples(harness.repo) if case == "wrong-answer" else ""
+    samples = WRONG_SAMPLES if case == "wrong-answer" else ""
     fixture = "vulnerable" if case == "vulnerable" else "clean"
     run = harness.run(case, deliver_caller(harness, image, samples=samples), fixture=fixture)
     assert run.returncode != 0, run.tail()

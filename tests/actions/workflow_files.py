@@ -32,6 +32,8 @@ def load(path: Path) -> dict[str, Any]:
     """A workflow or action file as data."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict), f"{path} is not a YAML mapping"
+    if True in data:  # YAML 1.1 reads the key `on` as a boolean
+        data["on"] = data.pop(True)
     return data
 
 

@@ -1,0 +1,288 @@
+"""Workflows, actions and docs/usage.md's YAML examples: GitHub's schemas, zizmor, the house rules."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .workflow_files import (
+    PROJECT_DIR,
+    SELF_REPOSITORY_PREFIX,
+    STANDINS_DIR,
+    action_files,
+    all_uses,
+    load,
+    uses_lines,
+    workflow_files,
+)
+
+BIN = Path(sys.executable).parent
+USAGE_DOC = PROJECT_DIR / "docs" / "usage.md"
+STEP_SCRIPTS = {
+    "fetch": "fetch",
+    "lint": "lint",
+    "build": "build",
+    "scan": "scan",
+    "smoke-test": "smoke_test",
+    "push": "push",
+}
+# Inputs of a step action that configure the action itself, not the step script.
+ACTION_ONLY_INPUTS = {"setup-python", "grype-version", "password"}
+PINNED = re.compile(r"^[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"^v\d+\.\d+\.\d+$")
+OWN_RELEASE_REFERENCE = "modelship/modelship"
+OWN_RELEASE_IGNORE = re.compile(r"^zizmor: ignore\[unpinned-uses\] -- \S.*")
+GRANT_LINE = re.compile(
+    r"^\s+(actions|attestations|checks|contents|deployments|id-token|issues|packages|pages|"
+    r"pull-requests|security-events|statuses): (read|write)\s*(?P<comment>#.*)?$"
+)
+
+
+def yaml_examples(markdown: str) -> list[str]:
+    """The ```yaml blocks of a Markdown document."""
+    return re.findall(r"^```yaml\n(.*?)^```$", markdown, flags=re.DOTALL | re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def doc_examples(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """docs/usage.md's YAML examples, each written to a file of its own."""
+    blocks = yaml_examples(USAGE_DOC.read_text(encoding="utf-8"))
+    assert len(blocks) >= 4, "docs/usage.md should show a complete workflow for each way to use modelship"
+    folder = tmp_path_factory.mktemp("usage-examples")
+    paths = []
+    for number, block in enumerate(blocks, start=1):
+        path = folder / f"example-{number}.yml"
+        path.write_text(block, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def standin_files() -> list[Path]:
+    """The stand-in actions the act test swaps in."""
+    return sorted(STANDINS_DIR.glob("**/action.yml"))
+
+
+def run_tool(*command: str | Path, cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess[str]:
+    """Run one of the venv's pinned tools."""
+    return subprocess.run(
+        [str(part) for part in command], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def check_jsonschema(schema: str, paths: list[Path]) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema with one of its vendored GitHub schemas (no network)."""
+    return run_tool(BIN / "check-jsonschema", "--builtin-schema", schema, *paths)
+
+
+def zizmor(paths: list[Path]) -> subprocess.CompletedProcess[str]:
+    """zizmor offline, reporting findings of medium severity or higher."""
+    return run_tool(BIN / "zizmor", "--offline", "--no-progress", "--min-severity", "medium", *paths)
+
+
+# --- GitHub's schemas ---------------------------------------------------------------------------
+
+
+def test_workflows_and_doc_examples_match_githubs_workflow_schema(doc_examples: list[Path]) -> None:
+    result = check_jsonschema("vendor.github-workflows", [*workflow_files(), *doc_examples])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actions_and_standins_match_githubs_action_schema() -> None:
+    result = check_jsonschema("vendor.github-actions", [*action_files(), *standin_files()])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_refuses_a_job_without_runs_on(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  build:\n    steps:\n      - run: make\n", encoding="utf-8")
+    result = check_jsonschema("vendor.github-workflows", [broken])
+    assert result.returncode != 0
+    assert "'runs-on' is a required property" in result.stdout
+
+
+# --- zizmor ------------------------------------------------------------------------------------
+
+
+def test_zizmor_finds_nothing_of_medium_severity_or_higher(doc_examples: list[Path]) -> None:
+    result = zizmor([*workflow_files(), *action_files(), *doc_examples])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout + result.stderr
+
+
+def test_zizmor_catches_a_template_injection(tmp_path: Path) -> None:
+    workflow = tmp_path / "injection.yml"
+    workflow.write_text(
+        "on: issues\npermissions: {}\njobs:\n  greet:\n    runs-on: ubuntu-latest\n    steps:\n"
+        '      - run: echo "${{ github.event.issue.title }}"\n',
+        encoding="utf-8",
+    )
+    result = zizmor([workflow])
+    assert result.returncode != 0
+    assert "template-injection" in result.stdout
+
+
+# --- house rules, on the parsed files ------------------------------------------------------------
+
+
+def steps_of(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, step) for every step of a workflow's jobs or a composite action."""
+    for job_id, job in (document.get("jobs") or {}).items():
+        for index, step in enumerate(job.get("steps") or []):
+            yield f"jobs.{job_id}.steps[{index}]", step
+    for index, step in enumerate((document.get("runs") or {}).get("steps") or []):
+        yield f"runs.steps[{index}]", step
+
+
+def all_checked_files(examples: list[Path]) -> list[Path]:
+    """Every YAML file the rules apply to."""
+    return [*workflow_files(), *action_files(), *standin_files(), *examples]
+
+
+def test_no_expression_inside_run(doc_examples: list[Path]) -> None:
+    offenders = [
+        f"{path.relative_to(path.anchor)}: {where}"
+        for path in all_checked_files(doc_examples)
+        for where, step in steps_of(load(path))
+        if "${{" in str(step.get("run", ""))
+    ]
+    assert offenders == [], "inputs must reach run: through env:, not ${{ }}"
+
+
+def test_third_party_actions_are_pinned_to_a_commit_with_its_version(doc_examples: list[Path]) -> None:
+    problems = []
+    for uses in all_uses(all_checked_files(doc_examples)):
+        remote = uses.remote
+        if remote is None:
+            continue
+        where = f"{uses.file.name}:{uses.line} {uses.value}"
+        if remote["repo"] == OWN_RELEASE_REFERENCE:
+            if not OWN_RELEASE_IGNORE.match(uses.comment):
+                problems.append(f"{where}: modelship's own release tag needs the zizmor ignore with a reason")
+        elif not PINNED.match(remote["ref"]):
+            problems.append(f"{where}: not pinned to a 40-hex commit SHA")
+        elif not VERSION_COMMENT.match(uses.comment):
+            problems.append(f"{where}: needs a '# vX.Y.Z' comment, has {uses.comment!r}")
+    assert problems == []
+
+
+def test_own_actions_use_the_self_repository_syntax() -> None:
+    local = [
+        f"{uses.file.name}:{uses.line} {uses.value}"
+        for path in [*action_files(), *workflow_files()]
+        for uses in uses_lines(path)
+        if uses.value.startswith("./")
+    ]
+    assert local == [], f"use {SELF_REPOSITORY_PREFIX}path for this repository's actions and workflows"
+
+
+def test_workflows_grant_nothing_at_the_top(doc_examples: list[Path]) -> None:
+    for path in [*workflow_files(), *doc_examples]:
+        assert load(path).get("permissions") == {}, f"{path.name}: needs 'permissions: {{}}' at the top"
+
+
+def test_every_job_has_a_timeout_and_its_own_permissions(doc_examples: list[Path]) -> None:
+    problems = []
+    for path in [*workflow_files(), *doc_examples]:
+        for job_id, job in load(path)["jobs"].items():
+            if "permissions" not in job:
+                problems.append(f"{path.name}: job {job_id} has no permissions")
+            # A job that calls a reusable workflow cannot set a timeout; the called jobs have theirs.
+            if "uses" not in job and "timeout-minutes" not in job:
+                problems.append(f"{path.name}: job {job_id} has no timeout-minutes")
+    assert problems == []
+
+
+def test_every_permission_grant_says_why(doc_examples: list[Path]) -> None:
+    bare = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in [*workflow_files(), *doc_examples]
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if (match := GRANT_LINE.match(line)) and not match["comment"]
+    ]
+    assert bare == []
+
+
+def test_checkout_never_persists_credentials(doc_examples: list[Path]) -> None:
+    checkouts = [
+        (path, where, step)
+        for path in [*workflow_files(), *action_files(), *doc_examples]
+        for where, step in steps_of(load(path))
+        if str(step.get("uses", "")).startswith("actions/checkout@")
+    ]
+    assert checkouts, "the workflows check out the repository somewhere"
+    for path, where, step in checkouts:
+        persist = (step.get("with") or {}).get("persist-credentials")
+        assert persist in (False, "false"), f"{path.name} {where}: persist-credentials must be false"
+
+
+@pytest.mark.parametrize("path", action_files(), ids=lambda path: str(path.relative_to(PROJECT_DIR)))
+def test_action_inputs_and_outputs_are_documented_kebab_case(path: Path) -> None:
+    action = load(path)
+    for kind in ("inputs", "outputs"):
+        for name, spec in (action.get(kind) or {}).items():
+            assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name), f"{kind[:-1]} {name} is not kebab-case"
+            assert spec.get("description"), f"{kind[:-1]} {name} has no description"
+
+
+def script_options(module: str) -> set[str]:
+    """The long options a step script's --help lists."""
+    result = subprocess.run(
+        [sys.executable, "-m", f"scripts.{module}", "--help"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return set(re.findall(r"(--[a-z0-9-]+)", result.stdout)) - {"--help"}
+
+
+@pytest.mark.parametrize("step", sorted(STEP_SCRIPTS))
+def test_step_action_passes_each_input_to_an_option_of_its_script(step: str) -> None:
+    action = load(PROJECT_DIR / "actions" / step / "action.yml")
+    options = script_options(STEP_SCRIPTS[step])
+    run_steps = [s for _, s in steps_of(action) if f"scripts.{STEP_SCRIPTS[step]}" in str(s.get("run", ""))]
+    assert len(run_steps) == 1, f"actions/{step} should run scripts.{STEP_SCRIPTS[step]} once"
+    script_step = run_steps[0]
+    assert "$GITHUB_ACTION_PATH" in script_step["run"], "scripts run from the action's own checkout"
+    assert "python -P -m" in script_step["run"], "-P keeps the caller's workspace off sys.path"
+    env = script_step.get("env") or {}
+    for name in action["inputs"]:
+        if name in ACTION_ONLY_INPUTS:
+            continue
+        variable = "INPUT_" + name.replace("-", "_").upper()
+        assert variable in env, f"actions/{step}: input {name} does not reach the script as {variable}"
+        assert f"--{name}" in options, f"actions/{step}: scripts.{STEP_SCRIPTS[step]} has no --{name}"
+        assert env[variable] == f"${{{{ inputs.{name} }}}}" or f"inputs.{name}" in env[variable]
+
+
+def test_docs_tables_list_every_input_and_output() -> None:
+    doc = USAGE_DOC.read_text(encoding="utf-8")
+    deliver = load(PROJECT_DIR / ".github" / "workflows" / "deliver.yml")["on"]["workflow_call"]
+    root = load(PROJECT_DIR / "action.yml")
+    names = [
+        *deliver["inputs"],
+        *deliver["secrets"],
+        *deliver["outputs"],
+        *root["inputs"],
+        *root["outputs"],
+    ]
+    missing = [name for name in names if f"| `{name}` |" not in doc]
+    assert missing == [], "docs/usage.md's reference tables miss these"
+
+
+def test_wrong_samples_fixture_asks_the_examples_questions_with_other_answers() -> None:
+    example_file = PROJECT_DIR / "examples" / "housing" / "samples.json"
+    wrong_file = Path(__file__).parent / "fixtures" / "wrong-samples.json"
+    example = json.loads(example_file.read_text(encoding="utf-8"))
+    wrong = json.loads(wrong_file.read_text(encoding="utf-8"))
+    assert [sample["request"] for sample in wrong] == [sample["request"] for sample in example]
+    assert all(a["response"] != b["response"] for a, b in zip(wrong, example, strict=True))
