@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import signal
 import sys
 import tempfile
 from typing import Any
@@ -70,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     share_metrics_between_workers(settings)
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again for the handler it found:
+    # a no-op handler here makes that a clean exit 0 instead of death by signal.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda signum, frame: None)
     uvicorn.run(
         "serving.app:create_app",
         factory=True,

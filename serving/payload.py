@@ -61,7 +61,8 @@ def parse(body: Any) -> Batch:
         key = next(iter(body))
         if key in MLFLOW_KEYS:
             return parse_mlflow(key, body[key])
-    if "data" in body and "columns" in body and body.keys() <= {"columns", "data", "index"}:
+    split_keys = "columns" in body and "data" in body and body.keys() <= {"columns", "data", "index"}
+    if split_keys and not (isinstance(body["columns"], dict) and isinstance(body["data"], dict)):
         return parse_split(body, "the request")
     return parse_columns(body, "the request")
 

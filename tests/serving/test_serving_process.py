@@ -1,0 +1,124 @@
+"""`python -m serving` as a real process: ready, answers, and stops cleanly on SIGTERM mid-request."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float = 30.0) -> None:
+    """Poll /ready until 200; fail early if the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"server exited with {process.returncode} before it was ready"
+        try:
+            if httpx.get(url + "/ready", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"server not ready within {timeout} s")
+
+
+@pytest.fixture
+def server(models: dict[str, Path], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """A running `python -m serving` on the matrix model; killed at the end whatever happened."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "MODELSHIP_MODEL_DIR": str(models["matrix_sidecar"]),
+        "MODELSHIP_HOST": "127.0.0.1",
+        "MODELSHIP_PORT": str(port),
+        "MODELSHIP_WORKERS": "1",
+    }
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serving"], cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process, f"http://127.0.0.1:{port}", log
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def test_serves_logs_and_stops_on_sigterm_after_finishing_the_request_in_flight(
+    server: tuple[subprocess.Popen[bytes], str, Path],
+) -> None:
+    process, url, log = server
+    wait_ready(process, url)
+    answer = httpx.post(
+        url + "/predict",
+        json={"a": {"0": 1}, "b": {"0": 2}, "c": {"0": 3}},
+        headers={"x-request-id": "proc-1"},
+    )
+    assert (answer.status_code, answer.json()) == (200, {"prediction": [321.0]})
+
+    # A request whose body is only half sent is in flight when SIGTERM arrives.
+    body = b"[[1, 2, 3]]"
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body[:5]
+        )
+        time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert process.poll() is None, "the server quit with a request in flight"
+        connection.sendall(body[5:])
+        reply = b""
+        while b"321.0" not in reply:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200 ")
+    assert reply.endswith(b'{"prediction":[321.0]}')
+    assert process.wait(timeout=10) == 0
+    lines = log.read_text()
+    assert '"POST /predict" 200' in lines
+    assert "id=proc-1" in lines
+    assert "/ready" not in lines.replace("retry when /ready", "")  # probes are not logged
+
+
+def test_bad_settings_stop_before_serving_with_a_clear_message(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "MODELSHIP_MODEL_DIR": str(tmp_path),
+        "MODELSHIP_PORT": "80x",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "serving"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "MODELSHIP_PORT='80x' is not an integer" in result.stderr
+    env["MODELSHIP_PORT"] = "8080"
+    result = subprocess.run(
+        [sys.executable, "-m", "serving"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert f"no model.onnx in {tmp_path}" in result.stderr
+    assert "Traceback" not in result.stderr
