@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import re
@@ -15,7 +16,16 @@ from docker.errors import APIError
 
 from scripts import gha
 from scripts.gha import StepError
-from scripts.registry import ImageRef, RegistryAPI, docker_client, is_insecure, local_image, parse_push_tags
+from scripts.registry import (
+    DOCKER_HUB,
+    DOCKER_HUB_LOGIN,
+    ImageRef,
+    RegistryAPI,
+    docker_client,
+    is_insecure,
+    local_image,
+    parse_push_tags,
+)
 
 RETRY_DELAYS = (2.0, 5.0, 10.0)
 T = TypeVar("T")
@@ -170,7 +180,8 @@ def docker_login(client: docker.DockerClient, options: Options, registry: str) -
     if not options.username:
         return
     try:
-        client.login(username=options.username, password=options.password, registry=registry, reauth=True)
+        server = DOCKER_HUB_LOGIN if registry == DOCKER_HUB else registry
+        client.login(username=options.username, password=options.password, registry=server, reauth=True)
     except APIError as error:
         detail = str(error.explanation or error)
         failure = classify(detail)
@@ -229,32 +240,35 @@ def summary(options: Options, image_id: str, digest: str, served: dict[str, str]
     return "\n".join([head, "", f"image id `{image_id}`", "", *rows])
 
 
+def push_all(
+    client: docker.DockerClient, api: RegistryAPI, image: Any, options: Options
+) -> tuple[str, dict[str, str]]:
+    """Tag the image with every ref, push each, and check the registry serves the one digest for all."""
+    for ref in options.refs:
+        if not image.tag(ref.name, ref.tag):
+            raise StepError(f"could not tag image {image.id} as {ref}")
+    digests = {str(ref): push_one(client, ref, options) for ref in options.refs}
+    if len(set(digests.values())) != 1:
+        raise StepError(f"the tags were pushed with different digests: {digests}")
+    digest = next(iter(digests.values()))
+    return digest, verify_tags(api, options.refs, digest)
+
+
 def run(options: Options) -> int:
     """Check, log in, tag, push and verify; raise StepError on any failure."""
     client = docker_client()
     try:
         image = local_image(client, options.image)
         registry = options.refs[0].registry
-        api = RegistryAPI(
-            registry,
-            options.username,
-            options.password,
-            insecure=is_insecure(registry, client.info().get("RegistryConfig")),
-        )
-        api.check_login()
-        docker_login(client, options, registry)
-        print(f"logged in to {registry} as {options.username or 'anonymous'}", flush=True)
-        served: dict[str, str] = {}
-        digest = ""
-        if not options.dry_run:
-            for ref in options.refs:
-                if not image.tag(ref.name, ref.tag):
-                    raise StepError(f"could not tag image {image.id} as {ref}")
-            digests = {str(ref): push_one(client, ref, options) for ref in options.refs}
-            if len(set(digests.values())) != 1:
-                raise StepError(f"the tags were pushed with different digests: {digests}")
-            digest = next(iter(digests.values()))
-            served = verify_tags(api, options.refs, digest)
+        insecure = is_insecure(registry, client.info().get("RegistryConfig"))
+        with contextlib.closing(
+            RegistryAPI(registry, options.username, options.password, insecure=insecure)
+        ) as api:
+            api.check_login()
+            docker_login(client, options, registry)
+            print(f"logged in to {registry} as {options.username or 'anonymous'}", flush=True)
+            digest, served = ("", {}) if options.dry_run else push_all(client, api, image, options)
+        if digest:
             gha.set_output("digest", digest)
             gha.set_output("image-ref", f"{options.refs[0].name}@{digest}")
         gha.add_summary(summary(options, str(image.id), digest, served))

@@ -16,6 +16,8 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from scripts.gha import StepError
 
 DOCKER_HUB = "docker.io"
+DOCKER_HUB_API = "registry-1.docker.io"
+DOCKER_HUB_LOGIN = "https://index.docker.io/v1/"
 MANIFEST_TYPES = ", ".join(
     [
         "application/vnd.oci.image.index.v1+json",
@@ -144,6 +146,7 @@ class RegistryAPI:
 
     def __init__(self, host: str, username: str, password: str, *, insecure: bool, timeout: float = 15.0):
         self.host = host
+        self.api_host = DOCKER_HUB_API if host == DOCKER_HUB else host
         self.auth = (username, password) if username else None
         self.insecure = insecure
         self.timeout = timeout
@@ -162,16 +165,13 @@ class RegistryAPI:
             return self.base
         schemes = ["https", "http"] if self.insecure else ["https"]
         last_error: Exception | None = None
-        for scheme in schemes:
+        for scheme in schemes:  # like the engine: plain HTTP only for insecure registries
             try:
-                self.session.get(f"{scheme}://{self.host}/v2/", timeout=self.timeout)
-            except requests.exceptions.SSLError as error:
-                last_error = error
-                continue
+                self.session.get(f"{scheme}://{self.api_host}/v2/", timeout=self.timeout)
             except requests.RequestException as error:
                 last_error = error
                 continue
-            self.base = f"{scheme}://{self.host}"
+            self.base = f"{scheme}://{self.api_host}"
             return self.base
         assert last_error is not None
         raise self._unreachable(last_error)
@@ -206,9 +206,20 @@ class RegistryAPI:
         response = self.session.get(challenge["realm"], params=params, auth=self.auth, timeout=self.timeout)
         if response.status_code in (401, 403):
             raise self.auth_refused()
-        response.raise_for_status()
+        self._check(response, "the token service")
         body = response.json()
         return str(body.get("token") or body.get("access_token") or "")
+
+    def _check(self, response: requests.Response, what: str) -> None:
+        if response.status_code >= 400:
+            raise StepError(
+                f"registry {self.host} answered HTTP {response.status_code} for {what}; "
+                "if it is a server error, retry later"
+            )
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        self.session.close()
 
     def auth_refused(self) -> StepError:
         """The error for credentials the registry does not accept."""
@@ -221,8 +232,7 @@ class RegistryAPI:
         response = self._request("GET", "/v2/", scope="")
         if response.status_code == 401:
             raise self.auth_refused()
-        if response.status_code >= 400:
-            raise StepError(f"registry {self.host} answered GET /v2/ with HTTP {response.status_code}")
+        self._check(response, "GET /v2/")
 
     def manifest_digest(self, repository: str, reference: str) -> str:
         """The digest the registry serves for `repository:reference` ("" when it has none)."""
@@ -236,12 +246,12 @@ class RegistryAPI:
             raise StepError(
                 f"registry {self.host} refused to show {repository}:{reference} (HTTP {response.status_code})"
             )
-        response.raise_for_status()
+        self._check(response, f"the manifest of {repository}:{reference}")
         digest = response.headers.get("Docker-Content-Digest", "")
         if digest:
             return digest
         body = self._request("GET", path, scope, headers)
-        body.raise_for_status()
+        self._check(body, f"the manifest of {repository}:{reference}")
         return "sha256:" + hashlib.sha256(body.content).hexdigest()
 
 
