@@ -77,6 +77,7 @@ class TensorSpec:
     # Fast path of `fit` for numeric inputs with a free batch dimension: JSON kinds taken as they are,
     # the rank of the JSON values, whether to add a trailing axis, and the fixed width of a 2-D input.
     fast: tuple[str, int, bool, int | None] | None = None
+    label: str = ""  # how messages name it: "column 'RM'"
 
     @classmethod
     def from_node(cls, node: Any) -> TensorSpec:
@@ -85,7 +86,7 @@ class TensorSpec:
         is_tensor = node.type.startswith("tensor(")
         shape = tuple(d if isinstance(d, int) else None for d in node.shape) if is_tensor else None
         dtype = np.dtype(numpy_type) if numpy_type else None
-        return cls(node.name, node.type, dtype, shape, fast_path(dtype, shape))
+        return cls(node.name, node.type, dtype, shape, fast_path(dtype, shape), f"column '{node.name}'")
 
     def describe(self) -> dict[str, Any]:
         """The /metadata entry: name, dtype (ONNX element type) and shape (null = any size)."""
@@ -280,7 +281,7 @@ class ServedModel:
                     f"{self.width} ({self.column_list()}): send records or rows"
                 )
             data = {self.inputs[0].name: batch.values}
-        return {spec.name: fit(data[spec.name], spec, rows, f"column '{spec.name}'") for spec in self.inputs}
+        return {spec.name: fit(data[spec.name], spec, rows, spec.label) for spec in self.inputs}
 
     def matrix_feed(self, batch: Batch, rows: int) -> np.ndarray:
         """One 2-D tensor of rows for a single-input graph, columns in the declared order."""

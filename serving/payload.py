@@ -159,11 +159,14 @@ def parse_columns(body: dict[str, Any], where: str) -> Columns:
     data: dict[str, list[Any]] = {}
     index: list[str] | None = None
     first = ""
+    n = -1
     for name, column in body.items():
         if isinstance(column, dict):
+            values = list(column.values())
             if index is None:
                 index, first = list(column), name
-            values = column_by_index(name, column, index, first, where)
+            elif len(values) != len(index) or list(column) != index:
+                values = column_by_index(name, column, index, first, where)
         elif isinstance(column, list):
             values = column
         else:
@@ -171,15 +174,15 @@ def parse_columns(body: dict[str, Any], where: str) -> Columns:
                 f"{where}: column '{name}' is {type_name(column)}; expected an object "
                 '{"0": value, ...} (pandas orient="columns") or a list of values'
             )
+        if len(values) != n:
+            if n != -1:
+                raise bad_request(
+                    f"{where}: column '{name}' has {len(values)} values but column '{next(iter(data))}' "
+                    f"has {n}; "
+                    "every column needs one value per row"
+                )
+            n = len(values)
         data[name] = values
-    lengths = {name: len(values) for name, values in data.items()}
-    name0, n = next(iter(lengths.items()))
-    for name, length in lengths.items():
-        if length != n:
-            raise bad_request(
-                f"{where}: column '{name}' has {length} values but column '{name0}' has {n}; "
-                "every column needs one value per row"
-            )
     if n == 0:
         raise bad_request(f"empty batch: {where} has columns but no rows; send at least one value per column")
     return Columns(data, n)
