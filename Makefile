@@ -45,3 +45,16 @@ registry-stop:
 
 clean:
 	rm -rf .modelship .wheelhouse $(VENV)
+
+# Benchmarks (bench/README.md): MLflow and the comparison servers live in their own venv, bench/.venv.
+# BENCH_ARGS passes options, e.g. `make bench BENCH_ARGS=--quick`.
+.PHONY: bench
+BENCH_ARGS ?=
+
+bench/.venv/.installed: bench/requirements.txt
+	$(PYTHON) -m venv bench/.venv
+	bench/.venv/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+bench: setup bench/.venv/.installed
+	bench/.venv/bin/python -m bench $(BENCH_ARGS)

@@ -1,0 +1,214 @@
+"""Pure reporting: summarise repeated runs, compute ratios, check the issue's targets, render the tables."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+MODELSHIP = "modelship"
+MLFLOW = "mlflow-2w"
+BARE_ASGI = "bare-asgi"
+CEILING = "in-process ceiling"
+TARGET_CELL = (16, 1)  # the issue's targets are stated for 16 connections, batch 1
+BATCH_CELL = (16, 32)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One serving measurement: a model, a server, a number of connections and a batch size."""
+
+    model: str
+    server: str
+    connections: int
+    batch: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A cell's runs folded into one row (means over the repeats, errors summed)."""
+
+    requests_per_s: float
+    rows_per_s: float
+    p50_ms: float | None
+    p99_ms: float | None
+    errors: int
+    runs: int
+
+
+def summarise(cell: Cell, runs: list[dict[str, Any]]) -> Summary:
+    """Means of the repeated wrk runs of one cell."""
+    rate = statistics.mean(run["requests_per_s"] for run in runs)
+    return Summary(
+        requests_per_s=rate,
+        rows_per_s=rate * cell.batch,
+        p50_ms=statistics.mean(run["p50_ms"] for run in runs),
+        p99_ms=statistics.mean(run["p99_ms"] for run in runs),
+        errors=sum(run["errors"] for run in runs),
+        runs=len(runs),
+    )
+
+
+def ceiling_summary(calls_per_s: float, batch: int) -> Summary:
+    """The in-process ceiling as a row: calls/s stand for requests/s."""
+    return Summary(calls_per_s, calls_per_s * batch, None, None, 0, 1)
+
+
+def ratio(numerator: Summary | None, denominator: Summary | None) -> float | None:
+    """numerator/denominator in requests/s, None when either is missing or zero."""
+    if numerator is None or denominator is None or not denominator.requests_per_s:
+        return None
+    return numerator.requests_per_s / denominator.requests_per_s
+
+
+def ratios(rows: dict[Cell, Summary], cell: Cell) -> dict[str, float | None]:
+    """modelship's throughput over MLflow's (same workers), the bare-ASGI app's and the in-process ceiling."""
+
+    def other(server: str) -> Summary | None:
+        return rows.get(Cell(cell.model, server, cell.connections, cell.batch))
+
+    ours = rows.get(cell)
+    return {
+        "vs_mlflow": ratio(ours, other(MLFLOW)),
+        "vs_bare_asgi": ratio(ours, other(BARE_ASGI)),
+        "vs_ceiling": ratio(ours, rows.get(Cell(cell.model, CEILING, 0, cell.batch))),
+    }
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of the issue's targets, with the measured figure."""
+
+    name: str
+    measured: str
+    goal: str
+    met: bool | None  # None: not measured
+
+
+def check(name: str, value: float | None, goal: str, met: bool, unit: str = "") -> Target:
+    """A target line; unmeasured when value is None."""
+    if value is None:
+        return Target(name, "not measured", goal, None)
+    shown = f"{value:,.1f}{unit}" if value < 100 else f"{value:,.0f}{unit}"
+    return Target(name, shown, goal, met)
+
+
+def info(name: str, measured: str) -> Target:
+    """A figure without a target."""
+    return Target(name, measured, "", None)
+
+
+def serving_rows(serving: dict[str, Any], order: tuple[str, ...]) -> dict[Cell, Summary]:
+    """Every model's runs folded into table rows (by connections, batch, then `order` of servers),
+    followed by its in-process ceiling."""
+    rows: dict[Cell, Summary] = {}
+    for model, measured in serving.items():
+        if not measured:
+            continue
+        grouped: dict[Cell, list[dict[str, Any]]] = {}
+        for run in measured["runs"]:
+            grouped.setdefault(Cell(model, run["server"], run["connections"], run["batch"]), []).append(run)
+        for cell in sorted(grouped, key=lambda c: (-c.connections, c.batch, order.index(c.server))):
+            rows[cell] = summarise(cell, grouped[cell])
+        for batch, calls in measured["ceiling"].items():
+            rows[Cell(model, CEILING, 0, int(batch))] = ceiling_summary(calls, int(batch))
+    return rows
+
+
+def image_figures(images: dict[str, Any], pipeline: dict[str, Any] | None) -> list[Target]:
+    """Figures without targets: base size, size added per model, steps re-run, cold pipeline time."""
+    figures = []
+    if images:
+        figures.append(info("base image size", f"{images['base_size_bytes'] / 1e6:.1f} MB"))
+        for model, measured in images["models"].items():
+            figures.append(
+                info(f"{model}: added on top of the base", f"{measured['added_to_base_bytes'] / 1e6:.1f} MB")
+            )
+        if "rebuild" in images:
+            rerun = images["rebuild"]["changed"]["rerun_steps"]
+            with_content = [step["instruction"] for step in rerun if step["size"] not in ("0B", "0")]
+            figures.append(
+                info(
+                    "model-only change: steps re-run",
+                    f"{len(rerun)}, with content: {'; '.join(with_content)}",
+                )
+            )
+    cold = (pipeline or {}).get("cold", {}).get("seconds")
+    if cold is not None:
+        figures.append(info("local pipeline, cold cache", f"{cold:.1f} s"))
+    return figures
+
+
+def serving_targets(rows: dict[Cell, Summary], model: str) -> list[Target]:
+    """Throughput ratios, p99 and batch rows/s for one model."""
+    cell = Cell(model, MODELSHIP, *TARGET_CELL)
+    found = ratios(rows, cell)
+    ours = rows.get(cell)
+    batch = rows.get(Cell(model, MODELSHIP, *BATCH_CELL))
+    vs_mlflow, vs_asgi = found["vs_mlflow"], found["vs_bare_asgi"]
+    p99 = ours.p99_ms if ours else None
+    rows_per_s = batch.rows_per_s if batch else None
+    return [
+        check(
+            f"{model}: req/s vs MLflow (2 workers), c16 b1", vs_mlflow, "≥ 40x", (vs_mlflow or 0) >= 40, "x"
+        ),
+        check(f"{model}: req/s vs bare ASGI, c16 b1", vs_asgi, "≥ 0.8x", (vs_asgi or 0) >= 0.8, "x"),
+        check(f"{model}: p99 at 16 connections, b1", p99, "≤ 5 ms", (p99 or 1e9) <= 5, " ms"),
+        check(f"{model}: batch 32 rows/s, c16", rows_per_s, "≥ 250,000", (rows_per_s or 0) >= 250_000),
+    ]
+
+
+def other_targets(images: dict[str, Any], pipeline: dict[str, Any] | None) -> list[Target]:
+    """Image size, cold start, rebuild and pipeline targets."""
+    targets = []
+    for model, figures in images.get("models", {}).items():
+        size_mb = figures["size_bytes"] / 1e6
+        targets.append(
+            check(f"{model}: image size (uncompressed)", size_mb, "≤ 250 MB", size_mb <= 250, " MB")
+        )
+        cold = figures.get("cold_start", {}).get("median_s")
+        targets.append(check(f"{model}: cold start, median", cold, "≤ 1 s", (cold or 1e9) <= 1, " s"))
+    rebuild = images.get("rebuild")
+    if rebuild:
+        layers = rebuild["changed"]["layers_rebuilt"]
+        targets.append(check("model-only change: filesystem layers rebuilt", layers, "1", layers == 1))
+        seconds = rebuild["median_s"]
+        targets.append(check("model-only rebuild (warm cache), median", seconds, "≤ 5 s", seconds <= 5, " s"))
+    warm = (pipeline or {}).get("warm", {}).get("seconds")
+    targets.append(check("local pipeline, warm cache", warm, "≤ 60 s", (warm or 1e9) <= 60, " s"))
+    return targets
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    """A figure for a table cell; blank when missing."""
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def serving_table(rows: dict[Cell, Summary]) -> str:
+    """The serving results as one Markdown table, modelship rows with their ratios."""
+    lines = [
+        "| model | server | conns | batch | req/s | rows/s | p50 ms | p99 ms | errors "
+        "| x MLflow-2w | x bare-ASGI | x ceiling |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for cell, summary in rows.items():
+        found = ratios(rows, cell) if cell.server == MODELSHIP else {}
+        connections = str(cell.connections) if cell.connections else "-"
+        rate = number(summary.requests_per_s)
+        lines.append(
+            f"| {cell.model} | {cell.server} | {connections} | {cell.batch} | {rate} "
+            f"| {number(summary.rows_per_s)} | {number(summary.p50_ms, 2)} | {number(summary.p99_ms, 2)} "
+            f"| {summary.errors if cell.server != CEILING else ''} | "
+            + " | ".join(number(found.get(key), 2) for key in ("vs_mlflow", "vs_bare_asgi", "vs_ceiling"))
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def targets_table(targets: list[Target]) -> str:
+    """Each target with its measured figure and ✅/❌."""
+    lines = ["| | figure | measured | target |", "|---|---|--:|---|"]
+    for target in targets:
+        mark = ("" if not target.goal else "n/a") if target.met is None else "✅" if target.met else "❌"
+        lines.append(f"| {mark} | {target.name} | {target.measured} | {target.goal} |")
+    return "\n".join(lines)

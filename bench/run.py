@@ -1,0 +1,350 @@
+"""`make bench`: modelship's serving speed, image size, cold start, rebuild and pipeline time, side by side.
+
+Serving: modelship's image (on the host network), MLflow's scoring server (1 and 2 workers), a textbook
+Flask + gunicorn app and a bare ASGI app, all on the same model and machine, loaded by wrk in interleaved
+rounds; plus the in-process ceiling. Then the image figures and the local pipeline. Prints the tables and
+writes them, with the raw figures, the machine's core count and the versions, under bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import ceiling, images, load, payloads, pipeline, report, servers
+
+PROJECT_DIR = servers.PROJECT_DIR
+EXAMPLES = PROJECT_DIR / "examples"
+DEFAULT_BASE = "modelship/python-base:3.11-bookworm"
+ALL_SERVERS = ("modelship", "mlflow-1w", "mlflow-2w", "flask-gunicorn", "bare-asgi")
+# (servers, connection counts, batch sizes) per model. The second model gets a smaller matrix so the
+# whole run stays near 20 minutes: 16 connections only, MLflow with 2 workers only.
+MATRIX: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]] = {
+    "housing": (ALL_SERVERS, (16, 1), (1, 32)),
+    "sentiment": (("modelship", "mlflow-2w", "flask-gunicorn", "bare-asgi"), (16,), (1, 32)),
+}
+PARTS = ("serving", "images", "pipeline")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The benchmark's options; the defaults are the issue's."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run (default 15)")
+    parser.add_argument("--repeats", type=int, default=2, help="rounds of every wrk run (default 2)")
+    parser.add_argument("--quick", action="store_true", help="3 s runs, once; fewer cold starts and rebuilds")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="workers of every server but MLflow's 1w (default 2)"
+    )
+    parser.add_argument(
+        "--models", default="housing,sentiment", help="bundled models (default housing,sentiment)"
+    )
+    parser.add_argument("--skip", default="", help=f"parts to leave out, comma-separated: {', '.join(PARTS)}")
+    parser.add_argument("--base-image", default=DEFAULT_BASE, help=f"base image (default {DEFAULT_BASE})")
+    parser.add_argument("--skip-scan", action="store_true", help="pipeline without its scan step")
+    parser.add_argument("--results-dir", type=Path, default=PROJECT_DIR / "bench" / "results")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.repeats = 3, 1
+    args.models = [name.strip() for name in args.models.split(",") if name.strip()]
+    unknown = [name for name in args.models if name not in MATRIX]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MATRIX)}")
+    args.skip = {part.strip() for part in args.skip.split(",") if part.strip()}
+    if args.skip - set(PARTS):
+        parser.error(f"--skip takes {', '.join(PARTS)}, not {', '.join(sorted(args.skip - set(PARTS)))}")
+    return args
+
+
+def progress(message: str, started: float = time.monotonic()) -> None:
+    """A progress line with the minutes since the benchmark started."""
+    print(f"[{(time.monotonic() - started) / 60:5.1f} min] {message}", flush=True)
+
+
+def machine() -> dict[str, Any]:
+    """Core count, CPU, kernel and the versions of everything measured."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False).stdout.split(
+        "\n"
+    )[0]
+    pins = (PROJECT_DIR / "requirements" / "serving.txt").read_text(encoding="utf-8").splitlines()
+    bench_packages = ("mlflow", "flask", "gunicorn", "pandas", "onnxruntime", "numpy", "uvicorn", "orjson")
+    return {
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "docker": images.docker("version", "--format", "{{.Server.Version}}"),
+        "wrk": wrk.split(" [")[0],
+        "bench": {name: metadata.version(name) for name in bench_packages},
+        "modelship_serving": dict(
+            line.split("==") for line in pins if "==" in line and not line.startswith("#")
+        ),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def server_for(
+    name: str, model: str, image: str, mlflow_dir: Path, workers: int, body: bytes, logs: Path
+) -> AbstractContextManager[servers.Running]:
+    """The context manager that runs one of ALL_SERVERS for `model`."""
+    onnx_file = EXAMPLES / model / "model.onnx"
+    log = logs / f"{model}-{name}.log"
+    if name == "modelship":
+        return servers.modelship_container(image, workers, body, log)
+    if name.startswith("mlflow-"):
+        return servers.mlflow_server(mlflow_dir, int(name[len("mlflow-") : -1]), body, log, onnx_file)
+    return servers.bench_app(name, onnx_file, workers, body, log)
+
+
+def save_mlflow_model(model: str, dest: Path) -> Path:
+    """The bundled ONNX model saved with mlflow.onnx (what `mlflow models serve` loads)."""
+    import mlflow.onnx
+    import onnx
+
+    mlflow.onnx.save_model(onnx.load(str(EXAMPLES / model / "model.onnx")), str(dest))
+    return dest
+
+
+def rounds(args: argparse.Namespace, model: str) -> Iterator[tuple[int, int, int, str]]:
+    """(round, connections, batch, server) in interleaved order: every server once per setting per round."""
+    names, connection_counts, batches = MATRIX[model]
+    for round_number in range(args.repeats):
+        for connections in connection_counts:
+            for batch in batches:
+                for name in names:
+                    yield round_number, connections, batch, name
+
+
+def bench_serving(
+    args: argparse.Namespace, model: str, image: str, scratch: Path, logs: Path
+) -> dict[str, Any]:
+    """The in-process ceiling, then every server of the model's matrix under wrk."""
+    table = payloads.load_table(EXAMPLES / model)
+    names, _, batches = MATRIX[model]
+    result: dict[str, Any] = {"ceiling": {}, "runs": []}
+    for batch in batches:
+        calls = ceiling.ceiling(
+            EXAMPLES / model / "model.onnx", table, batch, min(args.duration, 5), len(os.sched_getaffinity(0))
+        )
+        result["ceiling"][batch] = calls
+        progress(f"{model}: in-process ceiling, batch {batch}: {calls:,.0f} calls/s")
+    bodies: dict[tuple[str, int], Path] = {}
+    for batch in batches:
+        for kind, make in (("columns", payloads.columns_body), ("mlflow", payloads.mlflow_body)):
+            bodies[kind, batch] = scratch / f"{model}-{kind}-{batch}.json"
+            bodies[kind, batch].write_bytes(make(table, batch))
+
+    def body_for(name: str, batch: int) -> Path:
+        return bodies["mlflow" if name.startswith("mlflow-") else "columns", batch]
+
+    mlflow_dir = (
+        save_mlflow_model(model, scratch / f"mlflow-{model}")
+        if any("mlflow" in n for n in names)
+        else scratch
+    )
+    with ExitStack() as stack:
+        running = {}
+        for name in names:
+            progress(f"{model}: starting {name}")
+            running[name] = stack.enter_context(
+                server_for(name, model, image, mlflow_dir, args.workers, body_for(name, 1).read_bytes(), logs)
+            )
+            load.run_wrk(
+                running[name].url, body_for(name, 1), 16, min(args.duration, 2)
+            )  # warm-up, not counted
+        for round_number, connections, batch, name in rounds(args, model):
+            load_average = os.getloadavg()[0]
+            measured = load.run_wrk(running[name].url, body_for(name, batch), connections, args.duration)
+            progress(
+                f"{model} round {round_number + 1}: {name:<14} c{connections:<2} b{batch:<2} "
+                f"{measured.requests_per_s:>9,.0f} req/s  p99 {measured.p99_ms:7.2f} ms  "
+                f"errors {measured.errors}"
+            )
+            result["runs"].append(
+                {
+                    "server": name,
+                    "connections": connections,
+                    "batch": batch,
+                    "round": round_number + 1,
+                    "load_average_1m": load_average,
+                    **measured.as_dict(),
+                }
+            )
+    return result
+
+
+def bench_images(
+    args: argparse.Namespace, built: dict[str, images.Built], scratch: Path, logs: Path
+) -> dict[str, Any]:
+    """Sizes, cold starts, and the rebuild after a model-only change."""
+    base_size = images.size_bytes(args.base_image)
+    result: dict[str, Any] = {"base_image": args.base_image, "base_size_bytes": base_size, "models": {}}
+    for model, image in built.items():
+        size = images.size_bytes(image.ref)
+        steps = [entry for entry in images.history(image.ref) if entry["Size"] not in ("0B", "0")]
+        progress(f"{model}: image {size / 1e6:.1f} MB; measuring cold start")
+        result["models"][model] = {
+            "image": image.ref,
+            "size_bytes": size,
+            "added_to_base_bytes": size - base_size,
+            "layers": [{"instruction": entry["Instruction"][:100], "size": entry["Size"]} for entry in steps],
+            "cold_start": images.median_cold_start(image.ref, 2 if args.quick else 5),
+        }
+    model = next(iter(built))
+    rebuilds = []
+    variant_ids = []
+    try:
+        # A fresh build of the unchanged model first: the comparison must not see other changes to the tree.
+        prime = images.build(
+            EXAMPLES / model, f"bench-modelship/{model}", args.base_image, scratch, logs / "rebuild.log"
+        )
+        for attempt in range(1 if args.quick else 3):
+            source = images.variant_model(
+                EXAMPLES / model, scratch / f"variant-{attempt}", f"{time.time_ns()}"
+            )
+            variant = images.build(
+                source, f"bench-modelship/{model}-rebuild", args.base_image, scratch, logs / "rebuild.log"
+            )
+            variant_ids.append(variant.image_id)
+            rebuilds.append(variant.seconds)
+            progress(f"{model}: model-only rebuild {attempt + 1}: {variant.seconds:.1f} s")
+        result["rebuild"] = {
+            "model": model,
+            "median_s": statistics.median(rebuilds),
+            "samples_s": rebuilds,
+            "measured": "python -m scripts.build, after fetching a model whose doc string changed",
+            "changed": images.changed_steps(prime.image_id, variant_ids[0]),
+        }
+    finally:
+        for image_id in variant_ids:
+            subprocess.run(["docker", "rmi", "--force", image_id], capture_output=True, check=False)
+    return result
+
+
+def guarded(name: str, failures: list[str], work: Callable[..., Any], *args: Any) -> Any:
+    """`work(*args)`; a failure is recorded (and fails the benchmark) without losing the other parts."""
+    try:
+        return work(*args)
+    except (RuntimeError, subprocess.SubprocessError, OSError) as error:
+        failures.append(f"{name}: {error}")
+        progress(f"❌ {name} failed: {error}")
+        return None
+
+
+def render(results: dict[str, Any], args: argparse.Namespace) -> str:
+    """The report: the serving table, then every target and figure."""
+    serving = results.get("serving") or {}
+    rows = report.serving_rows(serving, ALL_SERVERS)
+    targets = [target for model in serving for target in report.serving_targets(rows, model)]
+    targets += report.other_targets(results.get("images") or {}, results.get("pipeline"))
+    targets += report.image_figures(results.get("images") or {}, results.get("pipeline"))
+    info = results["machine"]
+    head = (
+        f"modelship benchmark, {info['cores']} cores ({info['cpu']}), load average at start "
+        f"{info['load_average_at_start'][0]:.1f}; wrk {args.duration} s x {args.repeats}, "
+        f"{args.workers} workers"
+    )
+    return "\n\n".join([f"## {head}", report.serving_table(rows), report.targets_table(targets)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every part, print the tables, write the results; 1 when a run had errors or a part failed."""
+    args = parse_args(argv)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    logs = args.results_dir / f"logs-{stamp}"
+    logs.mkdir()
+    failures: list[str] = []
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "settings": {**vars(args), "skip": sorted(args.skip), "results_dir": str(args.results_dir)},
+    }
+    progress(
+        f"{results['machine']['cores']} cores, load average {results['machine']['load_average_at_start']}"
+    )
+    with tempfile.TemporaryDirectory(prefix="modelship-bench-") as temporary:
+        scratch = Path(temporary)
+        built: dict[str, images.Built] = {}
+        if {"serving", "images"} - args.skip:
+            for model in args.models:
+                progress(f"{model}: building the serving image with scripts.fetch + scripts.build")
+                image = guarded(
+                    f"{model} build",
+                    failures,
+                    images.build,
+                    EXAMPLES / model,
+                    f"bench-modelship/{model}",
+                    args.base_image,
+                    scratch,
+                    logs / "build.log",
+                )
+                if image:
+                    built[model] = image
+        if "serving" not in args.skip:
+            results["serving"] = {
+                model: guarded(
+                    f"{model} serving", failures, bench_serving, args, model, built[model].ref, scratch, logs
+                )
+                for model in built
+            }
+        if "images" not in args.skip and built:
+            results["images"] = guarded("images", failures, bench_images, args, built, scratch, logs)
+        if "pipeline" not in args.skip:
+            progress("pipeline: cold cache, then warm")
+            model_dir = EXAMPLES / args.models[0]
+            pipeline_log = logs / "pipeline.log"
+            measured = guarded(
+                "pipeline",
+                failures,
+                pipeline.measure,
+                model_dir,
+                args.base_image,
+                pipeline_log,
+                args.skip_scan,
+            )
+            results["pipeline"] = measured
+            for run in ("cold", "warm"):
+                if measured and measured[run]["exit_code"] != 0:
+                    failures.append(
+                        f"pipeline ({run}) exited {measured[run]['exit_code']}; see {logs / 'pipeline.log'}"
+                    )
+    errors = [
+        run
+        for serving in (results.get("serving") or {}).values()
+        if serving
+        for run in serving["runs"]
+        if run["errors"]
+    ]
+    failures += [
+        f"{run['server']} c{run['connections']} b{run['batch']}: {run['errors']} errors" for run in errors
+    ]
+    text = render(results, args)
+    results["failures"] = failures
+    (args.results_dir / f"bench-{stamp}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (args.results_dir / f"bench-{stamp}.md").write_text(text + "\n", encoding="utf-8")
+    print("\n" + text + "\n")
+    print(f"results: {args.results_dir / f'bench-{stamp}.json'} (raw), .md (tables); server logs: {logs}")
+    if failures:
+        print("❌ the benchmark failed:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    return 0

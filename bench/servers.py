@@ -1,0 +1,148 @@
+"""Start and stop the servers under test, each on its own 127.0.0.1 port, ready when it answers a POST."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BENCH_DIR.parent
+BENCH_BIN = BENCH_DIR / ".venv" / "bin"
+
+
+@dataclass(frozen=True)
+class Running:
+    """A server that answers on `url`."""
+
+    name: str
+    url: str
+    pid: int | None = None  # the process to profile, when it runs on the host
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def post(port: int, path: str, body: bytes, timeout: float = 5.0) -> tuple[int, bytes]:
+    """POST a JSON body; (status, response body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("POST", path, body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wait_answers(name: str, port: int, path: str, body: bytes, timeout: float, alive: Iterator[bool]) -> None:
+    """Wait until POST `path` answers 200; RuntimeError with the last answer when it does not in time."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline and next(alive):
+        try:
+            status, answer = post(port, path, body)
+            if status == 200:
+                return
+            last = f"HTTP {status}: {answer[:300]!r}"
+        except OSError as error:
+            last = str(error)
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} did not answer POST {path} with 200 within {timeout:.0f} s (last: {last})")
+
+
+@contextmanager
+def host_process(
+    name: str, command: list[str], env: dict[str, str], port: int, path: str, body: bytes, log: Path
+) -> Iterator[Running]:
+    """Run `command` in its own process group; stop the group (SIGTERM, then SIGKILL) afterwards."""
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_DIR,
+            env={**os.environ, **env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            alive = iter(lambda: process.poll() is None, None)
+            try:
+                wait_answers(name, port, path, body, 120, alive)
+            except RuntimeError as error:
+                raise RuntimeError(f"{error}; its log is {log}") from None
+            yield Running(name, f"http://127.0.0.1:{port}{path}", process.pid)
+        finally:
+            for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+                if process.poll() is not None:
+                    break
+                os.killpg(process.pid, sig)
+                try:
+                    process.wait(grace)
+                except subprocess.TimeoutExpired:
+                    continue
+
+
+def bench_env(model: Path) -> dict[str, str]:
+    """Environment for the bench venv's servers: its bin first on PATH, the model path."""
+    return {"PATH": f"{BENCH_BIN}:{os.environ['PATH']}", "BENCH_MODEL": str(model), "BENCH_ORT_THREADS": "1"}
+
+
+@contextmanager
+def mlflow_server(mlflow_model: Path, workers: int, body: bytes, log: Path, model: Path) -> Iterator[Running]:
+    """`mlflow models serve --env-manager local` with `workers` workers."""
+    port = free_port()
+    options = f"models serve -m {mlflow_model} --env-manager local -w {workers} -h 127.0.0.1 -p {port}"
+    command = [str(BENCH_BIN / "mlflow"), *options.split()]
+    name = f"mlflow-{workers}w"
+    with host_process(name, command, bench_env(model), port, "/invocations", body, log) as running:
+        yield running
+
+
+def app_command(name: str, workers: int, port: int) -> list[str]:
+    """The Flask app on gunicorn (sync workers), or the bare-ASGI app on uvicorn (uvloop, httptools)."""
+    if name == "flask-gunicorn":
+        options = f"-w {workers} -b 127.0.0.1:{port} bench.apps.flask_app:app"
+        return [str(BENCH_BIN / "gunicorn"), *options.split()]
+    options = f"--workers {workers} --host 127.0.0.1 --port {port} --loop uvloop --http httptools"
+    options += " --no-access-log --lifespan off bench.apps.asgi_app:app"
+    return [str(BENCH_BIN / "uvicorn"), *options.split()]
+
+
+@contextmanager
+def bench_app(name: str, model: Path, workers: int, body: bytes, log: Path) -> Iterator[Running]:
+    """One of the apps in bench/apps ("flask-gunicorn" or "bare-asgi") serving `model` on POST /predict."""
+    port = free_port()
+    with host_process(
+        name, app_command(name, workers, port), bench_env(model), port, "/predict", body, log
+    ) as running:
+        yield running
+
+
+@contextmanager
+def modelship_container(image: str, workers: int, body: bytes, log: Path) -> Iterator[Running]:
+    """The modelship image as it starts itself, on the host network (no docker-proxy between wrk and it)."""
+    port = free_port()
+    options = f"run -d --rm --network host -e MODELSHIP_PORT={port} -e MODELSHIP_WORKERS={workers}"
+    command = ["docker", *options.split(), image]
+    container = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        alive = iter(lambda: True, None)
+        wait_answers("modelship", port, "/predict", body, 60, alive)
+        yield Running("modelship", f"http://127.0.0.1:{port}/predict")
+    finally:
+        logs = subprocess.run(
+            ["docker", "logs", "--tail", "200", container], capture_output=True, check=False
+        )
+        log.write_bytes(logs.stdout + logs.stderr)
+        subprocess.run(["docker", "stop", "-t", "10", container], capture_output=True, check=False)
