@@ -33,7 +33,8 @@ CONTAINER_PORT = "8080/tcp"
 POLL_SECONDS = 0.02
 REQUEST_TIMEOUT = 10.0
 BURST = 200
-LOG_TAIL_LINES = 200
+LOG_HEAD_LINES = 60
+LOG_TAIL_LINES = 60
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,15 @@ def bad_answer_problem(status: int, body: Any) -> str:
     if not isinstance(body, dict):
         return f"HTTP {status} without a JSON object body"
     return ""
+
+
+def fold_log(text: str, head: int = LOG_HEAD_LINES, tail: int = LOG_TAIL_LINES) -> str:
+    """The start-up (first lines) and the end (last lines) of a log, with what is left out counted."""
+    lines = text.rstrip("\n").splitlines()
+    if len(lines) <= head + tail:
+        return "\n".join(lines)
+    skipped = len(lines) - head - tail
+    return "\n".join([*lines[:head], f"[... {skipped} lines left out ...]", *lines[-tail:]])
 
 
 def cell(text: str) -> str:
@@ -407,7 +417,7 @@ def finish_container(name: str) -> str:
     try:
         container = cleanup.containers.get(name)
         try:
-            log = bytes(container.logs(tail=LOG_TAIL_LINES)).decode("utf-8", "replace")
+            log = fold_log(bytes(container.logs()).decode("utf-8", "replace"))
         except DockerException as error:
             log = f"(cannot read the container log: {error})"
         with contextlib.suppress(DockerException):
@@ -463,9 +473,7 @@ def publish(report: Report) -> None:
     gha.set_output("verdict", "pass" if report.passed else "fail")
     gha.add_summary(summary(report))
     if not report.passed:
-        print(
-            f"--- container log (last {LOG_TAIL_LINES} lines) ---\n{report.log.rstrip()}\n--- end of log ---"
-        )
+        print(f"--- container log ---\n{report.log.rstrip()}\n--- end of the container log ---")
         first = next(c for c in report.checks if not c.ok)
         gha.annotate("error", f"smoke test failed: {first.name}: {first.detail}")
 
