@@ -6,8 +6,11 @@ import base64
 import http.server
 import io
 import json
+import os
 import re
 import secrets
+import subprocess
+import sys
 import threading
 import urllib.parse
 import uuid
@@ -19,11 +22,11 @@ from typing import Any
 import docker
 import pytest
 import requests
-from tests.registry import Registry, free_port
 
 from scripts import push
 from scripts.gha import StepError
 from scripts.registry import ImageRef, RegistryAPI, is_insecure, parse_challenge, parse_push_tags, parse_ref
+from tests.registry import Registry, free_port
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -536,3 +539,26 @@ def test_in_actions_the_password_is_masked_before_anything_else(
     lines = captured.out.splitlines()
     assert lines[0] == f"::add-mask::{registry.password}"
     assert registry.password not in "\n".join(lines[1:]) + captured.err
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_command_line_dry_run(registry: Registry, small_image: Any) -> None:
+    tag = f"{registry.host}/{unique_repo()}:1"
+    env = {
+        **os.environ,
+        "REGISTRY_PASSWORD": registry.password,
+        "GITHUB_OUTPUT": "",
+        "GITHUB_STEP_SUMMARY": "",
+    }
+    args = ["--image", small_image.id, "--tags", tag, "--username", registry.username, "--dry-run"]
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.push", *args],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "nothing was pushed" in done.stdout
+    assert registry.password not in done.stdout + done.stderr

@@ -595,3 +595,15 @@ def test_interrupt_still_removes_the_container(images: Images) -> None:
     assert name, err
     assert process.returncode != 0
     assert_removed(name)
+
+
+def test_inputs_come_from_the_environment_in_actions(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INPUT_IMAGE", "whatever:1")
+    monkeypatch.setenv("INPUT_MODEL_DIR", str(HOUSING))
+    monkeypatch.setenv("INPUT_TIMEOUT", "soon")
+    with pytest.raises(SystemExit) as exited:
+        smoke_test.main([])
+    assert exited.value.code == 1
+    assert "--timeout must be a number, not 'soon'" in capsys.readouterr().err
