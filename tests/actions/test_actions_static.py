@@ -111,9 +111,12 @@ def test_schema_check_refuses_a_job_without_runs_on(tmp_path: Path) -> None:
 
 
 def test_zizmor_finds_nothing_of_medium_severity_or_higher(doc_examples: list[Path]) -> None:
-    result = zizmor([*workflow_files(), *action_files(), *doc_examples])
+    paths = [*workflow_files(), *action_files(), *doc_examples]
+    result = zizmor(paths)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No findings to report" in result.stdout + result.stderr
+    unaudited = [path for path in paths if f"completed {path}" not in result.stderr]
+    assert unaudited == [], "zizmor skipped these"
 
 
 def test_zizmor_catches_a_template_injection(tmp_path: Path) -> None:
