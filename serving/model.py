@@ -217,6 +217,7 @@ class ServedModel:
                 )
             self.width = len(input_names)
         self.columns: list[str] = columns if columns is not None else ([] if self.matrix else input_names)
+        self.column_set = frozenset(self.columns)
         self.input_by_name = {i.name: i for i in self.inputs}
         self.fields = parse_fields(config, self.outputs, where)
         self.fetch = list(dict.fromkeys(f.output for f in self.fields))
@@ -314,6 +315,8 @@ class ServedModel:
 
     def check_names(self, names: Any) -> None:
         """Refuse unknown and missing columns, naming the first of each."""
+        if names == self.column_set:
+            return
         expected = self.columns
         for name in names:
             if name not in self.input_by_name and name not in expected:
