@@ -185,12 +185,7 @@ def stages(args: argparse.Namespace) -> list[Stage]:
             *dry_run,
         ]
 
-    lint_argv = [
-        "--dockerfile",
-        str(PROJECT_DIR / "Dockerfile"),
-        "--python-paths",
-        str(PROJECT_DIR / "serving"),
-    ]
+    lint_argv = ["--dockerfile", args.dockerfile, "--python-paths", str(PROJECT_DIR / "serving")]
     planned: list[Stage] = [
         ("fetch", fetch.main, lambda _: fetch_argv(args)),
         ("lint", lint.main, lambda _: lint_argv),

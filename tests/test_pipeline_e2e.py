@@ -1,0 +1,131 @@
+"""The whole local pipeline on the real engine and registry: it delivers, and each gate stops it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from scripts import gha, pipeline
+from tests.registry import Registry
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry]
+
+PROJECT = Path(__file__).resolve().parents[1]
+HOUSING = PROJECT / "examples" / "housing"
+FAKE_GRYPE = PROJECT / "tests" / "fakes" / "grype"
+BASE_IMAGE = "modelship/python-base:3.11-bookworm"
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: Registry) -> Iterator[pipeline.StepMain]:
+    """Run the pipeline in-process with the stand-in grype first on PATH; remove what it built."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    grype = bin_dir / "grype"
+    grype.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_GRYPE}" "$@"\n', encoding="utf-8")
+    grype.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin")
+    monkeypatch.setenv("FAKE_GRYPE_FIXTURE", "clean")
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "outputs"))
+    image_name = f"{registry.host}/modelship-test/pipeline"
+
+    def run_pipeline(argv: list[str] | None) -> int:
+        base = ["--source", "local", "--model", str(HOUSING), "--dest", str(tmp_path / "model")]
+        base += ["--image-name", image_name, "--base-image", BASE_IMAGE, "--username", registry.username]
+        return pipeline.main(base + list(argv or []))
+
+    yield run_pipeline
+    client = docker.from_env()
+    for image in client.images.list(name=image_name):
+        client.images.remove(image.id, force=True)
+    client.close()
+
+
+def report(tmp_path: Path) -> str:
+    """The pipeline's closing report, from the job summary."""
+    text = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    return text[text.rindex("## modelship pipeline:") :]
+
+
+def test_delivers_and_a_rerun_reuses_the_cache_and_the_digest(
+    run: pipeline.StepMain, tmp_path: Path, registry: Registry
+) -> None:
+    assert run([]) == 0
+    first = gha.read_outputs(tmp_path / "outputs")
+    (tmp_path / "outputs").unlink()
+    assert run([]) == 0
+    second = gha.read_outputs(tmp_path / "outputs")
+    assert first["digest"].startswith("sha256:")
+    assert second["digest"] == first["digest"]
+    assert "✅ pipeline passed" in report(tmp_path)
+    repository = first["image-ref"].split("@")[0].split("/", 1)[1]
+    served = requests.head(
+        f"http://{registry.host}/v2/{repository}/manifests/{first['digest']}",
+        auth=(registry.username, registry.password),
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        timeout=5,
+    )
+    assert served.status_code == 200
+    assert served.headers["Docker-Content-Digest"] == first["digest"]
+
+
+def write_corrupt_model(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes(b"this is not a protobuf")
+    return folder
+
+
+def write_bad_dockerfile(folder: Path) -> Path:
+    dockerfile = folder / "Dockerfile"
+    dockerfile.write_text((PROJECT / "Dockerfile").read_text().replace("USER 10001:10001", "USER root"))
+    return dockerfile
+
+
+def write_wrong_samples(folder: Path) -> Path:
+    samples = json.loads((HOUSING / "samples.json").read_text(encoding="utf-8"))
+    samples[0]["response"]["prediction"][0] += 1.0
+    path = folder / "samples.json"
+    path.write_text(json.dumps(samples), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "stopped_at"),
+    [
+        pytest.param("corrupt-model", "fetch", id="corrupt-onnx-stops-at-fetch"),
+        pytest.param("lint-errors", "lint", id="dockerfile-lint-errors-stop-at-lint"),
+        pytest.param("vulnerable", "scan", id="vulnerable-image-stops-at-scan"),
+        pytest.param("wrong-answer", "smoke-test", id="wrong-answer-stops-at-smoke-test"),
+        pytest.param("bad-login", "push", id="refused-login-stops-at-push"),
+    ],
+)
+def test_each_gate_stops_the_pipeline_at_its_step(
+    case: str, stopped_at: str, run: pipeline.StepMain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra: list[str] = []
+    if case == "corrupt-model":
+        extra = ["--model", str(write_corrupt_model(tmp_path / "broken"))]
+    elif case == "lint-errors":
+        extra = ["--dockerfile", str(write_bad_dockerfile(tmp_path))]
+    elif case == "vulnerable":
+        monkeypatch.setenv("FAKE_GRYPE_FIXTURE", "vulnerable")
+    elif case == "wrong-answer":
+        extra = ["--samples", str(write_wrong_samples(tmp_path))]
+    elif case == "bad-login":
+        monkeypatch.setenv("REGISTRY_PASSWORD", "not-the-password")
+    assert run(extra) == 1
+    text = report(tmp_path)
+    assert f"❌ pipeline stopped at **{stopped_at}**" in text
+    assert f"| {stopped_at} | ❌ |" in text
+    planned = ["fetch", "lint", "build", "scan", "smoke-test", "push"]
+    for later in planned[planned.index(stopped_at) + 1 :]:
+        assert f"| {later} | ⏭️ not run | |" in text
+    assert not (tmp_path / "outputs").exists() or "digest" not in gha.read_outputs(tmp_path / "outputs")
