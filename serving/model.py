@@ -412,7 +412,7 @@ class ServedModel:
     def v2_outputs(self, requested: Any) -> list[str]:
         """Names of the outputs a V2 request asks for (default: every tensor output)."""
         if requested is None:
-            return [o.name for o in self.outputs if o.dtype is not None]
+            return [o.name for o in self.outputs if o.onnx_type in V2_TYPES]
         if not isinstance(requested, list) or not all(isinstance(r, dict) and "name" in r for r in requested):
             raise bad_request('"outputs" must be a list of {"name": "<output>"}')
         names = []
@@ -423,7 +423,7 @@ class ServedModel:
                     f"unknown output {entry['name']!r}; this model has "
                     + ", ".join(o.name for o in self.outputs)
                 )
-            if spec.dtype is None:
+            if spec.onnx_type not in V2_TYPES:
                 raise bad_request(
                     f"output '{spec.name}' is a {spec.onnx_type}, not a tensor, so the Open Inference "
                     "Protocol cannot carry it; ask /predict for it"
@@ -581,15 +581,19 @@ def convert(
         raise bad_request(ragged) from None
     kind = array.dtype.kind
     if kind not in "biuf":
-        raise wrong_type(
-            what, columns, first_bad(values, lambda v: isinstance(v, int | float)), dtype.kind, ragged
-        )
+        bad = first_bad(values, lambda v: isinstance(v, int | float))
+        huge = first_bad(values, lambda v: not isinstance(v, int) or -(2**63) <= v < 2**64)
+        if bad is None and huge is not None:  # Python ints past 64 bits (orjson itself makes them floats)
+            if dtype.kind == "f":
+                return np.asarray(values, dtype=np.float64).astype(dtype)
+            raise bad_request(f"{what or 'rows'}: {huge[1]} is out of range for {dtype.name} values")
+        raise wrong_type(what, columns, bad, dtype.kind, ragged)
     if (
         dtype.kind in "iu"
         and kind == "f"
-        and not (np.all(np.isfinite(array)) and np.all(array == np.trunc(array)))
+        and not (np.all(np.abs(array) < 2.0**63) and np.all(array == np.trunc(array)))
     ):
-        bad = first_bad(values, lambda v: not isinstance(v, float) or v.is_integer())
+        bad = first_bad(values, lambda v: not isinstance(v, float) or (v.is_integer() and abs(v) < 2.0**63))
         raise wrong_type(what, columns, bad, dtype.kind, ragged)
     if dtype.kind == "b" and kind != "b" and not np.all((array == 0) | (array == 1)):
         raise wrong_type(what, columns, first_bad(values, lambda v: v in (0, 1)), "b", ragged)

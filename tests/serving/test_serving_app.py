@@ -211,6 +211,9 @@ def test_bad_input_is_a_400_naming_the_problem(make_client: Client, body: Any, w
         ),
         pytest.param({"count": "3"}, ["column 'count'", "expected an integer", '"3"'], id="string-for-int64"),
         pytest.param(
+            {"count": 1e30}, ["column 'count'", "expected an integer", "1e+30"], id="huge-for-int64"
+        ),
+        pytest.param(
             {"ratio": "abc"}, ["column 'ratio'", "expected a number", '"abc"'], id="string-for-double"
         ),
         pytest.param({"flag": "yes"}, ["column 'flag'", "expected a boolean"], id="string-for-bool"),

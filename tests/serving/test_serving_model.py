@@ -96,3 +96,11 @@ def test_unreadable_folders(tmp_path: Path) -> None:
     bad_metadata = save(tmp_path / "b", matrix_graph(), metadata={"modelship.columns": "a,b,c"})
     with pytest.raises(ModelError, match=r'ONNX metadata "modelship\.columns" is not a JSON list'):
         load_model(bad_metadata)
+
+
+def test_python_integers_past_64_bits(models: dict[str, Path]) -> None:
+    assert load_model(models["matrix_sidecar"]).predict([[10**30, 0, 0]]) == {
+        "prediction": [pytest.approx(1e30)]
+    }
+    with pytest.raises(ClientError, match="out of range for int64"):
+        load_model(models["mixed"]).predict([{"count": 10**30, "ratio": 0.5, "flag": True, "name": "x"}])
