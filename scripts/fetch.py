@@ -286,6 +286,7 @@ def refuse_redirect_to_http(response: Any, *args: Any, **kwargs: Any) -> None:
     if response.is_redirect:
         target = urljoin(response.url, response.headers.get("Location", ""))
         if urlsplit(target).scheme != "https":
+            response.close()  # raising from a hook leaves the streamed response open otherwise
             raise gha.StepError(
                 f"{redact_url(response.url)} redirected to {redact_url(target)}, which is not https; "
                 "refusing it (ask for the https:// address of the file)"

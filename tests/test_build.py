@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -162,6 +163,15 @@ class BuiltImage:
     image_name: str
 
 
+def snapshot_project(dest: Path) -> Path:
+    """A copy of what the build context is made of, so edits in the checkout cannot change a rebuild."""
+    shutil.copytree(PROJECT / "serving", dest / "serving", ignore=shutil.ignore_patterns("__pycache__"))
+    (dest / "requirements").mkdir()
+    shutil.copyfile(PROJECT / "requirements" / "serving.txt", dest / "requirements" / "serving.txt")
+    shutil.copyfile(PROJECT / "Dockerfile", dest / "Dockerfile")
+    return dest
+
+
 @pytest.fixture(scope="module")
 def built_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltImage]:
     """Build the housing example once for the module; remove the image by id afterwards."""
@@ -174,10 +184,12 @@ def built_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltImage
         patch.setenv("GITHUB_OUTPUT", str(work / "github_output"))
         patch.setenv("GITHUB_STEP_SUMMARY", str(work / "step_summary"))
         model_dir = fetched(work / "model")
+        project = snapshot_project(work / "project")
         argv = (
             "--model-dir", str(model_dir), "--image-name", image_name, "--base-image", BASE_IMAGE,
             "--git-ref", "refs/heads/main", "--git-sha", SHA, "--tags", "candidate",
-            "--source-url", "https://github.com/acme/modelship",
+            "--source-url", "https://github.com/acme/modelship", "--project-dir", str(project),
+            "--wheelhouse", str(PROJECT / ".wheelhouse"),
         )  # fmt: skip
         result = run_build(work, *argv)
     try:
