@@ -28,12 +28,13 @@ from bench import ceiling, images, load, payloads, pipeline, report, servers
 PROJECT_DIR = servers.PROJECT_DIR
 EXAMPLES = PROJECT_DIR / "examples"
 DEFAULT_BASE = "modelship/python-base:3.11-bookworm"
-ALL_SERVERS = ("modelship", "mlflow-1w", "mlflow-2w", "flask-gunicorn", "bare-asgi")
+# modelship-nolog: the same image with MODELSHIP_ACCESS_LOG=false, to show what the access log costs.
+ALL_SERVERS = ("modelship", "modelship-nolog", "mlflow-1w", "mlflow-2w", "flask-gunicorn", "bare-asgi")
 # (servers, connection counts, batch sizes) per model. The second model gets a smaller matrix so the
-# whole run stays near 20 minutes: 16 connections only, MLflow with 2 workers only.
+# whole run stays near 20 minutes: 16 connections only, without MLflow's 1 worker and Flask.
 MATRIX: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]] = {
     "housing": (ALL_SERVERS, (16, 1), (1, 32)),
-    "sentiment": (("modelship", "mlflow-2w", "flask-gunicorn", "bare-asgi"), (16,), (1, 32)),
+    "sentiment": (("modelship", "modelship-nolog", "mlflow-2w", "bare-asgi"), (16,), (1, 32)),
 }
 PARTS = ("serving", "images", "pipeline")
 
@@ -109,8 +110,8 @@ def server_for(
     """The context manager that runs one of ALL_SERVERS for `model`."""
     onnx_file = EXAMPLES / model / "model.onnx"
     log = logs / f"{model}-{name}.log"
-    if name == "modelship":
-        return servers.modelship_container(image, workers, body, log)
+    if name.startswith("modelship"):
+        return servers.modelship_container(image, workers, body, log, access_log=name == "modelship")
     if name.startswith("mlflow-"):
         return servers.mlflow_server(mlflow_dir, int(name[len("mlflow-") : -1]), body, log, onnx_file)
     return servers.bench_app(name, onnx_file, workers, body, log)
@@ -174,11 +175,14 @@ def bench_serving(
             )  # warm-up, not counted
         for round_number, connections, batch, name in rounds(args, model):
             load_average = os.getloadavg()[0]
+            pids = running[name].processes()
+            before = servers.cpu_seconds(pids)
             measured = load.run_wrk(running[name].url, body_for(name, batch), connections, args.duration)
+            cpu_us = servers.cpu_used(before, servers.cpu_seconds(pids)) / max(measured.requests, 1) * 1e6
             progress(
                 f"{model} round {round_number + 1}: {name:<14} c{connections:<2} b{batch:<2} "
                 f"{measured.requests_per_s:>9,.0f} req/s  p99 {measured.p99_ms:7.2f} ms  "
-                f"errors {measured.errors}"
+                f"{cpu_us:6.0f} µs CPU/req  errors {measured.errors}"
             )
             result["runs"].append(
                 {
@@ -187,6 +191,7 @@ def bench_serving(
                     "batch": batch,
                     "round": round_number + 1,
                     "load_average_1m": load_average,
+                    "server_cpu_us_per_request": cpu_us,
                     **measured.as_dict(),
                 }
             )
@@ -255,7 +260,12 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
     """The report: the serving table, then every target and figure."""
     serving = results.get("serving") or {}
     rows = report.serving_rows(serving, ALL_SERVERS)
-    targets = [target for model in serving for target in report.serving_targets(rows, model)]
+    targets = [
+        target
+        for model in serving
+        for server in (report.MODELSHIP, report.MODELSHIP_NOLOG)
+        for target in report.serving_targets(rows, model, server)
+    ]
     targets += report.other_targets(results.get("images") or {}, results.get("pipeline"))
     targets += report.image_figures(results.get("images") or {}, results.get("pipeline"))
     info = results["machine"]
@@ -264,7 +274,8 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"{info['load_average_at_start'][0]:.1f}; wrk {args.duration} s x {args.repeats}, "
         f"{args.workers} workers"
     )
-    return "\n\n".join([f"## {head}", report.serving_table(rows), report.targets_table(targets)])
+    tables = [report.serving_table(rows)] if rows else []
+    return "\n\n".join([f"## {head}", *tables, report.targets_table(targets)])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +16,54 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
 BENCH_BIN = BENCH_DIR / ".venv" / "bin"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
 class Running:
-    """A server that answers on `url`."""
+    """A server that answers on `url`; `processes()` lists the host pids of all its processes."""
 
     name: str
     url: str
-    pid: int | None = None  # the process to profile, when it runs on the host
+    processes: Callable[[], list[int]]
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU time (user + system) used so far by each of `pids` that still runs."""
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return used
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two `cpu_seconds` samples by the processes in both."""
+    return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
+
+
+def session_members(session: int) -> list[int]:
+    """Pids of the processes in a session (a server started with start_new_session and its workers)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:
+            members.append(int(stat.parent.name))
+    return members
+
+
+def container_members(container: str) -> list[int]:
+    """Host pids of a container's processes."""
+    done = subprocess.run(
+        ["docker", "top", container, "-eo", "pid"], capture_output=True, text=True, check=False
+    )
+    return [int(pid) for pid in done.stdout.split()[1:] if pid.isdigit()]
 
 
 def free_port() -> int:
@@ -81,7 +120,7 @@ def host_process(
                 wait_answers(name, port, path, body, 120, alive)
             except RuntimeError as error:
                 raise RuntimeError(f"{error}; its log is {log}") from None
-            yield Running(name, f"http://127.0.0.1:{port}{path}", process.pid)
+            yield Running(name, f"http://127.0.0.1:{port}{path}", lambda: session_members(process.pid))
         finally:
             for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
                 if process.poll() is not None:
@@ -130,16 +169,19 @@ def bench_app(name: str, model: Path, workers: int, body: bytes, log: Path) -> I
 
 
 @contextmanager
-def modelship_container(image: str, workers: int, body: bytes, log: Path) -> Iterator[Running]:
+def modelship_container(
+    image: str, workers: int, body: bytes, log: Path, access_log: bool = True
+) -> Iterator[Running]:
     """The modelship image as it starts itself, on the host network (no docker-proxy between wrk and it)."""
     port = free_port()
     options = f"run -d --rm --network host -e MODELSHIP_PORT={port} -e MODELSHIP_WORKERS={workers}"
+    options += "" if access_log else " -e MODELSHIP_ACCESS_LOG=false"
     command = ["docker", *options.split(), image]
     container = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
     try:
         alive = iter(lambda: True, None)
         wait_answers("modelship", port, "/predict", body, 60, alive)
-        yield Running("modelship", f"http://127.0.0.1:{port}/predict")
+        yield Running(image, f"http://127.0.0.1:{port}/predict", lambda: container_members(container))
     finally:
         logs = subprocess.run(
             ["docker", "logs", "--tail", "200", container], capture_output=True, check=False
