@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -195,11 +196,22 @@ def built_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltImage
     try:
         yield BuiltImage(argv, result.outputs, result.summary, model_dir, image_name)
     finally:
-        client = docker.from_env()
-        try:
-            client.images.remove(result.outputs["image-id"], force=True)
-        finally:
-            client.close()
+        remove_images(result.outputs["image-id"], *result.outputs["tags"].splitlines())
+
+
+def remove_images(image_id: str, *refs: str) -> None:
+    """Remove, by id, the image built and whatever image a later (re)build left on its refs."""
+    client = docker.from_env()
+    try:
+        ids = {image_id}
+        for ref in refs:
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                ids.add(client.images.get(ref).id)
+        for each in ids:
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                client.images.remove(each, force=True)
+    finally:
+        client.close()
 
 
 @pytest.fixture
