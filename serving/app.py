@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from itertools import count
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from starlette.applications import Starlette
@@ -42,12 +42,35 @@ def error(status: int, message: str) -> Response:
     return json_response({"error": message}, status)
 
 
-def is_json(content_type: str | None) -> bool:
+def is_json(content_type: bytes | None) -> bool:
     """True for application/json and any +json media type, parameters such as charset ignored."""
+    if content_type == b"application/json":
+        return True
     if not content_type:
         return False
-    media = content_type.partition(";")[0].strip().lower()
-    return media == JSON or media.endswith("+json")
+    media = content_type.partition(b";")[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+class Headers(NamedTuple):
+    """The request headers the app reads, found in one pass."""
+
+    content_type: bytes | None
+    content_length: bytes | None
+    request_id: bytes | None
+
+
+def read_headers(scope: Scope) -> Headers:
+    """Content-Type, Content-Length and X-Request-ID of a request (None when absent)."""
+    content_type = content_length = request_id = None
+    for key, value in scope["headers"]:
+        if key == b"content-type":
+            content_type = value
+        elif key == b"content-length":
+            content_length = value
+        elif key == b"x-request-id":
+            request_id = value
+    return Headers(content_type, content_length, request_id)
 
 
 def too_large(size: int, max_bytes: int) -> ClientError:
@@ -63,20 +86,16 @@ class Disconnected(Exception):
     """The client went away before its request body arrived."""
 
 
-async def read_json(scope: Scope, receive: Receive, max_bytes: int) -> Any:
+async def read_json(receive: Receive, headers: Headers, max_bytes: int) -> Any:
     """The request body parsed as JSON; 415, 413 or 400 ClientErrors for the client's mistakes."""
-    content_type = declared = None
-    for key, value in scope["headers"]:
-        if key == b"content-type":
-            content_type = value.decode("latin-1")
-        elif key == b"content-length":
-            declared = value
-    if not is_json(content_type):
+    if not is_json(headers.content_type):
+        shown = headers.content_type.decode("latin-1") if headers.content_type else "none"
         raise ClientError(
             415,
-            f"Content-Type must be application/json (or a +json type), got {content_type or 'none'}; "
+            f"Content-Type must be application/json (or a +json type), got {shown}; "
             "send the header 'Content-Type: application/json'",
         )
+    declared = headers.content_length
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise too_large(int(declared), max_bytes)
     message = await receive()
@@ -123,7 +142,7 @@ class Answering:
         self.method = method
         self.by_name = by_name
 
-    async def answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    async def answer(self, scope: Scope, receive: Receive, headers: Headers) -> tuple[int, bytes]:
         """Status and JSON body for a request; never raises (4xx for the client's mistakes, 500 otherwise)."""
         state = scope["app"].state
         model: ServedModel | None = state.model
@@ -133,7 +152,7 @@ class Answering:
             if self.by_name and scope["path_params"]["name"] != model.name:
                 name = scope["path_params"]["name"]
                 raise ClientError(404, f"no model named {name!r}; this server serves {model.name!r}")
-            return 200, orjson.dumps(self.method(model, await read_json(scope, receive, state.max_body)))
+            return 200, orjson.dumps(self.method(model, await read_json(receive, headers, state.max_body)))
         except ClientError as exc:
             return exc.status, orjson.dumps({"error": exc.message})
         except Disconnected:
@@ -146,7 +165,7 @@ class Answering:
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status, body = await self.answer(scope, receive)
+        status, body = await self.answer(scope, receive, read_headers(scope))
         if status != CLIENT_GONE:
             await send_json(send, status, body)
 
@@ -260,30 +279,28 @@ class ModelServer(Starlette):
         self.settings = settings
         self.access_log = settings.access_log
         self.fast = {"/predict": PREDICT, "/invocations": INVOCATIONS}
-        self.id_prefix = os.urandom(4).hex()
+        self.id_prefix = os.urandom(4).hex().encode()
         self.ids = count(1)
 
-    def request_id(self, scope: Scope) -> bytes:
+    def request_id(self, given: bytes | None) -> bytes:
         """The client's X-Request-ID when it is short and printable, else a new one."""
-        for key, value in scope["headers"]:
-            if key == b"x-request-id":
-                if 0 < len(value) <= 128 and value.isascii() and value.decode().isprintable():
-                    return bytes(value)
-                break
-        return b"%s-%d" % (self.id_prefix.encode(), next(self.ids))
+        if given is not None and 0 < len(given) <= 128 and given.isascii() and given.decode().isprintable():
+            return given
+        return b"%s-%d" % (self.id_prefix, next(self.ids))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         start = time.perf_counter()
-        request_id = self.request_id(scope)
+        headers = read_headers(scope)
+        request_id = self.request_id(headers.request_id)
         endpoint = self.fast.get(scope["path"]) if scope["method"] == "POST" else None
         status = 500
         try:
             if endpoint is not None:
                 scope["app"] = self
-                status, body = await endpoint.answer(scope, receive)
+                status, body = await endpoint.answer(scope, receive, headers)
                 if status != CLIENT_GONE:
                     await send(
                         {
