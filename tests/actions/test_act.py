@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -159,6 +160,24 @@ def read_act_log(lines: list[str]) -> ActLog:
     return log
 
 
+def event_payload(event_name: str) -> dict[str, Any]:
+    """The event act hands the workflow: a push to main, or a pull request from a branch of this repo."""
+    repository = {
+        "name": "modelship",
+        "full_name": "modelship/modelship",
+        "default_branch": "main",
+        "owner": {"login": "modelship"},
+    }
+    if event_name == "pull_request":
+        pull_request = {
+            "number": 7,
+            "head": {"ref": "feature", "repo": {"full_name": "modelship/modelship"}},
+            "base": {"ref": "main", "repo": {"full_name": "modelship/modelship"}},
+        }
+        return {"number": 7, "pull_request": pull_request, "repository": repository}
+    return {"ref": "refs/heads/main", "repository": repository}
+
+
 @dataclass(frozen=True)
 class Harness:
     """A scratch copy of the project and what every act run needs."""
@@ -166,29 +185,17 @@ class Harness:
     repo: Path
     work: Path
     registry: Registry
+    session: str
 
-    def run(self, name: str, workflow: str, *, fixture: str = "clean") -> ActRun:
-        """Write `workflow` into the scratch repository and run it with act on a push event."""
+    def run(self, name: str, workflow: str, *, fixture: str = "clean", event_name: str = "push") -> ActRun:
+        """Write `workflow` into the scratch repository and run it with act on a push or pull_request."""
         run_dir = self.work / name
         artifacts = run_dir / "artifacts"
         artifacts.mkdir(parents=True)
         workflow_file = self.repo / ".github" / "workflows" / f"act-{name}.yml"
         workflow_file.write_text(workflow, encoding="utf-8")
         event = run_dir / "event.json"
-        event.write_text(
-            json.dumps(
-                {
-                    "ref": "refs/heads/main",
-                    "repository": {
-                        "name": "modelship",
-                        "full_name": "modelship/modelship",
-                        "default_branch": "main",
-                        "owner": {"login": "modelship"},
-                    },
-                }
-            ),
-            encoding="utf-8",
-        )
+        event.write_text(json.dumps(event_payload(event_name)), encoding="utf-8")
         result_file = run_dir / "result.txt"
         fake_bin = self.work / "bin"
         # The host's GitHub variables (when the suite itself runs in Actions) must not leak in.
@@ -196,7 +203,7 @@ class Harness:
         env["PATH"] = f"{fake_bin}{os.pathsep}{env['PATH']}"
         command = [
             str(ACT),
-            "push",
+            event_name,
             "--json",
             "--workflows",
             str(workflow_file.relative_to(self.repo)),
@@ -245,8 +252,8 @@ class Harness:
         return ActRun(done.returncode, seconds, log_file, log.jobs, log.failed_steps, log.errors, result)
 
     def image(self, name: str) -> str:
-        """A repository in the test registry, one per run, so runs cannot see each other's pushes."""
-        return f"{self.registry.host}/{name}/housing"
+        """A registry repository of its own: no run, of this session or an earlier one, sees another's."""
+        return f"{self.registry.host}/{name}-{self.session}/housing"
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +266,7 @@ def harness(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
     (work / "bin" / "grype").symlink_to(PROJECT_DIR / "tests" / "fakes" / "grype")
     repo = make_scratch_repository(work / "repo")
     try:
-        yield Harness(repo, work, registry)
+        yield Harness(repo, work, registry, secrets.token_hex(4))
     finally:
         client = docker.from_env()
         try:
@@ -271,10 +278,10 @@ def harness(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
             client.close()
 
 
-def deliver_caller(harness: Harness, image: str, *, samples: str = "", push: bool = True) -> str:
+def deliver_caller(harness: Harness, image: str, *, samples: str = "", event_name: str = "push") -> str:
     """A workflow that calls the reusable workflow on the example model and records its outputs."""
     return f"""name: act caller of deliver
-on: push
+on: {event_name}
 permissions: {{}}
 jobs:
   deliver:
@@ -292,7 +299,6 @@ jobs:
       base-image: {BASE_IMAGE}
       lint: false
       samples: "{samples}"
-      push: {str(push).lower()}
       registry-username: {harness.registry.username}
     secrets:
       REGISTRY_PASSWORD: ${{{{ secrets.REGISTRY_PASSWORD }}}}
@@ -440,3 +446,16 @@ def test_failing_gate_stops_the_delivery_at_its_job(
     assert run.jobs.get("push") != "success"
     assert run.jobs.get("summary") == "success", "the summary runs whatever happened"
     assert harness.registry.tags(image.split("/", 1)[1]) == [], "nothing may be pushed after a failed gate"
+
+
+def test_reusable_workflow_does_not_push_for_a_pull_request(harness: Harness) -> None:
+    image = harness.image("act-pull-request")
+    run = harness.run(
+        "pull-request", deliver_caller(harness, image, event_name="pull_request"), event_name="pull_request"
+    )
+    assert run.returncode == 0, run.tail()
+    for job in ("build", "scan", "smoke-test", "summary", "record"):
+        assert run.jobs.get(job) == "success", f"{run.jobs}\n{run.tail()}"
+    assert "push" not in run.jobs, "push must be skipped for a pull request unless push-on-pull-request"
+    assert run.result["digest"] == ""
+    assert harness.registry.tags(image.split("/", 1)[1]) == []
