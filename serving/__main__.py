@@ -19,7 +19,7 @@ from serving.model import MODEL_FILE
 
 
 def log_config() -> dict[str, Any]:
-    """uvicorn's logging set-up plus the `modelship` loggers (access lines to stdout, the rest to stderr)."""
+    """uvicorn's logging set-up plus the `modelship` logger (start-up and errors, to stderr)."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config["formatters"]["modelship"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
     config["handlers"]["modelship"] = {
@@ -27,17 +27,7 @@ def log_config() -> dict[str, Any]:
         "class": "logging.StreamHandler",
         "stream": "ext://sys.stderr",
     }
-    config["handlers"]["modelship.access"] = {
-        "formatter": "modelship",
-        "class": "logging.StreamHandler",
-        "stream": "ext://sys.stdout",
-    }
     config["loggers"]["modelship"] = {"handlers": ["modelship"], "level": "INFO", "propagate": False}
-    config["loggers"]["modelship.access"] = {
-        "handlers": ["modelship.access"],
-        "level": "INFO",
-        "propagate": False,
-    }
     return config
 
 
@@ -84,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         loop="uvloop",
         http="httptools",
         lifespan="on",
-        access_log=False,  # serving.app.Observe writes one line per request, probes left out
+        access_log=False,  # serving.accesslog writes one line per request, probes left out
         log_config=log_config(),
         server_header=False,
         timeout_graceful_shutdown=30,

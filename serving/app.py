@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from itertools import count
 from typing import Any, NamedTuple
 
@@ -19,12 +20,12 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from serving import metrics, openapi
+from serving.accesslog import AccessLog
 from serving.config import Settings, load_settings
 from serving.errors import ClientError
 from serving.model import ServedModel, load_model
 
 log = logging.getLogger("modelship")
-access_log = logging.getLogger("modelship.access")
 
 JSON = "application/json"
 PROBES = frozenset({"/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"})
@@ -274,10 +275,10 @@ class ModelServer(Starlette):
     line unless the request is a probe or the log is switched off.
     """
 
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, access_log: AccessLog | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
-        self.access_log = settings.access_log
+        self.access_log = access_log
         self.fast = {"/predict": PREDICT, "/invocations": INVOCATIONS}
         self.id_prefix = os.urandom(4).hex().encode()
         self.ids = count(1)
@@ -332,21 +333,29 @@ class ModelServer(Starlette):
         path = scope["path"]
         route = route_label(path)
         metrics.observe(route, status, elapsed)
-        if self.access_log and route not in PROBES:
-            access_log.info(
-                '%s "%s %s" %d %.2fms id=%s',
-                (scope.get("client") or ("-",))[0],
+        if self.access_log is not None and route not in PROBES:
+            client = scope.get("client")
+            self.access_log.line(
+                client[0] if client else "-",
                 scope["method"],
-                path,
+                scope.get("raw_path", b"").decode("latin-1") or path,  # undecoded: no newlines to forge lines
                 status,
-                elapsed * 1000,
+                elapsed,
                 request_id.decode(),
             )
 
 
-def create_app(settings: Settings | None = None) -> ModelServer:
-    """The app for `settings` (default: read from the environment); the model loads in the lifespan."""
+def create_app(
+    settings: Settings | None = None, access_sink: Callable[[bytes], object] | None = None
+) -> ModelServer:
+    """The app for `settings` (default: read from the environment); the model loads in the lifespan.
+
+    Access-log lines go to stdout, or to `access_sink` when given (tests).
+    """
     settings = settings or load_settings()
+    access_log = (
+        AccessLog(access_sink, immediate=False if access_sink else None) if settings.access_log else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -369,11 +378,16 @@ def create_app(settings: Settings | None = None) -> ModelServer:
             (time.perf_counter() - started) * 1000,
             settings.ort_threads,
         )
+        flusher = asyncio.create_task(access_log.flush_periodically()) if access_log else None
         yield
         app.state.model = None
+        if flusher is not None:
+            flusher.cancel()
+            with suppress(asyncio.CancelledError):
+                await flusher
 
     app = ModelServer(
-        settings, routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+        settings, access_log, routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
     )
     app.state.max_body = settings.max_body_bytes
     app.state.model = None

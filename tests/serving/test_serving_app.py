@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import onnxruntime as ort
 import pytest
 from starlette.testclient import TestClient  # conftest imported it first, quieting its httpx2 warning
 
+from serving.accesslog import AccessLog
 from serving.app import create_app
 from serving.config import Settings
 
@@ -436,29 +436,42 @@ def test_request_ids_are_echoed_or_made(make_client: Client) -> None:
     assert refused_id.headers["x-request-id"] == "err-1"
 
 
-def test_one_access_log_line_per_request_without_probes(
-    models: dict[str, Path], caplog: pytest.LogCaptureFixture
-) -> None:
-    with TestClient(create_app(Settings(model_dir=models["matrix_sidecar"], access_log=True))) as client:
-        caplog.clear()
-        with caplog.at_level(logging.INFO, logger="modelship.access"):
-            client.post("/predict", json=[[1, 2, 3]], headers={"x-request-id": "req-7"})
-            client.post("/predict", json=[])
-            for probe in ("/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"):
-                client.get(probe)
-        lines = [r.getMessage() for r in caplog.records if r.name == "modelship.access"]
-    assert len(lines) == 2
-    assert re.fullmatch(r'\S+ "POST /predict" 200 \d+\.\d\dms id=req-7', lines[0])
+def test_one_access_log_line_per_request_without_probes(models: dict[str, Path]) -> None:
+    written: list[bytes] = []
+    settings = Settings(model_dir=models["matrix_sidecar"], access_log=True)
+    with TestClient(create_app(settings, access_sink=written.append)) as client:
+        client.post("/predict", json=[[1, 2, 3]], headers={"x-request-id": "req-7"})
+        client.post("/predict", json=[])
+        client.get("/predict%0Afake 200")  # a newline in the path cannot forge a line
+        for probe in ("/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"):
+            client.get(probe)
+        assert written == []  # buffered until the periodic flush or shutdown
+    lines = b"".join(written).decode().splitlines()
+    assert len(lines) == 3
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert re.fullmatch(stamp + r' \S+ "POST /predict" 200 \d+\.\d\dms id=req-7', lines[0]), lines[0]
     assert '"POST /predict" 400 ' in lines[1]
+    assert '"GET /predict%0Afake%20200" 404 ' in lines[2]
 
 
-def test_access_log_switched_off_writes_nothing(
-    make_client: Client, caplog: pytest.LogCaptureFixture
-) -> None:
-    client = make_client("matrix_sidecar")  # access_log=False
-    with caplog.at_level(logging.INFO, logger="modelship.access"):
-        client.post("/predict", json=[[1, 2, 3]])
-    assert not [r for r in caplog.records if r.name == "modelship.access"]
+def test_access_log_lines_go_out_in_whole_line_batches() -> None:
+    written: list[bytes] = []
+    log = AccessLog(written.append, immediate=False)
+    for i in range(200):
+        log.line("127.0.0.1", "POST", "/predict", 200, 0.001, f"id-{i}")
+    log.flush()
+    assert all(len(chunk) <= 4096 and chunk.endswith(b"\n") for chunk in written)
+    assert len(written) > 1
+    lines = b"".join(written).decode().splitlines()
+    assert [line.rsplit("=", 1)[1] for line in lines] == [f"id-{i}" for i in range(200)]
+
+
+def test_access_log_switched_off_writes_nothing(models: dict[str, Path]) -> None:
+    written: list[bytes] = []
+    settings = Settings(model_dir=models["matrix_sidecar"], access_log=False)
+    with TestClient(create_app(settings, access_sink=written.append)) as client:
+        assert client.post("/predict", json=[[1, 2, 3]]).status_code == 200
+    assert written == []
 
 
 # ---- Open Inference Protocol ---------------------------------------------------------------------

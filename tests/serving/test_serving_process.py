@@ -74,6 +74,10 @@ def test_serves_logs_and_stops_on_sigterm_after_finishing_the_request_in_flight(
         headers={"x-request-id": "proc-1"},
     )
     assert (answer.status_code, answer.json()) == (200, {"prediction": [321.0]})
+    deadline = time.monotonic() + 5
+    while "id=proc-1" not in log.read_text():  # access lines are flushed at least once a second
+        assert time.monotonic() < deadline, "no access-log line within 5 s"
+        time.sleep(0.1)
 
     # A request whose body is only half sent is in flight when SIGTERM arrives.
     body = b"[[1, 2, 3]]"
