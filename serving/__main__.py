@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -31,8 +32,8 @@ def log_config() -> dict[str, Any]:
     return config
 
 
-def share_metrics_between_workers(settings: Settings) -> None:
-    """With several workers, give them a fresh directory to share their metrics through."""
+def share_metrics_between_workers(settings: Settings) -> str | None:
+    """With several workers, give them a fresh directory to share their metrics through; its path."""
     if settings.workers > 1 and not os.environ.get(SHARED_DIR_ENV):
         try:
             os.environ[SHARED_DIR_ENV] = tempfile.mkdtemp(prefix="modelship-metrics-")
@@ -41,6 +42,9 @@ def share_metrics_between_workers(settings: Settings) -> None:
                 "modelship: no writable temporary directory; /metrics shows one worker at a time",
                 file=sys.stderr,
             )
+            return None
+        return os.environ[SHARED_DIR_ENV]
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    share_metrics_between_workers(settings)
+    shared = share_metrics_between_workers(settings)
     # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again for the handler it found:
     # a no-op handler here makes that a clean exit 0 instead of death by signal.
     for stop in (signal.SIGTERM, signal.SIGINT):
@@ -79,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         server_header=False,
         timeout_graceful_shutdown=30,
     )
+    if shared is not None:
+        shutil.rmtree(shared, ignore_errors=True)
     return 0
 
 

@@ -378,13 +378,15 @@ def create_app(
             (time.perf_counter() - started) * 1000,
             settings.ort_threads,
         )
-        flusher = asyncio.create_task(access_log.flush_periodically()) if access_log else None
+        chores = [asyncio.create_task(metrics.RECORDER.snapshot_periodically())]
+        if access_log is not None:
+            chores.append(asyncio.create_task(access_log.flush_periodically()))
         yield
         app.state.model = None
-        if flusher is not None:
-            flusher.cancel()
+        for chore in chores:
+            chore.cancel()
             with suppress(asyncio.CancelledError):
-                await flusher
+                await chore
 
     app = ModelServer(
         settings, access_log, routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}

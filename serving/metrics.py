@@ -2,15 +2,15 @@
 
 Recording a request is a few dict operations (prometheus-client's own values cost several times more,
 and its multi-process mode more still). With several workers, each writes a snapshot of its counts to
-MODELSHIP_METRICS_DIR at most once a second, and the worker that answers a scrape adds the others'
+MODELSHIP_METRICS_DIR every second, and the worker that answers a scrape adds the others'
 snapshots to its own live counts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import time
 from bisect import bisect_left
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +35,6 @@ class Recorder:
         self.counts: Counts = {}
         self.histograms: Histograms = {}
         self.shared_dir = shared_dir
-        self.next_snapshot = 0.0
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         """Count one answered request and record its latency."""
@@ -46,11 +45,6 @@ class Recorder:
             histogram = self.histograms[route] = [0.0] * (len(BUCKETS) + 2)
         histogram[bisect_left(BUCKETS, seconds)] += 1
         histogram[-1] += seconds
-        if self.shared_dir is not None:
-            now = time.monotonic()
-            if now >= self.next_snapshot:
-                self.next_snapshot = now + SNAPSHOT_SECONDS
-                self.snapshot()
 
     def snapshot(self) -> None:
         """Write this worker's counts for the others (atomically: write, then rename)."""
@@ -62,6 +56,19 @@ class Recorder:
             os.replace(temporary, target)
         except OSError:
             self.shared_dir = None  # metrics must never break serving; this worker reports only itself
+
+    async def snapshot_periodically(self, seconds: float = SNAPSHOT_SECONDS) -> None:
+        """Snapshot every `seconds` while there is a shared directory, until cancelled."""
+        written: Counts = {}
+        try:
+            while self.shared_dir is not None:
+                await asyncio.sleep(seconds)
+                if self.counts != written:
+                    self.snapshot()
+                    written = dict(self.counts)
+        finally:
+            if self.shared_dir is not None:
+                self.snapshot()
 
     def totals(self) -> tuple[Counts, Histograms]:
         """This worker's live counts plus the latest snapshots of the others."""
