@@ -95,7 +95,8 @@ def check(name: str, value: float | None, goal: str, met: bool, unit: str = "") 
     if isinstance(value, int):
         shown = f"{value}{unit}"
     else:
-        shown = f"{value:,.1f}{unit}" if value < 100 else f"{value:,.0f}{unit}"
+        digits = 2 if value < 10 else 1 if value < 100 else 0
+        shown = f"{value:,.{digits}f}{unit}"
     return Target(name, shown, goal, met)
 
 
