@@ -417,7 +417,7 @@ def manifest_digest(registry: Registry, repository: str, reference: str) -> str 
 
 
 def assert_delivered(harness: Harness, run: ActRun, image: str) -> None:
-    """The run reported a digest, and the registry serves the image at it (and at the version tag)."""
+    """The image at the reported digest (and version tag) in the registry; the summary says so."""
     assert run.returncode == 0, run.tail()
     assert run.jobs, run.tail()
     assert set(run.jobs.values()) == {"success"}, f"{run.jobs}\n{run.tail()}"
@@ -429,6 +429,7 @@ def assert_delivered(harness: Harness, run: ActRun, image: str) -> None:
     repository = image.split("/", 1)[1]
     assert manifest_digest(harness.registry, repository, digest) == digest
     assert manifest_digest(harness.registry, repository, run.result["model-version"]) == digest
+    assert f"## modelship: ✅ delivered `{image}@{digest}`" in run.log_file.read_text(encoding="utf-8")
 
 
 def test_reusable_workflow_delivers_the_example_model(harness: Harness) -> None:
