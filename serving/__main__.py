@@ -14,9 +14,8 @@ from typing import Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from serving.config import ConfigError, Settings, load_settings
-from serving.metrics import SHARED_DIR_ENV
-from serving.model import MODEL_FILE
+# Only light imports here: with several workers this process just supervises them.
+from serving.config import METRICS_DIR_ENV, MODEL_FILE, ConfigError, Settings, load_settings
 
 
 def log_config() -> dict[str, Any]:
@@ -34,16 +33,16 @@ def log_config() -> dict[str, Any]:
 
 def share_metrics_between_workers(settings: Settings) -> str | None:
     """With several workers, give them a fresh directory to share their metrics through; its path."""
-    if settings.workers > 1 and not os.environ.get(SHARED_DIR_ENV):
+    if settings.workers > 1 and not os.environ.get(METRICS_DIR_ENV):
         try:
-            os.environ[SHARED_DIR_ENV] = tempfile.mkdtemp(prefix="modelship-metrics-")
+            os.environ[METRICS_DIR_ENV] = tempfile.mkdtemp(prefix="modelship-metrics-")
         except OSError:
             print(
                 "modelship: no writable temporary directory; /metrics shows one worker at a time",
                 file=sys.stderr,
             )
             return None
-        return os.environ[SHARED_DIR_ENV]
+        return os.environ[METRICS_DIR_ENV]
     return None
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+MODEL_FILE = "model.onnx"  # the graph inside a model folder (contract A)
+METRICS_DIR_ENV = "MODELSHIP_METRICS_DIR"  # where several workers share their metrics (set by __main__)
 
 
 class ConfigError(Exception):

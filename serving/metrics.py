@@ -19,8 +19,9 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
+from serving.config import METRICS_DIR_ENV
+
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-SHARED_DIR_ENV = "MODELSHIP_METRICS_DIR"
 SNAPSHOT_SECONDS = 1.0
 
 Counts = dict[str, int]  # "route status" -> requests
@@ -136,7 +137,7 @@ class Collector:
 
 def shared_dir_from_env() -> Path | None:
     """The directory workers share their counts through, when several run."""
-    value = os.environ.get(SHARED_DIR_ENV, "").strip()
+    value = os.environ.get(METRICS_DIR_ENV, "").strip()
     return Path(value) if value else None
 
 

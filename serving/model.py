@@ -14,10 +14,10 @@ import numpy as np
 import onnxruntime as ort
 
 from serving import payload
+from serving.config import MODEL_FILE
 from serving.errors import ClientError, bad_request
 from serving.payload import Batch, Columns, Rows, Values, type_name
 
-MODEL_FILE = "model.onnx"
 CONFIG_FILE = "modelship.json"
 PROVENANCE_FILE = "provenance.json"
 COLUMNS_METADATA_KEY = "modelship.columns"
