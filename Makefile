@@ -8,7 +8,7 @@ MODEL ?= examples/housing
 # grype cannot be installed on every machine (no internet); the pipeline then says loudly that it did not scan.
 SKIP_SCAN ?= $(if $(shell command -v grype),,--skip-scan)
 
-.PHONY: setup demo test lint examples registry-start registry-stop clean
+.PHONY: setup demo test lint workflows examples registry-start registry-stop clean
 
 $(BIN)/.installed: requirements/serving.txt requirements/pipeline.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
-lint: $(BIN)/.installed
+lint: workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -58,3 +58,9 @@ bench/.venv/.installed: bench/requirements.txt
 
 bench: setup bench/.venv/.installed
 	bench/.venv/bin/python -m bench $(BENCH_ARGS)
+
+# Offline checks of every workflow and action: GitHub's schemas, then zizmor (medium and above).
+workflows: $(BIN)/.installed
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml actions/*/action.yml
+	$(BIN)/zizmor --offline --min-severity medium action.yml actions/ .github/workflows/ workflows/*.yml
