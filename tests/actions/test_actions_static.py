@@ -1,4 +1,4 @@
-"""Workflows, actions and docs/usage.md's YAML examples: GitHub's schemas, zizmor, the house rules."""
+"""Workflows, actions and the README's YAML examples: GitHub's schemas, zizmor, the house rules."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from .workflow_files import (
 
 BIN = Path(sys.executable).parent
 USAGE_DOC = PROJECT_DIR / "docs" / "usage.md"
+README = PROJECT_DIR / "README.md"
 STEP_SCRIPTS = {
     "fetch": "fetch",
     "lint": "lint",
@@ -52,9 +53,9 @@ def yaml_examples(markdown: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def doc_examples(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """docs/usage.md's YAML examples, each written to a file of its own."""
-    blocks = yaml_examples(USAGE_DOC.read_text(encoding="utf-8"))
-    assert len(blocks) >= 4, "docs/usage.md should show a complete workflow for each way to use modelship"
+    """The README's YAML examples (the four ways to use modelship), each written to a file of its own."""
+    blocks = yaml_examples(README.read_text(encoding="utf-8"))
+    assert len(blocks) >= 4, "README.md should show a complete workflow for each way to use modelship"
     folder = tmp_path_factory.mktemp("usage-examples")
     paths = []
     for number, block in enumerate(blocks, start=1):
