@@ -16,7 +16,7 @@ with warnings.catch_warnings():  # Starlette 1.10 asks for httpx2 but works with
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
 
-from serving_models import matrix_graph, mixed_graph, save, text_graph, zipmap_model
+from serving_models import matrix_graph, mixed_graph, numeric_columns_graph, save, text_graph, zipmap_model
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +53,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             {"outputs": {"positive": {"output": "is_hello", "dtype": "bool", "unwrap": True}}},
         ),
         "zipmap": zipmap_model(root / "zipmap"),
+        "numeric": save(
+            root / "numeric", numeric_columns_graph(), {"outputs": {"total": "total", "double_z": "double_z"}}
+        ),
     }
 
 

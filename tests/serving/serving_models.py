@@ -107,3 +107,24 @@ def zipmap_model(folder: Path) -> Path:
     }
     (folder / "modelship.json").write_text(json.dumps(config))
     return folder
+
+
+def numeric_columns_graph() -> onnx.GraphProto:
+    """Inputs x int64 [N, 1], y float [N, 1], z double [N]; outputs total = x + y and double_z = 2 z."""
+    two = helper.make_tensor("two", TensorProto.DOUBLE, [], [2.0])
+    value = helper.make_tensor_value_info
+    return helper.make_graph(
+        [
+            helper.make_node("Cast", ["x"], ["x_f"], to=TensorProto.FLOAT),
+            helper.make_node("Add", ["x_f", "y"], ["total"]),
+            helper.make_node("Mul", ["z", "two"], ["double_z"]),
+        ],
+        "numeric_columns",
+        [
+            value("x", TensorProto.INT64, ["N", 1]),
+            value("y", TensorProto.FLOAT, ["N", 1]),
+            value("z", TensorProto.DOUBLE, ["N"]),
+        ],
+        [value("total", TensorProto.FLOAT, ["N", 1]), value("double_z", TensorProto.DOUBLE, ["N"])],
+        [two],
+    )

@@ -138,6 +138,46 @@ def test_default_response_is_the_first_output_with_n_by_1_squeezed(make_client: 
     assert (status, answer) == (200, {"prediction": [1.0, 10.0, 100.0]})
 
 
+NUMERIC = {"x": {"0": 1, "1": 2}, "y": {"0": 0.5, "1": 1.5}, "z": {"0": 1, "1": 2.5}}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(NUMERIC, id="pandas-columns"),
+        pytest.param({**NUMERIC, "y": {"1": 1.5, "0": 0.5}}, id="pandas-columns-other-index-order"),
+        pytest.param({"x": [1, 2], "y": [0.5, 1.5], "z": [1, 2.5]}, id="column-lists"),
+        pytest.param([{"x": 1, "y": 0.5, "z": 1}, {"x": 2, "y": 1.5, "z": 2.5}], id="records"),
+        pytest.param({**NUMERIC, "x": {"0": 1.0, "1": 2.0}}, id="integral-floats-for-int64"),
+    ],
+)
+def test_numeric_columns_of_several_dtypes_and_ranks(make_client: Client, body: Any) -> None:
+    assert predict(make_client("numeric"), body) == (200, {"total": [1.5, 3.5], "double_z": [2.0, 5.0]})
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        pytest.param({**NUMERIC, "w": {"0": 1, "1": 2}}, ["unknown column 'w'"], id="extra-column"),
+        pytest.param({"x": NUMERIC["x"], "y": NUMERIC["y"]}, ["missing column 'z'"], id="missing-column"),
+        pytest.param(
+            {**NUMERIC, "y": {"0": "abc", "1": 1}}, ["column 'y'", "expected a number"], id="string"
+        ),
+        pytest.param(
+            {**NUMERIC, "x": {"0": 1.5, "1": 2}}, ["column 'x'", "expected an integer"], id="fraction"
+        ),
+        pytest.param({**NUMERIC, "z": {"0": 1, "2": 2}}, ["column 'z'", "row '1'"], id="other-index"),
+        pytest.param({**NUMERIC, "z": {"0": 1}}, ["column 'z'", "lacks row '1'"], id="short-column"),
+        pytest.param({"x": {}, "y": {}, "z": {}}, ["empty batch"], id="empty"),
+        pytest.param({**NUMERIC, "z": {"0": [1], "1": [2]}}, ["column 'z'", "shape"], id="nested-values"),
+    ],
+)
+def test_numeric_columns_refusals(make_client: Client, body: Any, words: list[str]) -> None:
+    message = refused(make_client("numeric"), body)
+    for word in words:
+        assert word in message
+
+
 # ---- /invocations --------------------------------------------------------------------------------
 
 
