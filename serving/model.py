@@ -634,6 +634,15 @@ def convert(
     ):
         bad = first_bad(values, lambda v: not isinstance(v, float) or (v.is_integer() and abs(v) < 2.0**63))
         raise wrong_type(what, columns, bad, dtype.kind, ragged)
+    if (
+        dtype.kind in "iu"
+        and kind in "iu"
+        and array.size
+        and not (np.iinfo(dtype).min <= array.min() and array.max() <= np.iinfo(dtype).max)
+    ):
+        bad = first_bad(values, lambda v: np.iinfo(dtype).min <= v <= np.iinfo(dtype).max)
+        shown = bad[1] if bad else "a value"
+        raise bad_request(f"{what or 'rows'}: {shown} is out of range for {dtype.name} values")
     if dtype.kind == "b" and kind != "b" and not np.all((array == 0) | (array == 1)):
         raise wrong_type(what, columns, first_bad(values, lambda v: v in (0, 1)), "b", ragged)
     return array.astype(dtype, copy=False)

@@ -250,6 +250,7 @@ def test_bad_input_is_a_400_naming_the_problem(make_client: Client, body: Any, w
             {"count": 1.5}, ["column 'count'", "expected an integer", "1.5"], id="fraction-for-int64"
         ),
         pytest.param({"count": "3"}, ["column 'count'", "expected an integer", '"3"'], id="string-for-int64"),
+        pytest.param({"count": 2**63}, ["column 'count'", "out of range for int64"], id="past-int64"),
         pytest.param(
             {"count": 1e30}, ["column 'count'", "expected an integer", "1e+30"], id="huge-for-int64"
         ),
