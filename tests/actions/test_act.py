@@ -30,6 +30,7 @@ import docker
 import pytest
 import requests
 
+from scripts import wheelhouse
 from tests.azureml.harness import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -107,9 +108,9 @@ def make_scratch_repository(dest: Path) -> Path:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(PROJECT_DIR / name, target)
-    # The serving wheels, when already downloaded, so the build needs no package index.
-    if (PROJECT_DIR / ".wheelhouse").is_dir():
-        shutil.copytree(PROJECT_DIR / ".wheelhouse", dest / ".wheelhouse")
+    # The serving wheels, downloaded here without the runs' proxies, so no build needs a package index
+    # (the Azure run sends all HTTPS through the Azure stand-in).
+    shutil.copytree(wheelhouse.ensure(), dest / ".wheelhouse")
     yaml_files = [dest / "action.yml", *dest.glob("actions/*/action.yml")]
     yaml_files += dest.glob(".github/workflows/*.yml")
     for path in yaml_files:
