@@ -70,6 +70,13 @@ def build(model_source: Path, image_name: str, base_image: str, workdir: Path, l
     return Built(outputs["image-id"], outputs["image"], time.perf_counter() - started)
 
 
+def remove_older(repository: str, keep: str) -> None:
+    """Remove the images of `repository` (bench's own) other than `keep`: earlier runs' builds."""
+    found = docker("images", "-q", "--no-trunc", "--filter", f"reference={repository}:*").split()
+    for image_id in sorted(set(found) - {keep}):
+        subprocess.run(["docker", "rmi", "--force", image_id], capture_output=True, check=False)
+
+
 def size_bytes(image: str) -> int:
     """The image's uncompressed size, as the engine reports it."""
     return int(docker("image", "inspect", "--format", "{{.Size}}", image))

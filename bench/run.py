@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if image:
                     built[model] = image
+                    images.remove_older(f"bench-modelship/{model}", image.image_id)
         if "serving" not in args.skip:
             results["serving"] = {
                 model: guarded(
