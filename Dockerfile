@@ -32,6 +32,8 @@ ENV PYTHONPATH=/opt/modelship/app:/opt/modelship/site \
     MODELSHIP_PORT=8080
 COPY --from=dependencies /opt/modelship/site /opt/modelship/site
 COPY serving/ /opt/modelship/app/serving/
+# Compiled once here: the non-root user cannot write .pyc files, so each start would recompile.
+RUN ["python3", "-m", "compileall", "-q", "/opt/modelship/app"]
 WORKDIR /opt/modelship
 # No user database in a minimal base: a fixed, unprivileged uid/gid that owns nothing in the image.
 USER 10001:10001
