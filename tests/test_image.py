@@ -21,14 +21,8 @@ pytestmark = pytest.mark.docker
 
 PROJECT = Path(__file__).resolve().parents[1]
 BASE_IMAGE = "modelship/python-base:3.11-bookworm"
-HOUSING_REQUEST = {
-    "CHAS": {"0": 0},
-    "RM": {"0": 6.575},
-    "TAX": {"0": 296.0},
-    "PTRATIO": {"0": 15.3},
-    "B": {"0": 396.9},
-    "LSTAT": {"0": 4.98},
-}
+# The verbatim exchange of the serving issue is the first of the bundled samples.
+HOUSING_REQUEST = json.loads((PROJECT / "examples" / "housing" / "samples.json").read_text())[0]["request"]
 JSON = {"Content-Type": "application/json"}
 
 
