@@ -28,6 +28,9 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 MODEL_FILE = "model.onnx"
 LOG_TAIL_LINES = 25
 _IGNORED = shutil.ignore_patterns(".*", "__pycache__", "*.pyc")
+# provenance.json holds the fetch time; its facts are labels already, and in a layer it would change
+# the image on every fresh fetch.
+_MODEL_IGNORED = shutil.ignore_patterns(".*", "__pycache__", "*.pyc", provenance.FILENAME)
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _BASE_ARG = re.compile(r"^\s*ARG\s+BASE_IMAGE\s*=\s*(\S+)", re.MULTILINE | re.IGNORECASE)
 
@@ -132,7 +135,9 @@ def plan(args: Any) -> BuildPlan:
     source_url = args.source_url
     if source_url is None and os.environ.get("GITHUB_SERVER_URL") and os.environ.get("GITHUB_REPOSITORY"):
         source_url = f"{os.environ['GITHUB_SERVER_URL']}/{os.environ['GITHUB_REPOSITORY']}"
-    created = labels.created_time(os.environ.get("SOURCE_DATE_EPOCH"), record.fetched_at)
+    # The commit being built is in the working directory's checkout (the caller's repository in Actions).
+    commit_epoch = local_git(Path.cwd(), "show", "-s", "--format=%ct", git_sha) if git_sha else ""
+    created = labels.created_time(os.environ.get("SOURCE_DATE_EPOCH"), record.fetched_at, commit_epoch)
     buildargs = {
         "MODEL_NAME": record.name,
         "MODEL_VERSION": record.version,
@@ -173,7 +178,7 @@ def stage_context(build: BuildPlan, wheelhouse: Path, context: Path) -> None:
         build.project_dir / "requirements" / "serving.txt", context / "requirements" / "serving.txt"
     )
     shutil.copytree(wheelhouse, context / ".wheelhouse", ignore=_IGNORED, copy_function=_link_or_copy)
-    shutil.copytree(build.model_dir, context / "model", ignore=_IGNORED, copy_function=_link_or_copy)
+    shutil.copytree(build.model_dir, context / "model", ignore=_MODEL_IGNORED, copy_function=_link_or_copy)
 
 
 def engine_address() -> str:

@@ -2,7 +2,8 @@
 
 `created` must not be the wall-clock time: a label that changes on every run changes the image id,
 and a rebuild with nothing changed has to give the same image. It is `SOURCE_DATE_EPOCH` when set
-(the reproducible-builds convention), otherwise the time the model was first fetched.
+(the reproducible-builds convention), else the commit's time (stable across CI runners, which each
+fetch anew), else the time the model was first fetched.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ OCI = "org.opencontainers.image"
 MODEL = "ai.modelship.model"
 
 
-def created_time(source_date_epoch: str | None, fetched_at: str) -> str:
-    """The `created` label: SOURCE_DATE_EPOCH as ISO-8601 UTC when set, else the fetch time."""
+def created_time(source_date_epoch: str | None, fetched_at: str, commit_epoch: str = "") -> str:
+    """The `created` label: SOURCE_DATE_EPOCH, else the commit time, as ISO-8601 UTC; else the fetch time."""
     if source_date_epoch is None or not source_date_epoch.strip():
+        if commit_epoch.strip().isdigit():
+            return datetime.fromtimestamp(int(commit_epoch), UTC).isoformat().replace("+00:00", "Z")
         return fetched_at
     try:
         seconds = int(source_date_epoch.strip())

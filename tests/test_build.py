@@ -267,7 +267,34 @@ def test_image_holds_the_fetched_model_folder(built_image: BuiltImage, client: d
         container.remove(force=True)
     expected = {path.name: path.read_bytes() for path in built_image.model_dir.iterdir()}
     assert set(expected) == {"model.onnx", "modelship.json", "samples.json", "provenance.json"}
+    del expected["provenance.json"]  # its facts are labels; its fetch time must not change the image
     assert files == expected
+
+
+@pytest.mark.docker
+def test_a_fresh_fetch_of_the_same_model_builds_the_same_image(
+    built_image: BuiltImage, step_env: Path, client: docker.DockerClient
+) -> None:
+    """As on a new CI runner: the same model fetched at another time, the same commit -> the same image."""
+    head = build.local_git(PROJECT, "rev-parse", "HEAD")
+    if not head:
+        pytest.skip("needs the project's git checkout for a real commit")
+    refetched = step_env / "refetched"
+    shutil.copytree(built_image.model_dir, refetched)
+    record = json.loads((refetched / "provenance.json").read_text(encoding="utf-8"))
+    record["fetched_at"] = "2030-01-01T00:00:00Z"
+    (refetched / "provenance.json").write_text(json.dumps(record), encoding="utf-8")
+    argv = list(built_image.argv)
+    argv[argv.index("--git-sha") + 1] = head
+    first = run_build(step_env, *argv)
+    argv[argv.index("--model-dir") + 1] = str(refetched)
+    second = run_build(step_env, *argv)
+    try:
+        assert second.outputs["image-id"] == first.outputs["image-id"]
+        created = json.loads(second.outputs["labels"])["org.opencontainers.image.created"]
+        assert created != record["fetched_at"]
+    finally:
+        remove_images(first.outputs["image-id"], *first.outputs["tags"].splitlines())
 
 
 @pytest.mark.docker

@@ -100,6 +100,20 @@ def test_created_time(epoch: str | None, expected: str) -> None:
     assert created_time(epoch, "2026-11-21T10:00:00Z") == expected
 
 
+@pytest.mark.parametrize(
+    ("epoch", "commit_epoch", "expected"),
+    [
+        pytest.param(None, "1700000000", "2023-11-14T22:13:20Z", id="commit-time-over-fetch-time"),
+        pytest.param("0", "1700000000", "1970-01-01T00:00:00Z", id="source-date-epoch-over-commit-time"),
+        pytest.param(None, "", "2026-11-21T10:00:00Z", id="no-commit-falls-back-to-fetch-time"),
+    ],
+)
+def test_created_time_prefers_the_commit_to_the_fetch(
+    epoch: str | None, commit_epoch: str, expected: str
+) -> None:
+    assert created_time(epoch, "2026-11-21T10:00:00Z", commit_epoch) == expected
+
+
 def test_created_time_refuses_a_bad_epoch() -> None:
     with pytest.raises(gha.StepError, match="SOURCE_DATE_EPOCH must be whole seconds"):
         created_time("yesterday", "2026-11-21T10:00:00Z")
