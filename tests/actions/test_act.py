@@ -310,6 +310,24 @@ def harness(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
 LOCAL_MODEL = {"model-source": "local", "model-path": "examples/housing"}
 
 
+def record_outputs(source: str) -> str:
+    """A step that writes the run's outputs (read from `source`) to the file the test reads back."""
+    return f"""      - name: Record the outputs
+        env:
+          IMAGE_REF: ${{{{ {source}.image-ref }}}}
+          DIGEST: ${{{{ {source}.digest }}}}
+          MODEL_VERSION: ${{{{ {source}.model-version }}}}
+          SHA256: ${{{{ {source}.sha256 }}}}
+        run: |
+          {{
+            echo "image-ref=$IMAGE_REF"
+            echo "digest=$DIGEST"
+            echo "model-version=$MODEL_VERSION"
+            echo "sha256=$SHA256"
+          }} > "$MODELSHIP_ACT_RESULT"
+"""
+
+
 def deliver_caller(
     harness: Harness,
     image: str,
@@ -346,20 +364,7 @@ jobs:
     runs-on: ubuntu-latest
     timeout-minutes: 5
     steps:
-      - name: Record the outputs
-        env:
-          IMAGE_REF: ${{{{ needs.deliver.outputs.image-ref }}}}
-          DIGEST: ${{{{ needs.deliver.outputs.digest }}}}
-          MODEL_VERSION: ${{{{ needs.deliver.outputs.model-version }}}}
-          SHA256: ${{{{ needs.deliver.outputs.sha256 }}}}
-        run: |
-          {{
-            echo "image-ref=$IMAGE_REF"
-            echo "digest=$DIGEST"
-            echo "model-version=$MODEL_VERSION"
-            echo "sha256=$SHA256"
-          }} > "$MODELSHIP_ACT_RESULT"
-"""
+{record_outputs("needs.deliver.outputs")}"""
 
 
 def action_caller(harness: Harness, image: str) -> str:
@@ -387,20 +392,7 @@ jobs:
           base-image: {BASE_IMAGE}
           registry-username: {harness.registry.username}
           registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}
-      - name: Record the outputs
-        env:
-          IMAGE_REF: ${{{{ steps.modelship.outputs.image-ref }}}}
-          DIGEST: ${{{{ steps.modelship.outputs.digest }}}}
-          MODEL_VERSION: ${{{{ steps.modelship.outputs.model-version }}}}
-          SHA256: ${{{{ steps.modelship.outputs.sha256 }}}}
-        run: |
-          {{
-            echo "image-ref=$IMAGE_REF"
-            echo "digest=$DIGEST"
-            echo "model-version=$MODEL_VERSION"
-            echo "sha256=$SHA256"
-          }} > "$MODELSHIP_ACT_RESULT"
-"""
+{record_outputs("steps.modelship.outputs")}"""
 
 
 def manifest_digest(registry: Registry, repository: str, reference: str) -> str | None:
