@@ -10,10 +10,10 @@ import argparse
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 from scripts import gha
 
@@ -35,27 +35,14 @@ class StepResult:
         return self.exit_code == 0
 
 
-@contextmanager
-def capture_outputs(path: Path) -> Iterator[None]:
-    """Point `$GITHUB_OUTPUT` at `path` while a step runs, then restore it."""
-    previous = os.environ.get("GITHUB_OUTPUT")
-    os.environ["GITHUB_OUTPUT"] = str(path)
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["GITHUB_OUTPUT"]
-        else:
-            os.environ["GITHUB_OUTPUT"] = previous
-
-
 def run_step(name: str, step_main: StepMain, argv: list[str], workdir: Path) -> StepResult:
     """Run one step's `main(argv)` in-process and collect its exit code, time and outputs."""
     print(f"\n━━━ {name} ━━━", flush=True)
     output_file = workdir / f"{name}.outputs"
     output_file.touch()
     started = time.monotonic()
-    with capture_outputs(output_file):
+    # The step writes its outputs to our file; the job's own $GITHUB_OUTPUT (if any) is restored after.
+    with mock.patch.dict(os.environ, {"GITHUB_OUTPUT": str(output_file)}):
         try:
             exit_code = step_main(argv)
         except SystemExit as exit_info:
