@@ -58,9 +58,14 @@ def columns_body(table: Table, size: int) -> bytes:
     return json.dumps(columns).encode()
 
 
-def mlflow_body(table: Table, size: int) -> bytes:
-    """MLflow's tensor input ({"inputs": {name: tensor}}): the only form its ONNX flavour accepts for
-    these models (a DataFrame reaches onnxruntime as 1-D columns, which rank-2 inputs refuse)."""
+def mlflow_split_body(table: Table, size: int) -> bytes:
+    """MLflow's pandas form ({"dataframe_split": {"columns", "data"}}): the same table the others get,
+    as MLflow's documentation and its users send it."""
+    return json.dumps({"dataframe_split": {"columns": table.columns, "data": table.batch(size)}}).encode()
+
+
+def mlflow_tensors_body(table: Table, size: int) -> bytes:
+    """MLflow's tensor form ({"inputs": {name: tensor}}): its fastest path, past pandas."""
     rows = table.batch(size)
     tensors = {
         name: [[row[index]] if rank == 2 else row[index] for row in rows]

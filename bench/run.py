@@ -29,12 +29,25 @@ PROJECT_DIR = servers.PROJECT_DIR
 EXAMPLES = PROJECT_DIR / "examples"
 DEFAULT_BASE = "modelship/python-base:3.11-bookworm"
 # modelship-nolog: the same image with MODELSHIP_ACCESS_LOG=false, to show what the access log costs.
-ALL_SERVERS = ("modelship", "modelship-nolog", "mlflow-1w", "mlflow-2w", "flask-gunicorn", "bare-asgi")
+# mlflow-Nw get the pandas table as MLflow's `dataframe_split`; mlflow-2w-tensors gets tensors instead.
+ALL_SERVERS = (
+    "modelship",
+    "modelship-nolog",
+    "mlflow-1w",
+    "mlflow-2w",
+    "mlflow-2w-tensors",
+    "flask-gunicorn",
+    "bare-asgi",
+)
 # (servers, connection counts, batch sizes) per model. The second model gets a smaller matrix so the
 # whole run stays near 20 minutes: 16 connections only, without MLflow's 1 worker and Flask.
 MATRIX: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]] = {
     "housing": (ALL_SERVERS, (16, 1), (1, 32)),
-    "sentiment": (("modelship", "modelship-nolog", "mlflow-2w", "bare-asgi"), (16,), (1, 32)),
+    "sentiment": (
+        ("modelship", "modelship-nolog", "mlflow-2w", "mlflow-2w-tensors", "bare-asgi"),
+        (16,),
+        (1, 32),
+    ),
 }
 PARTS = ("serving", "images", "pipeline")
 
@@ -113,16 +126,35 @@ def server_for(
     if name.startswith("modelship"):
         return servers.modelship_container(image, workers, body, log, access_log=name == "modelship")
     if name.startswith("mlflow-"):
-        return servers.mlflow_server(mlflow_dir, int(name[len("mlflow-") : -1]), body, log, onnx_file)
+        workers = int(name.split("-")[1].removesuffix("w"))
+        return servers.mlflow_server(name, mlflow_dir, workers, body, log, onnx_file)
     return servers.bench_app(name, onnx_file, workers, body, log)
 
 
 def save_mlflow_model(model: str, dest: Path) -> Path:
-    """The bundled ONNX model saved with mlflow.onnx (what `mlflow models serve` loads)."""
+    """The bundled ONNX model saved with mlflow.onnx (what `mlflow models serve` loads), with the input
+    signature read off the graph, as MLflow asks for: it is what lets a DataFrame feed rank-2 inputs."""
     import mlflow.onnx
+    import numpy as np
     import onnx
+    import onnxruntime
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import Schema, TensorSpec
 
-    mlflow.onnx.save_model(onnx.load(str(EXAMPLES / model / "model.onnx")), str(dest))
+    onnx_file = EXAMPLES / model / "model.onnx"
+    session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    dtypes = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64}
+    inputs = Schema(
+        [
+            TensorSpec(
+                np.dtype(dtypes.get(node.type, object)),
+                tuple(d if isinstance(d, int) else -1 for d in node.shape),
+                node.name,
+            )
+            for node in session.get_inputs()
+        ]
+    )
+    mlflow.onnx.save_model(onnx.load(str(onnx_file)), str(dest), signature=ModelSignature(inputs))
     return dest
 
 
@@ -151,12 +183,18 @@ def bench_serving(
         progress(f"{model}: in-process ceiling, batch {batch}: {calls:,.0f} calls/s")
     bodies: dict[tuple[str, int], Path] = {}
     for batch in batches:
-        for kind, make in (("columns", payloads.columns_body), ("mlflow", payloads.mlflow_body)):
+        for kind, make in (
+            ("columns", payloads.columns_body),
+            ("mlflow", payloads.mlflow_split_body),
+            ("tensors", payloads.mlflow_tensors_body),
+        ):
             bodies[kind, batch] = scratch / f"{model}-{kind}-{batch}.json"
             bodies[kind, batch].write_bytes(make(table, batch))
 
     def body_for(name: str, batch: int) -> Path:
-        return bodies["mlflow" if name.startswith("mlflow-") else "columns", batch]
+        if name.startswith("mlflow-"):
+            return bodies["tensors" if name.endswith("-tensors") else "mlflow", batch]
+        return bodies["columns", batch]
 
     mlflow_dir = (
         save_mlflow_model(model, scratch / f"mlflow-{model}")
@@ -180,7 +218,7 @@ def bench_serving(
             measured = load.run_wrk(running[name].url, body_for(name, batch), connections, args.duration)
             cpu_us = servers.cpu_used(before, servers.cpu_seconds(pids)) / max(measured.requests, 1) * 1e6
             progress(
-                f"{model} round {round_number + 1}: {name:<14} c{connections:<2} b{batch:<2} "
+                f"{model} round {round_number + 1}: {name:<17} c{connections:<2} b{batch:<2} "
                 f"{measured.requests_per_s:>9,.0f} req/s  p99 {measured.p99_ms:7.2f} ms  "
                 f"{cpu_us:6.0f} µs CPU/req  errors {measured.errors}"
             )

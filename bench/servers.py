@@ -138,12 +138,13 @@ def bench_env(model: Path) -> dict[str, str]:
 
 
 @contextmanager
-def mlflow_server(mlflow_model: Path, workers: int, body: bytes, log: Path, model: Path) -> Iterator[Running]:
-    """`mlflow models serve --env-manager local` with `workers` workers."""
+def mlflow_server(
+    name: str, mlflow_model: Path, workers: int, body: bytes, log: Path, model: Path
+) -> Iterator[Running]:
+    """`mlflow models serve --env-manager local` with `workers` workers, known as `name`."""
     port = free_port()
     options = f"models serve -m {mlflow_model} --env-manager local -w {workers} -h 127.0.0.1 -p {port}"
     command = [str(BENCH_BIN / "mlflow"), *options.split()]
-    name = f"mlflow-{workers}w"
     with host_process(name, command, bench_env(model), port, "/invocations", body, log) as running:
         yield running
 
