@@ -12,7 +12,8 @@ import tempfile
 from typing import Any
 
 import uvicorn
-from uvicorn.config import LOGGING_CONFIG
+from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 # Only light imports here: with several workers this process just supervises them.
 from serving.config import METRICS_DIR_ENV, MODEL_FILE, ConfigError, Settings, load_settings
@@ -46,8 +47,21 @@ def share_metrics_between_workers(settings: Settings) -> str | None:
     return None
 
 
+def serve(config: uvicorn.Config) -> bool:
+    """Run uvicorn (one process, or a supervisor and its workers) until it stops; False when it could not
+    start (uvicorn.run itself exits 0 when several workers fail to start)."""
+    if config.workers == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        return server.started
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    return all(process.exitcode != STARTUP_FAILURE for process in supervisor.processes)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Serve until SIGTERM/SIGINT; exit 0 after a graceful stop, 2 on bad settings."""
+    """Serve until SIGTERM/SIGINT; exit 0 after a graceful stop, 2 on bad settings, 3 when the model
+    cannot be loaded."""
     argparse.ArgumentParser(
         prog="python -m serving",
         description="Serve the ONNX model in MODELSHIP_MODEL_DIR; configured by MODELSHIP_* variables.",
@@ -68,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     # a no-op handler here makes that a clean exit 0 instead of death by signal.
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, lambda signum, frame: None)
-    uvicorn.run(
+    config = uvicorn.Config(
         "serving.app:create_app",
         factory=True,
         host=settings.host,
@@ -82,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         server_header=False,
         timeout_graceful_shutdown=30,
     )
+    started = serve(config)
     if shared is not None:
         shutil.rmtree(shared, ignore_errors=True)
-    return 0
+    return 0 if started else STARTUP_FAILURE
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from serving import metrics, openapi
 from serving.accesslog import AccessLog
 from serving.config import Settings, load_settings
 from serving.errors import ClientError
-from serving.model import ServedModel, load_model
+from serving.model import ModelError, ServedModel, load_model
 
 log = logging.getLogger("modelship")
 
@@ -273,6 +273,8 @@ class ModelServer(Starlette):
 
     Observing a request: a request id (X-Request-ID echoed, or made), the metrics, and one access-log
     line unless the request is a probe or the log is switched off.
+
+    A model that cannot be loaded fails the start-up with its one-line reason, not a traceback.
     """
 
     def __init__(self, settings: Settings, access_log: AccessLog | None = None, **kwargs: Any) -> None:
@@ -282,6 +284,7 @@ class ModelServer(Starlette):
         self.fast = {"/predict": PREDICT, "/invocations": INVOCATIONS}
         self.id_prefix = os.urandom(4).hex().encode()
         self.ids = count(1)
+        self.startup_error: str | None = None
 
     def request_id(self, given: bytes | None) -> bytes:
         """The client's X-Request-ID when it is short and printable, else a new one."""
@@ -290,6 +293,9 @@ class ModelServer(Starlette):
         return b"%s-%d" % (self.id_prefix, next(self.ids))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await super().__call__(scope, receive, self.plain_startup_failure(send))
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -328,6 +334,16 @@ class ModelServer(Starlette):
         finally:
             self.observe(scope, status, time.perf_counter() - start, request_id)
 
+    def plain_startup_failure(self, send: Send) -> Send:
+        """`send` for the lifespan, with a failed start-up told by its reason when the model is at fault."""
+
+        async def send_plainly(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and self.startup_error is not None:
+                message = {**message, "message": f"modelship: {self.startup_error}"}
+            await send(message)
+
+        return send_plainly
+
     def observe(self, scope: Scope, status: int, elapsed: float, request_id: bytes) -> None:
         """Count the request in the metrics and write its access-log line (probes left out)."""
         path = scope["path"]
@@ -358,16 +374,20 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: ModelServer) -> AsyncIterator[None]:
         started = time.perf_counter()
-        model = load_model(
-            settings.model_dir,
-            settings.ort_threads,
-            name=settings.model_name,
-            version=settings.model_version,
-            sha256=settings.model_sha256,
-        )
-        model.warm_up()
+        try:
+            model = load_model(
+                settings.model_dir,
+                settings.ort_threads,
+                name=settings.model_name,
+                version=settings.model_version,
+                sha256=settings.model_sha256,
+            )
+            model.warm_up()
+        except ModelError as exc:
+            app.startup_error = str(exc)
+            raise
         app.state.openapi = orjson.dumps(openapi.document(model.name, model.version))
         app.state.model = model
         log.info(

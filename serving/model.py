@@ -524,20 +524,26 @@ class ServedModel:
         return [{spec.name: sample(spec) for spec in self.inputs}]
 
     def warm_up(self) -> None:
-        """Run the whole predict path once (or the bare graph when a one-row body cannot fit it)."""
+        """Run the whole predict path once (or the bare graph on zeros when a one-row body cannot fit it);
+        a model that fails there is a ModelError."""
         try:
-            self.predict(self.warm_up_body())
-        except ClientError:
-            feeds = {}
-            for spec in self.inputs:
-                shape = tuple(d if d is not None else 1 for d in spec.shape or (1,))
-                dtype = spec.dtype if spec.dtype is not None else np.dtype(np.float32)
-                feeds[spec.name] = (
-                    np.full(shape, "warm-up", dtype=object)
-                    if dtype.kind == "O"
-                    else np.zeros(shape, dtype=dtype)
-                )
-            self.session.run(None, feeds)
+            try:
+                self.predict(self.warm_up_body())
+            except ClientError:
+                self.session.run(None, self.zero_feeds())
+        except Exception as exc:  # onnxruntime raises several unrelated types
+            raise ModelError(f"the model fails its warm-up run: {exc}") from None
+
+    def zero_feeds(self) -> dict[str, np.ndarray]:
+        """One tensor of zeros (or strings) per input, free dimensions set to 1."""
+        feeds = {}
+        for spec in self.inputs:
+            shape = tuple(d if d is not None else 1 for d in spec.shape or (1,))
+            dtype = spec.dtype if spec.dtype is not None else np.dtype(np.float32)
+            feeds[spec.name] = (
+                np.full(shape, "warm-up", dtype=object) if dtype.kind == "O" else np.zeros(shape, dtype=dtype)
+            )
+        return feeds
 
 
 # ---- conversions (pure) ------------------------------------------------------------------------

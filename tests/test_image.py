@@ -182,3 +182,27 @@ def test_bad_input_is_a_4xx_and_the_server_keeps_serving(images: dict[str, str],
     assert "error" in bad.json()
     good = requests.post(f"{url}/predict", data=json.dumps(HOUSING_REQUEST), headers=JSON, timeout=5)
     assert good.status_code == 200
+
+
+def test_a_corrupt_model_stops_the_container_with_its_reason(images: dict[str, str], tmp_path: Path) -> None:
+    model_dir = tmp_path / "corrupt"
+    model_dir.mkdir()
+    truncated = (PROJECT / "examples" / "housing" / "model.onnx").read_bytes()[:40]
+    (model_dir / "model.onnx").write_bytes(truncated)
+    model_dir.chmod(0o755)  # readable by the image's non-root user
+    client = docker.from_env()
+    container = client.containers.run(
+        images["housing"],
+        detach=True,
+        environment={"MODELSHIP_WORKERS": "2"},
+        volumes={str(model_dir): {"bind": "/opt/modelship/model", "mode": "ro"}},
+    )
+    try:
+        exit_code = container.wait(timeout=60)["StatusCode"]
+        log = container.logs().decode()
+    finally:
+        container.remove(force=True)
+        client.close()
+    assert exit_code == 3, log
+    assert "modelship: onnxruntime cannot load /opt/modelship/model/model.onnx" in log
+    assert "Traceback" not in log

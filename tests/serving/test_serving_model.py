@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from onnx import TensorProto, helper
 from serving_models import matrix_graph, mixed_graph, save
 
 from serving.errors import ClientError
@@ -45,6 +46,20 @@ def test_warm_up_runs_for_every_layout(models: dict[str, Path]) -> None:
         model = load_model(folder)
         body = model.warm_up_body()
         assert model.predict(body)  # the generated body fits the model
+        model.warm_up()
+
+
+def test_a_model_that_fails_its_warm_up_run_is_a_model_error(tmp_path: Path) -> None:
+    three = helper.make_tensor("three", TensorProto.INT64, [1], [3])
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["X", "three"], ["Y"])],  # only ever fits exactly three values
+        "reshape",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N"])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [3])],
+        [three],
+    )
+    model = load_model(save(tmp_path / "m", graph))
+    with pytest.raises(ModelError, match=r"the model fails its warm-up run: .*Reshape"):
         model.warm_up()
 
 

@@ -126,3 +126,26 @@ def test_bad_settings_stop_before_serving_with_a_clear_message(tmp_path: Path) -
     assert result.returncode == 2
     assert f"no model.onnx in {tmp_path}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_model_that_cannot_load_stops_the_server_with_its_reason(
+    models: dict[str, Path], tmp_path: Path, workers: int
+) -> None:
+    folder = tmp_path / "truncated"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes((models["matrix_bare"] / "model.onnx").read_bytes()[:40])
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "MODELSHIP_MODEL_DIR": str(folder),
+        "MODELSHIP_HOST": "127.0.0.1",
+        "MODELSHIP_PORT": str(free_port()),
+        "MODELSHIP_WORKERS": str(workers),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "serving"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 3
+    assert f"modelship: onnxruntime cannot load {folder / 'model.onnx'}" in result.stderr
+    assert "Traceback" not in result.stderr
