@@ -532,7 +532,10 @@ class ServedModel:
             except ClientError:
                 self.session.run(None, self.zero_feeds())
         except Exception as exc:  # onnxruntime raises several unrelated types
-            raise ModelError(f"the model fails its warm-up run: {exc}") from None
+            raise ModelError(
+                f"the model fails its warm-up run: {exc}; check that it runs in onnxruntime on one row "
+                "of its declared inputs"
+            ) from None
 
     def zero_feeds(self) -> dict[str, np.ndarray]:
         """One tensor of zeros (or strings) per input, free dimensions set to 1."""
@@ -742,7 +745,10 @@ def load_model(
             str(model_path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
         )
     except Exception as exc:  # onnxruntime raises several unrelated types for unreadable graphs
-        raise ModelError(f"onnxruntime cannot load {model_path}: {exc}") from None
+        raise ModelError(
+            f"onnxruntime cannot load {model_path}: {exc}; export it again, or fetch it again "
+            "(the fetch step checks that it loads)"
+        ) from None
 
     def pick(override: str | None, key: str) -> str | None:
         value = override or config.get(key) or provenance.get(key)
