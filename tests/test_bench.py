@@ -1,0 +1,95 @@
+"""The benchmark's pure parts: every server gets the same rows, and the report's ratios and verdicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import payloads, report
+from bench.report import Cell
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("model", ["housing", "sentiment"])
+@pytest.mark.parametrize("size", [1, 32])
+def test_every_body_carries_the_same_rows(model: str, size: int) -> None:
+    table = payloads.load_table(EXAMPLES / model)
+    columns = json.loads(payloads.columns_body(table, size))
+    split = json.loads(payloads.mlflow_split_body(table, size))["dataframe_split"]
+    tensors = json.loads(payloads.mlflow_tensors_body(table, size))["inputs"]
+
+    from_columns = [[columns[name][str(i)] for name in table.columns] for i in range(size)]
+    from_tensors = [
+        [value[0] if isinstance(value, list) else value for value in row]
+        for row in zip(*(tensors[name] for name in table.columns), strict=True)
+    ]
+    assert split["columns"] == table.columns
+    assert from_columns == split["data"] == from_tensors
+    assert len(from_columns) == size
+
+
+def run(server: str, requests_per_s: float, batch: int = 1, connections: int = 16) -> dict[str, Any]:
+    """One wrk run as bench.run records it."""
+    return {
+        "server": server,
+        "connections": connections,
+        "batch": batch,
+        "requests_per_s": requests_per_s,
+        "p50_ms": 1.0,
+        "p99_ms": 4.0,
+        "errors": 0,
+        "server_cpu_us_per_request": 100.0,
+    }
+
+
+def rows_for(rates: dict[str, list[float]], ceiling: float = 100_000.0) -> dict[Cell, report.Summary]:
+    """Table rows for the housing model from a few servers' repeated batch-1 rates."""
+    runs = [run(server, rate) for server, repeated in rates.items() for rate in repeated]
+    order = tuple(rates)
+    return report.serving_rows({"housing": {"runs": runs, "ceiling": {"1": ceiling}}}, order)
+
+
+def test_ratios_are_means_over_the_rounds() -> None:
+    rows = rows_for(
+        {
+            "modelship": [15_000, 17_000],
+            "mlflow-2w": [300, 500],
+            "mlflow-2w-tensors": [2_000],
+            "bare-asgi": [20_000],
+        }
+    )
+    ratios = report.ratios(rows, Cell("housing", "modelship", 16, 1))
+    assert ratios == {
+        "vs_mlflow": pytest.approx(40.0),
+        "vs_mlflow_tensors": pytest.approx(8.0),
+        "vs_bare_asgi": pytest.approx(0.8),
+        "vs_ceiling": pytest.approx(0.16),
+    }
+
+
+def test_targets_are_met_or_missed_by_the_measured_ratio() -> None:
+    met = report.serving_targets(
+        rows_for({"modelship": [16_000], "mlflow-2w": [400], "bare-asgi": [20_000]}), "housing"
+    )
+    missed = report.serving_targets(
+        rows_for({"modelship": [15_000], "mlflow-2w": [400], "bare-asgi": [20_000]}), "housing"
+    )
+    verdicts = {target.name.split(": ", 1)[1]: (target.measured, target.met) for target in met}
+    assert verdicts["req/s / MLflow-2w's, c16 b1"] == ("40.0x", True)
+    assert verdicts["req/s / bare ASGI's, c16 b1"] == ("0.80x", True)
+    assert verdicts["req/s / MLflow-2w-tensors', c16 b1"] == ("", None)  # not run: shown blank
+    missed_verdicts = {target.name.split(": ", 1)[1]: target.met for target in missed}
+    assert missed_verdicts["req/s / MLflow-2w's, c16 b1"] is False
+    assert missed_verdicts["req/s / bare ASGI's, c16 b1"] is False
+
+
+def test_only_modelship_rows_carry_ratios_in_the_table() -> None:
+    table = report.serving_table(rows_for({"modelship": [16_000], "mlflow-2w": [400], "bare-asgi": [20_000]}))
+    lines = {line.split(" | ")[1]: line for line in table.splitlines()[2:]}
+    assert "| 40.00 |  | 0.80 | 0.16 |" in lines["modelship"]
+    assert lines["mlflow-2w"].endswith("|  |  |  |  |")
+    assert lines["in-process ceiling"].startswith("| housing | in-process ceiling | - | 1 | 100,000 |")
