@@ -16,6 +16,7 @@ from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 # Only light imports here: with several workers this process just supervises them.
+from serving.accesslog import open_for_append
 from serving.config import METRICS_DIR_ENV, MODEL_FILE, ConfigError, Settings, load_settings
 
 
@@ -77,6 +78,17 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.access_log and settings.access_log_file is not None:
+        try:
+            os.close(open_for_append(settings.access_log_file))
+        except OSError as exc:
+            print(
+                f"modelship: MODELSHIP_ACCESS_LOG_FILE={settings.access_log_file} cannot be opened for "
+                f"appending ({exc.strerror}); mount a volume there that uid {os.getuid()} can write, "
+                "or unset it to log to stdout",
+                file=sys.stderr,
+            )
+            return 2
     shared = share_metrics_between_workers(settings)
     # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again for the handler it found:
     # a no-op handler here makes that a clean exit 0 instead of death by signal.

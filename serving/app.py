@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from serving import metrics, openapi
-from serving.accesslog import AccessLog
+from serving.accesslog import AccessLog, file_sink
 from serving.config import Settings, load_settings
 from serving.errors import ClientError
 from serving.model import ModelError, ServedModel, load_model
@@ -366,9 +366,12 @@ def create_app(
 ) -> ModelServer:
     """The app for `settings` (default: read from the environment); the model loads in the lifespan.
 
-    Access-log lines go to stdout, or to `access_sink` when given (tests).
+    Access-log lines go to stdout, to MODELSHIP_ACCESS_LOG_FILE when set, or to `access_sink` when given
+    (tests).
     """
     settings = settings or load_settings()
+    if access_sink is None and settings.access_log_file is not None:
+        access_sink = file_sink(settings.access_log_file)
     access_log = (
         AccessLog(access_sink, immediate=False if access_sink else None) if settings.access_log else None
     )

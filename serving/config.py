@@ -28,6 +28,7 @@ class Settings:
     ort_threads: int = 1
     max_body_bytes: int = 1_048_576
     access_log: bool = True
+    access_log_file: Path | None = None  # None: stdout
     model_name: str | None = None
     model_version: str | None = None
     model_sha256: str | None = None
@@ -105,6 +106,7 @@ def load_settings(env: Mapping[str, str] | None = None, cgroup_root: Path = CGRO
         ort_threads=_int(env, "MODELSHIP_ORT_THREADS", default_threads, 1),
         max_body_bytes=_int(env, "MODELSHIP_MAX_BODY_BYTES", Settings.max_body_bytes, 1),
         access_log=_bool(env, "MODELSHIP_ACCESS_LOG", True),
+        access_log_file=Path(path) if (path := _optional(env, "MODELSHIP_ACCESS_LOG_FILE")) else None,
         model_name=_optional(env, "MODELSHIP_MODEL_NAME"),
         model_version=_optional(env, "MODELSHIP_MODEL_VERSION"),
         model_sha256=_optional(env, "MODELSHIP_MODEL_SHA256"),

@@ -175,6 +175,25 @@ def test_sigterm_stops_the_server_cleanly(images: dict[str, str], start: Any) ->
     assert container.attrs["State"]["ExitCode"] == 0, container.logs().decode()
 
 
+def test_the_access_log_can_go_to_a_mounted_file(images: dict[str, str], start: Any, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    logs.chmod(0o777)  # writable by the image's non-root user
+    container, url = start(
+        images["housing"],
+        environment={"MODELSHIP_ACCESS_LOG_FILE": "/var/log/modelship/access.log", "MODELSHIP_WORKERS": "2"},
+        volumes={str(logs): {"bind": "/var/log/modelship", "mode": "rw"}},
+    )
+    for request_id in ("one", "two"):
+        headers = {**JSON, "X-Request-ID": request_id}
+        requests.post(f"{url}/predict", data=json.dumps(HOUSING_REQUEST), headers=headers, timeout=5)
+    container.stop(timeout=10)
+    lines = (logs / "access.log").read_text().splitlines()
+    assert sorted(line.rsplit(" ", 1)[1] for line in lines) == ["id=one", "id=two"]
+    assert all('"POST /predict" 200' in line for line in lines)
+    assert "POST /predict" not in container.logs().decode()
+
+
 def test_bad_input_is_a_4xx_and_the_server_keeps_serving(images: dict[str, str], start: Any) -> None:
     _, url = start(images["housing"])
     bad = requests.post(f"{url}/predict", data='{"RM": {"0": "six"}}', headers=JSON, timeout=5)

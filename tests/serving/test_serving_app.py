@@ -507,6 +507,18 @@ def test_access_log_lines_go_out_in_whole_line_batches() -> None:
     assert [line.rsplit("=", 1)[1] for line in lines] == [f"id-{i}" for i in range(200)]
 
 
+def test_access_log_lines_can_go_to_a_file_shared_by_workers(models: dict[str, Path], tmp_path: Path) -> None:
+    log_file = tmp_path / "access.log"
+    log_file.write_text("an earlier line\n")
+    settings = Settings(model_dir=models["matrix_sidecar"], access_log=True, access_log_file=log_file)
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+        first.post("/predict", json=[[1, 2, 3]], headers={"x-request-id": "w1"})
+        second.post("/predict", json=[[1, 2, 3]], headers={"x-request-id": "w2"})
+    lines = log_file.read_text().splitlines()
+    assert lines[0] == "an earlier line"
+    assert sorted(line.rsplit(" ", 1)[1] for line in lines[1:]) == ["id=w1", "id=w2"]
+
+
 def test_access_log_switched_off_writes_nothing(models: dict[str, Path]) -> None:
     written: list[bytes] = []
     settings = Settings(model_dir=models["matrix_sidecar"], access_log=False)

@@ -59,6 +59,7 @@ def test_defaults(tmp_path: Path) -> None:
         1048576,
     )
     assert settings.access_log is True
+    assert settings.access_log_file is None
 
 
 def test_threads_default_to_the_quota_shared_between_workers(tmp_path: Path) -> None:
@@ -78,6 +79,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "MODELSHIP_ORT_THREADS": "2",
         "MODELSHIP_MAX_BODY_BYTES": "2048",
         "MODELSHIP_ACCESS_LOG": "false",
+        "MODELSHIP_ACCESS_LOG_FILE": "/var/log/modelship/access.log",
         "MODELSHIP_MODEL_NAME": "housing",
         "MODELSHIP_MODEL_VERSION": "4",
         "MODELSHIP_MODEL_SHA256": "ab" * 32,
@@ -90,6 +92,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ort_threads=2,
         max_body_bytes=2048,
         access_log=False,
+        access_log_file=Path("/var/log/modelship/access.log"),
         model_name="housing",
         model_version="4",
         model_sha256="ab" * 32,

@@ -149,3 +149,22 @@ def test_a_model_that_cannot_load_stops_the_server_with_its_reason(
     assert result.returncode == 3
     assert f"modelship: onnxruntime cannot load {folder / 'model.onnx'}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_access_log_file_that_cannot_be_written_stops_before_serving(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-dir" / "access.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "MODELSHIP_MODEL_DIR": str(models["matrix_bare"]),
+        "MODELSHIP_ACCESS_LOG_FILE": str(missing),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "serving"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert f"MODELSHIP_ACCESS_LOG_FILE={missing} cannot be opened for appending" in result.stderr
+    assert "or unset it to log to stdout" in result.stderr
+    assert "Traceback" not in result.stderr
