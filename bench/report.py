@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MODELSHIP = "modelship"
-MODELSHIP_NOLOG = "modelship-nolog"
+MODELSHIP_VARIANTS = ("modelship", "modelship-nolog", "modelship-logfile")  # access log: stdout, off, file
 MLFLOW = "mlflow-2w"  # the pandas table as dataframe_split, like every other server
 MLFLOW_TENSORS = "mlflow-2w-tensors"  # MLflow's fastest input form
 BARE_ASGI = "bare-asgi"
@@ -212,7 +212,7 @@ def serving_table(rows: dict[Cell, Summary]) -> str:
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for cell, summary in rows.items():
-        found = ratios(rows, cell) if cell.server in (MODELSHIP, MODELSHIP_NOLOG) else {}
+        found = ratios(rows, cell) if cell.server in MODELSHIP_VARIANTS else {}
         connections = str(cell.connections) if cell.connections else "-"
         rate = number(summary.requests_per_s)
         lines.append(

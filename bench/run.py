@@ -28,11 +28,13 @@ from bench import ceiling, images, load, payloads, pipeline, report, servers
 PROJECT_DIR = servers.PROJECT_DIR
 EXAMPLES = PROJECT_DIR / "examples"
 DEFAULT_BASE = "modelship/python-base:3.11-bookworm"
-# modelship-nolog: the same image with MODELSHIP_ACCESS_LOG=false, to show what the access log costs.
+# modelship-nolog: the same image with MODELSHIP_ACCESS_LOG=false, to show what the access log costs;
+# modelship-logfile: its access log appended to a file on a mounted directory instead of stdout.
 # mlflow-Nw get the pandas table as MLflow's `dataframe_split`; mlflow-2w-tensors gets tensors instead.
 ALL_SERVERS = (
     "modelship",
     "modelship-nolog",
+    "modelship-logfile",
     "mlflow-1w",
     "mlflow-2w",
     "mlflow-2w-tensors",
@@ -44,7 +46,7 @@ ALL_SERVERS = (
 MATRIX: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]] = {
     "housing": (ALL_SERVERS, (16, 1), (1, 32)),
     "sentiment": (
-        ("modelship", "modelship-nolog", "mlflow-2w", "mlflow-2w-tensors", "bare-asgi"),
+        ("modelship", "modelship-nolog", "modelship-logfile", "mlflow-2w", "mlflow-2w-tensors", "bare-asgi"),
         (16,),
         (1, 32),
     ),
@@ -124,7 +126,8 @@ def server_for(
     onnx_file = EXAMPLES / model / "model.onnx"
     log = logs / f"{model}-{name}.log"
     if name.startswith("modelship"):
-        return servers.modelship_container(image, workers, body, log, access_log=name == "modelship")
+        access_log = {"modelship": "stdout", "modelship-nolog": "off", "modelship-logfile": "file"}[name]
+        return servers.modelship_container(image, workers, body, log, access_log)
     if name.startswith("mlflow-"):
         workers = int(name.split("-")[1].removesuffix("w"))
         return servers.mlflow_server(name, mlflow_dir, workers, body, log, onnx_file)
@@ -301,7 +304,7 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
     targets = [
         target
         for model in serving
-        for server in (report.MODELSHIP, report.MODELSHIP_NOLOG)
+        for server in report.MODELSHIP_VARIANTS
         for target in report.serving_targets(rows, model, server)
     ]
     targets += report.other_targets(results.get("images") or {}, results.get("pipeline"))

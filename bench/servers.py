@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -171,21 +172,28 @@ def bench_app(name: str, model: Path, workers: int, body: bytes, log: Path) -> I
 
 @contextmanager
 def modelship_container(
-    image: str, workers: int, body: bytes, log: Path, access_log: bool = True
+    image: str, workers: int, body: bytes, log: Path, access_log: str = "stdout"
 ) -> Iterator[Running]:
-    """The modelship image as it starts itself, on the host network (no docker-proxy between wrk and it)."""
+    """The modelship image as it starts itself, on the host network (no docker-proxy between wrk and it),
+    its access log to "stdout" (the default), "off", or a "file" on a mounted directory."""
     port = free_port()
     options = f"run -d --rm --network host -e MODELSHIP_PORT={port} -e MODELSHIP_WORKERS={workers}"
-    options += "" if access_log else " -e MODELSHIP_ACCESS_LOG=false"
-    command = ["docker", *options.split(), image]
-    container = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
-    try:
-        alive = iter(lambda: True, None)
-        wait_answers("modelship", port, "/predict", body, 60, alive)
-        yield Running(image, f"http://127.0.0.1:{port}/predict", lambda: container_members(container))
-    finally:
-        logs = subprocess.run(
-            ["docker", "logs", "--tail", "200", container], capture_output=True, check=False
-        )
-        log.write_bytes(logs.stdout + logs.stderr)
-        subprocess.run(["docker", "stop", "-t", "10", container], capture_output=True, check=False)
+    with tempfile.TemporaryDirectory(prefix="modelship-bench-log-") as access_dir:
+        if access_log == "off":
+            options += " -e MODELSHIP_ACCESS_LOG=false"
+        elif access_log == "file":
+            os.chmod(access_dir, 0o777)  # writable by the image's non-root user
+            options += f" -v {access_dir}:/var/log/modelship"
+            options += " -e MODELSHIP_ACCESS_LOG_FILE=/var/log/modelship/access.log"
+        command = ["docker", *options.split(), image]
+        container = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+        try:
+            alive = iter(lambda: True, None)
+            wait_answers("modelship", port, "/predict", body, 60, alive)
+            yield Running(image, f"http://127.0.0.1:{port}/predict", lambda: container_members(container))
+        finally:
+            logs = subprocess.run(
+                ["docker", "logs", "--tail", "200", container], capture_output=True, check=False
+            )
+            log.write_bytes(logs.stdout + logs.stderr)
+            subprocess.run(["docker", "stop", "-t", "10", container], capture_output=True, check=False)

@@ -88,8 +88,10 @@ def test_targets_are_met_or_missed_by_the_measured_ratio() -> None:
 
 
 def test_only_modelship_rows_carry_ratios_in_the_table() -> None:
-    table = report.serving_table(rows_for({"modelship": [16_000], "mlflow-2w": [400], "bare-asgi": [20_000]}))
+    rates = {"modelship": [16_000], "modelship-logfile": [18_000], "mlflow-2w": [400], "bare-asgi": [20_000]}
+    table = report.serving_table(rows_for(rates))
     lines = {line.split(" | ")[1]: line for line in table.splitlines()[2:]}
     assert "| 40.00 |  | 0.80 | 0.16 |" in lines["modelship"]
+    assert "| 45.00 |  | 0.90 | 0.18 |" in lines["modelship-logfile"]
     assert lines["mlflow-2w"].endswith("|  |  |  |  |")
     assert lines["in-process ceiling"].startswith("| housing | in-process ceiling | - | 1 | 100,000 |")
