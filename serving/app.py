@@ -370,11 +370,11 @@ def create_app(
     (tests).
     """
     settings = settings or load_settings()
-    if access_sink is None and settings.access_log_file is not None:
-        access_sink = file_sink(settings.access_log_file)
-    access_log = (
-        AccessLog(access_sink, immediate=False if access_sink else None) if settings.access_log else None
-    )
+    access_log = None
+    if settings.access_log:
+        if access_sink is None and settings.access_log_file is not None:
+            access_sink = file_sink(settings.access_log_file)
+        access_log = AccessLog(access_sink, immediate=False if access_sink else None)
 
     @asynccontextmanager
     async def lifespan(app: ModelServer) -> AsyncIterator[None]:

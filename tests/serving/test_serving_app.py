@@ -519,12 +519,17 @@ def test_access_log_lines_can_go_to_a_file_shared_by_workers(models: dict[str, P
     assert sorted(line.rsplit(" ", 1)[1] for line in lines[1:]) == ["id=w1", "id=w2"]
 
 
-def test_access_log_switched_off_writes_nothing(models: dict[str, Path]) -> None:
+def test_access_log_switched_off_writes_nothing(models: dict[str, Path], tmp_path: Path) -> None:
     written: list[bytes] = []
     settings = Settings(model_dir=models["matrix_sidecar"], access_log=False)
     with TestClient(create_app(settings, access_sink=written.append)) as client:
         assert client.post("/predict", json=[[1, 2, 3]]).status_code == 200
     assert written == []
+    unused = tmp_path / "never" / "access.log"  # not even opened: its folder does not exist
+    settings = Settings(model_dir=models["matrix_sidecar"], access_log=False, access_log_file=unused)
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/predict", json=[[1, 2, 3]]).status_code == 200
+    assert not unused.parent.exists()
 
 
 # ---- Open Inference Protocol ---------------------------------------------------------------------
