@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--models", default="housing,sentiment", help="bundled models (default housing,sentiment)"
     )
     parser.add_argument("--skip", default="", help=f"parts to leave out, comma-separated: {', '.join(PARTS)}")
+    parser.add_argument(
+        "--servers", default="", help="only these servers, comma-separated (default: each model's matrix)"
+    )
     parser.add_argument("--base-image", default=DEFAULT_BASE, help=f"base image (default {DEFAULT_BASE})")
     parser.add_argument("--skip-scan", action="store_true", help="pipeline without its scan step")
     parser.add_argument("--results-dir", type=Path, default=PROJECT_DIR / "bench" / "results")
@@ -78,6 +81,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MATRIX)}")
     args.skip = {part.strip() for part in args.skip.split(",") if part.strip()}
+    args.servers = [name.strip() for name in args.servers.split(",") if name.strip()]
+    unknown = [name for name in args.servers if name not in ALL_SERVERS]
+    if unknown:
+        parser.error(f"unknown server(s) {', '.join(unknown)}; choose from {', '.join(ALL_SERVERS)}")
     if args.skip - set(PARTS):
         parser.error(f"--skip takes {', '.join(PARTS)}, not {', '.join(sorted(args.skip - set(PARTS)))}")
     return args
@@ -161,9 +168,15 @@ def save_mlflow_model(model: str, dest: Path) -> Path:
     return dest
 
 
+def server_names(args: argparse.Namespace, model: str) -> tuple[str, ...]:
+    """The servers of the model's matrix, narrowed to --servers when given."""
+    return tuple(name for name in MATRIX[model][0] if not args.servers or name in args.servers)
+
+
 def rounds(args: argparse.Namespace, model: str) -> Iterator[tuple[int, int, int, str]]:
     """(round, connections, batch, server) in interleaved order: every server once per setting per round."""
-    names, connection_counts, batches = MATRIX[model]
+    _, connection_counts, batches = MATRIX[model]
+    names = server_names(args, model)
     for round_number in range(args.repeats):
         for connections in connection_counts:
             for batch in batches:
@@ -176,7 +189,7 @@ def bench_serving(
 ) -> dict[str, Any]:
     """The in-process ceiling, then every server of the model's matrix under wrk."""
     table = payloads.load_table(EXAMPLES / model)
-    names, _, batches = MATRIX[model]
+    names, batches = server_names(args, model), MATRIX[model][2]
     result: dict[str, Any] = {"ceiling": {}, "runs": []}
     for batch in batches:
         calls = ceiling.ceiling(
