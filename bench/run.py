@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ceiling, images, load, payloads, pipeline, report, servers
+from bench.apps.onnx_feed import DTYPES
 
 PROJECT_DIR = servers.PROJECT_DIR
 EXAMPLES = PROJECT_DIR / "examples"
@@ -153,11 +154,10 @@ def save_mlflow_model(model: str, dest: Path) -> Path:
 
     onnx_file = EXAMPLES / model / "model.onnx"
     session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
-    dtypes = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64}
     inputs = Schema(
         [
             TensorSpec(
-                np.dtype(dtypes.get(node.type, object)),
+                np.dtype(DTYPES[node.type]),
                 tuple(d if isinstance(d, int) else -1 for d in node.shape),
                 node.name,
             )
