@@ -293,10 +293,9 @@ class ModelServer(Starlette):
         return b"%s-%d" % (self.id_prefix, next(self.ids))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await super().__call__(scope, receive, self.plain_startup_failure(send))
-            return
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                send = self.plain_startup_failure(send)
             await super().__call__(scope, receive, send)
             return
         start = time.perf_counter()
