@@ -107,22 +107,19 @@ def test_serves_logs_and_stops_on_sigterm_after_finishing_the_request_in_flight(
     assert "/ready" not in lines.replace("retry when /ready", "")  # probes are not logged
 
 
-def test_bad_settings_stop_before_serving_with_a_clear_message(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "MODELSHIP_MODEL_DIR": str(tmp_path),
-        "MODELSHIP_PORT": "80x",
-    }
-    result = subprocess.run(
+def serve_until_it_stops(**variables: str) -> subprocess.CompletedProcess[str]:
+    """`python -m serving` with these MODELSHIP_* variables, run until it exits (it must not start)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **variables}
+    return subprocess.run(
         [sys.executable, "-m", "serving"], env=env, capture_output=True, text=True, timeout=60
     )
+
+
+def test_bad_settings_stop_before_serving_with_a_clear_message(tmp_path: Path) -> None:
+    result = serve_until_it_stops(MODELSHIP_MODEL_DIR=str(tmp_path), MODELSHIP_PORT="80x")
     assert result.returncode == 2
     assert "MODELSHIP_PORT='80x' is not an integer" in result.stderr
-    env["MODELSHIP_PORT"] = "8080"
-    result = subprocess.run(
-        [sys.executable, "-m", "serving"], env=env, capture_output=True, text=True, timeout=60
-    )
+    result = serve_until_it_stops(MODELSHIP_MODEL_DIR=str(tmp_path), MODELSHIP_PORT="8080")
     assert result.returncode == 2
     assert f"no model.onnx in {tmp_path}" in result.stderr
     assert "Traceback" not in result.stderr
@@ -135,16 +132,11 @@ def test_a_model_that_cannot_load_stops_the_server_with_its_reason(
     folder = tmp_path / "truncated"
     folder.mkdir()
     (folder / "model.onnx").write_bytes((models["matrix_bare"] / "model.onnx").read_bytes()[:40])
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "MODELSHIP_MODEL_DIR": str(folder),
-        "MODELSHIP_HOST": "127.0.0.1",
-        "MODELSHIP_PORT": str(free_port()),
-        "MODELSHIP_WORKERS": str(workers),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "serving"], env=env, capture_output=True, text=True, timeout=60
+    result = serve_until_it_stops(
+        MODELSHIP_MODEL_DIR=str(folder),
+        MODELSHIP_HOST="127.0.0.1",
+        MODELSHIP_PORT=str(free_port()),
+        MODELSHIP_WORKERS=str(workers),
     )
     assert result.returncode == 3
     assert f"modelship: onnxruntime cannot load {folder / 'model.onnx'}" in result.stderr
@@ -155,14 +147,8 @@ def test_an_access_log_file_that_cannot_be_written_stops_before_serving(
     models: dict[str, Path], tmp_path: Path
 ) -> None:
     missing = tmp_path / "no-such-dir" / "access.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "MODELSHIP_MODEL_DIR": str(models["matrix_bare"]),
-        "MODELSHIP_ACCESS_LOG_FILE": str(missing),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "serving"], env=env, capture_output=True, text=True, timeout=60
+    result = serve_until_it_stops(
+        MODELSHIP_MODEL_DIR=str(models["matrix_bare"]), MODELSHIP_ACCESS_LOG_FILE=str(missing)
     )
     assert result.returncode == 2
     assert f"MODELSHIP_ACCESS_LOG_FILE={missing} cannot be opened for appending" in result.stderr
