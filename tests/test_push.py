@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from scripts import push
-from scripts.gha import StepError
+from scripts.gha import StepError, read_outputs
 from scripts.registry import ImageRef, RegistryAPI, is_insecure, parse_challenge, parse_push_tags, parse_ref
 from tests.registry import Registry, free_port
 
@@ -260,9 +260,7 @@ def run_push(
         except SystemExit as exited:
             code = int(exited.code or 0)
         captured = capsys.readouterr()
-        outputs = dict(
-            line.split("=", 1) for line in (output.read_text().splitlines() if output.exists() else [])
-        )
+        outputs = read_outputs(output) if output.exists() else {}
         outcome = Outcome(
             code, captured.out, captured.err, outputs, summary.read_text() if summary.exists() else ""
         )
