@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
+
+from tests.registry import free_port
 
 from .harness import RESOURCE_GROUP, SUBSCRIPTION, TENANT, WORKSPACE, AzureStandIn
 from .standin import ARM_HOST, BLOB_SUFFIX, LOGIN_HOST, Azure, StandIn, make_ca
@@ -34,6 +35,4 @@ def standin(standin_session: AzureStandIn) -> AzureStandIn:
 @pytest.fixture
 def closed_port() -> int:
     """A local port that nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()

@@ -14,14 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.registry import free_port
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float = 30.0) -> None:
