@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import warnings
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -17,15 +19,21 @@ from tests.registry import REGISTRY_BINARY, Registry, from_environment, local_re
 @cache
 def docker_unavailable_reason() -> str:
     """Why the Docker engine cannot be used here ("" when it can)."""
-    try:
-        client = docker.from_env()
+    with warnings.catch_warnings():
+        # docker-py leaves the socket of a refused connection to the garbage collector: collect it here,
+        # where its ResourceWarning is expected, not in whichever test happens to run next.
+        warnings.simplefilter("ignore", ResourceWarning)
+        reason = ""
         try:
-            client.ping()
-        finally:
-            client.close()
-    except DockerException as error:
-        return f"no Docker engine: {error}"
-    return ""
+            client = docker.from_env()
+            try:
+                client.ping()
+            finally:
+                client.close()
+        except DockerException as error:
+            reason = f"no Docker engine: {error}"
+        gc.collect()
+    return reason
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
