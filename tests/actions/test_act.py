@@ -39,8 +39,9 @@ from tests.azureml.harness import (
     TENANT,
     WORKSPACE,
     AzureStandIn,
+    running_standin,
 )
-from tests.azureml.standin import ARM_HOST, BLOB_SUFFIX, LOGIN_HOST, Azure, StandIn, make_ca
+from tests.azureml.standin import ARM_HOST, BLOB_SUFFIX, LOGIN_HOST
 from tests.registry import Registry
 
 from .workflow_files import (
@@ -483,13 +484,8 @@ def test_failing_gate_stops_the_delivery_at_its_job(
 @pytest.fixture(scope="module")
 def azure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureStandIn]:
     """The Azure stand-in of tests/azureml (sign-in, Azure ML, blob storage behind an HTTPS proxy)."""
-    ca = make_ca([ARM_HOST, LOGIN_HOST, "*" + BLOB_SUFFIX])
-    ca_bundle, cert, key = ca.write(tmp_path_factory.mktemp("azure-ca"))
-    server = StandIn(Azure(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, TENANT), cert, key).start()
-    try:
-        yield AzureStandIn(server.azure, server, ca_bundle)
-    finally:
-        server.stop()
+    with running_standin(tmp_path_factory.mktemp("azure-ca")) as standin:
+        yield standin
 
 
 def test_pull_request_fetches_from_azure_ml_with_a_client_secret_and_does_not_push(

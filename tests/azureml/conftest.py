@@ -8,21 +8,14 @@ import pytest
 
 from tests.registry import free_port
 
-from .harness import RESOURCE_GROUP, SUBSCRIPTION, TENANT, WORKSPACE, AzureStandIn
-from .standin import ARM_HOST, BLOB_SUFFIX, LOGIN_HOST, Azure, StandIn, make_ca
+from .harness import AzureStandIn, running_standin
 
 
 @pytest.fixture(scope="session")
 def standin_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureStandIn]:
     """Start the stand-in once for the module's tests; stop it at the end."""
-    ca = make_ca([ARM_HOST, LOGIN_HOST, "*" + BLOB_SUFFIX])
-    ca_bundle, cert, key = ca.write(tmp_path_factory.mktemp("azure-ca"))
-    azure = Azure(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, TENANT)
-    server = StandIn(azure, cert, key).start()
-    try:
-        yield AzureStandIn(azure, server, ca_bundle)
-    finally:
-        server.stop()
+    with running_standin(tmp_path_factory.mktemp("azure-ca")) as standin:
+        yield standin
 
 
 @pytest.fixture

@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from scripts import gha
 
-from .standin import Azure, StandIn
+from .standin import ARM_HOST, BLOB_SUFFIX, LOGIN_HOST, Azure, StandIn, make_ca
 
 PROJECT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
@@ -77,6 +79,19 @@ class AzureStandIn:
             PYTHONPATH=str(PROJECT),
         )
         return env
+
+
+@contextmanager
+def running_standin(folder: Path) -> Iterator[AzureStandIn]:
+    """The stand-in for one workspace, its CA written into `folder`; stopped on leaving."""
+    ca = make_ca([ARM_HOST, LOGIN_HOST, "*" + BLOB_SUFFIX])
+    ca_bundle, cert, key = ca.write(folder)
+    azure = Azure(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, TENANT)
+    server = StandIn(azure, cert, key).start()
+    try:
+        yield AzureStandIn(azure, server, ca_bundle)
+    finally:
+        server.stop()
 
 
 def run_fetch(
