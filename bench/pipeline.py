@@ -106,13 +106,8 @@ def measure(model: Path, base_image: str, log: Path, skip_scan: bool) -> dict[st
                 warm = run_pipeline(model, cold_base, registry, workdir, log, skip_scan)
         finally:
             # Only what these runs built: the images in the private registry's repository, then the base copy.
-            built = (
-                images.docker("images", "-q", "--no-trunc", "--filter", f"reference={repository}:*")
-                if repository
-                else ""
-            )
-            for image in sorted(set(built.split())):
-                subprocess.run(["docker", "rmi", "--force", image], capture_output=True, check=False)
+            if repository:
+                images.remove_older(repository, keep="")
             subprocess.run(["docker", "rmi", cold_base], capture_output=True, check=False)
     scan = "skipped (--skip-scan)" if skip_scan else "the stand-in grype of tests/fakes (clean report)"
     return {"cold": cold, "warm": warm, "scan": scan, "image": repository, "log": str(log)}

@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             for run in ("cold", "warm"):
                 if measured and measured[run]["exit_code"] != 0:
                     failures.append(
-                        f"pipeline ({run}) exited {measured[run]['exit_code']}; see {logs / 'pipeline.log'}"
+                        f"pipeline ({run}) exited {measured[run]['exit_code']}; see {pipeline_log}"
                     )
     errors = [
         run

@@ -85,11 +85,13 @@ def post(port: int, path: str, body: bytes, timeout: float = 5.0) -> tuple[int, 
         connection.close()
 
 
-def wait_answers(name: str, port: int, path: str, body: bytes, timeout: float, alive: Iterator[bool]) -> None:
+def wait_answers(
+    name: str, port: int, path: str, body: bytes, timeout: float, alive: Callable[[], bool]
+) -> None:
     """Wait until POST `path` answers 200; RuntimeError with the last answer when it does not in time."""
     deadline = time.monotonic() + timeout
     last = "no answer"
-    while time.monotonic() < deadline and next(alive):
+    while time.monotonic() < deadline and alive():
         try:
             status, answer = post(port, path, body)
             if status == 200:
@@ -116,9 +118,8 @@ def host_process(
             start_new_session=True,
         )
         try:
-            alive = iter(lambda: process.poll() is None, None)
             try:
-                wait_answers(name, port, path, body, 120, alive)
+                wait_answers(name, port, path, body, 120, lambda: process.poll() is None)
             except RuntimeError as error:
                 raise RuntimeError(f"{error}; its log is {log}") from None
             yield Running(name, f"http://127.0.0.1:{port}{path}", lambda: session_members(process.pid))
@@ -188,8 +189,7 @@ def modelship_container(
         command = ["docker", *options.split(), image]
         container = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
         try:
-            alive = iter(lambda: True, None)
-            wait_answers("modelship", port, "/predict", body, 60, alive)
+            wait_answers("modelship", port, "/predict", body, 60, lambda: True)
             yield Running(image, f"http://127.0.0.1:{port}/predict", lambda: container_members(container))
         finally:
             logs = subprocess.run(
