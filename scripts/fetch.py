@@ -408,11 +408,9 @@ def fetch_azureml(request: FetchRequest) -> tuple[Provenance, tuple[str, ...]]:
             label=request.model_label,
         )
         downloaded = download(ref, staging, request.onnx_file)
-        onnx_path = Path(downloaded.onnx_path)
         partial = request.dest / _PARTIAL
-        shutil.move(onnx_path, partial)
-        name, version = str(downloaded.name), str(downloaded.version)
-        tags = getattr(downloaded, "tags", None) or {}
+        shutil.move(downloaded.onnx_path, partial)
+        name, version = downloaded.name, downloaded.version
         record = finish(
             request,
             partial,
@@ -428,22 +426,14 @@ def fetch_azureml(request: FetchRequest) -> tuple[Provenance, tuple[str, ...]]:
             workspace=request.workspace,
             resource_group=request.resource_group,
             subscription_id=request.subscription_id,
-            asset_id=str(downloaded.asset_id),
-            created=iso_or_none(getattr(downloaded, "created", None)),
-            tags={str(key): str(value) for key, value in dict(tags).items()},
+            asset_id=downloaded.asset_id,
+            created=downloaded.created or None,
+            tags=dict(downloaded.tags),
         )
-        sidecars = copy_sidecars(onnx_path.parent, request.dest)
+        sidecars = copy_sidecars(downloaded.onnx_path.parent, request.dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return record, sidecars
-
-
-def iso_or_none(value: object) -> str | None:
-    """A timestamp (datetime or text) as text, None when absent."""
-    if value is None or value == "":
-        return None
-    isoformat = getattr(value, "isoformat", None)
-    return str(isoformat()) if callable(isoformat) else str(value)
 
 
 def copy_sidecars(folder: Path, dest: Path) -> tuple[str, ...]:
