@@ -159,17 +159,15 @@ def predict_payloads(sig: Signature) -> list[Payload]:
         if sig.matrix and not sig.columns:
             payloads.append(Payload(f"rows-{rows}", matrix_rows(sig, rows)))
             continue
-        payloads.append(Payload(f"records-{rows}", records(sig, rows)))
+        table = records(sig, rows)
+        payloads.append(Payload(f"records-{rows}", table))
         if sig.matrix:
             payloads.append(
                 Payload(f"split-{rows}", {"columns": list(sig.columns), "data": matrix_rows(sig, rows)})
             )
         elif len(sig.inputs) == 1 and not sig.inputs[0].row_dims:
-            payloads.append(
-                Payload(f"values-{rows}", [record[sig.inputs[0].name] for record in records(sig, rows)])
-            )
+            payloads.append(Payload(f"values-{rows}", [record[sig.inputs[0].name] for record in table]))
         else:
-            table = records(sig, rows)
             payloads.append(Payload(f"columns-{rows}", {c: [r[c] for r in table] for c in sig.columns}))
     return payloads
 
