@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from scripts import gha, labels, provenance, tags
-from scripts.fetch import first_line
+from scripts.fetch import MODEL_FILE, first_line
 from scripts.provenance import Provenance
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-MODEL_FILE = "model.onnx"
 LOG_TAIL_LINES = 25
 _IGNORED = shutil.ignore_patterns(".*", "__pycache__", "*.pyc")
 # provenance.json holds the fetch time; its facts are labels already, and in a layer it would change

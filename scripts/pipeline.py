@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
 
-from scripts import gha
+from scripts import gha, provenance
 
 StepMain = Callable[[list[str] | None], int]
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -85,7 +85,7 @@ def option(flag: str, value: str | None) -> list[str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The pipeline's own options; each is passed on to the step that uses it."""
     parser = gha.StepParser(prog="pipeline", description=__doc__)
-    parser.add_input("--source", default="local", choices=["local", "https", "azureml"])
+    parser.add_input("--source", default="local", choices=list(provenance.SOURCES))
     parser.add_input("--model", help="path or https URL of the model (local and https sources)")
     parser.add_input("--dest", default=".modelship/model", help="folder the model is fetched into")
     parser.add_input("--expected-sha256")
