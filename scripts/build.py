@@ -309,7 +309,7 @@ def summary(build: BuildPlan, result: BuildResult) -> str:
         ("base image", f"`{build.base_image}`" if build.base_image else "the Dockerfile's default"),
         ("tags", "<br>".join(f"`{ref}`" for ref in build.refs)),
     ]
-    table = "\n".join(["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in rows)])
+    table = gha.key_value_table(rows)
     return f"### ✅ Built `{build.refs[0]}`\n\n{table}\n\n" + gha.details(
         "labels", json.dumps(build.labels, indent=2, sort_keys=True), "json"
     )

@@ -498,7 +498,7 @@ def summary(result: FetchResult) -> str:
         ("folder", f"`{result.model_dir}`"),
         ("sidecars", ", ".join(f"`{name}`" for name in result.sidecars) or "none"),
     ]
-    table = "\n".join(["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in rows)])
+    table = gha.key_value_table(rows)
     record_json = json.dumps(record.to_dict(), indent=2, sort_keys=True)
     return f"### ✅ Fetched model `{record.name}` version `{record.version}`\n\n{table}\n\n" + gha.details(
         "provenance.json", record_json, "json"

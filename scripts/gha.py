@@ -103,6 +103,11 @@ def add_summary(markdown: str) -> None:
         handle.write(markdown.rstrip("\n") + "\n\n")
 
 
+def key_value_table(rows: list[tuple[str, str]]) -> str:
+    """A headerless two-column Markdown table for the summary: one `| key | value |` line per row."""
+    return "\n".join(["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in rows)])
+
+
 def details(title: str, body: str, language: str = "") -> str:
     """Fold raw tool output into a collapsed `<details>` block for the summary."""
     return f"<details><summary>{title}</summary>\n\n```{language}\n{body.rstrip()}\n```\n\n</details>"
