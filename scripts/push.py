@@ -25,6 +25,7 @@ from scripts.registry import (
     is_insecure,
     local_image,
     parse_push_tags,
+    unreachable_message,
 )
 
 RETRY_DELAYS = (2.0, 5.0, 10.0)
@@ -138,10 +139,7 @@ def failure_message(failure: Failure, detail: str, registry: str, username: str,
             f"grant it push permission on that repository, or push to one it may write ({detail})"
         )
     if failure is Failure.UNREACHABLE:
-        return (
-            f"registry {registry} is unreachable ({detail}); "
-            "check that it is running and that the host:port in the tags is right"
-        )
+        return unreachable_message(registry, detail)
     return f"pushing to {registry}/{repository} failed: {detail}"
 
 

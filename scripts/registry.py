@@ -141,6 +141,14 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
+def unreachable_message(registry: str, detail: str) -> str:
+    """What to say when a registry does not answer."""
+    return (
+        f"registry {registry} is unreachable ({detail}); "
+        "check that it is running and that the host:port in the tags is right"
+    )
+
+
 class RegistryAPI:
     """The v2 HTTP API of one registry, with basic auth or the Bearer-token dance."""
 
@@ -155,10 +163,7 @@ class RegistryAPI:
         self._tokens: dict[str, str] = {}
 
     def _unreachable(self, error: Exception) -> StepError:
-        return StepError(
-            f"registry {self.host} is unreachable ({type(error).__name__}); "
-            "check that it is running and that the host:port in the tags is right"
-        )
+        return StepError(unreachable_message(self.host, type(error).__name__))
 
     def _base_url(self) -> str:
         if self.base:
