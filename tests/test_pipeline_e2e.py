@@ -12,24 +12,20 @@ import pytest
 import requests
 
 from scripts import gha, pipeline
+from tests.fakes import fake_grype_in
 from tests.registry import Registry
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry]
 
 PROJECT = Path(__file__).resolve().parents[1]
 HOUSING = PROJECT / "examples" / "housing"
-FAKE_GRYPE = PROJECT / "tests" / "fakes" / "grype"
 BASE_IMAGE = "modelship/python-base:3.11-bookworm"
 
 
 @pytest.fixture
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: Registry) -> Iterator[pipeline.StepMain]:
     """Run the pipeline in-process with the stand-in grype first on PATH; remove what it built."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    grype = bin_dir / "grype"
-    grype.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_GRYPE}" "$@"\n', encoding="utf-8")
-    grype.chmod(0o755)
+    bin_dir = fake_grype_in(tmp_path / "bin").parent
     monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin")
     monkeypatch.setenv("FAKE_GRYPE_FIXTURE", "clean")
     monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)

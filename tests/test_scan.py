@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +12,8 @@ import pytest
 
 from scripts import gha, scan
 from scripts.scan import Finding, Severity
+from tests.fakes import FAKE_GRYPE, fake_grype_in
 
-FAKE_GRYPE = Path(__file__).parent / "fakes" / "grype"
 FIXTURES = Path(__file__).parent / "fixtures" / "grype"
 IMAGE = "modelship/housing:1"
 
@@ -36,12 +35,8 @@ def step_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def grype_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Put a `grype` that runs the fake with this interpreter first on PATH (nothing else)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    wrapper = bin_dir / "grype"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_GRYPE}" "$@"\n', encoding="utf-8")
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", str(bin_dir))
+    wrapper = fake_grype_in(tmp_path / "bin")
+    monkeypatch.setenv("PATH", str(wrapper.parent))
     return wrapper
 
 
