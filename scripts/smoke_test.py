@@ -74,6 +74,16 @@ class Report:
         """True when every check passed (and there was at least one)."""
         return bool(self.checks) and all(check.ok for check in self.checks)
 
+    @property
+    def p50_ms(self) -> float:
+        """Median latency of the timed requests (needs at least one)."""
+        return percentile(self.latencies_ms, 50)
+
+    @property
+    def p99_ms(self) -> float:
+        """99th-percentile latency of the timed requests (needs at least one)."""
+        return percentile(self.latencies_ms, 99)
+
     def add(self, name: str, ok: bool, detail: str = "") -> Check:
         """Record a check and print it as it happens."""
         check = Check(name, ok, detail)
@@ -144,8 +154,8 @@ def summary(report: Report) -> str:
     cold = f"{report.cold_start_ms:.0f} ms" if report.cold_start_ms is not None else "never ready"
     timing = f"cold start {cold}"
     if report.latencies_ms:
-        p50, p99 = percentile(report.latencies_ms, 50), percentile(report.latencies_ms, 99)
-        timing += f", p99 {p99:.1f} ms (p50 {p50:.1f} ms over {len(report.latencies_ms)} requests)"
+        timing += f", p99 {report.p99_ms:.1f} ms (p50 {report.p50_ms:.1f} ms"
+        timing += f" over {len(report.latencies_ms)} requests)"
     if report.passed:
         head = f"✅ **smoke test passed**: `{report.image}`, {timing}"
     else:
@@ -397,10 +407,9 @@ def time_burst(server: Server, body: Any, report: Report) -> Outcome:
         status, _ = server.call("POST", "/predict", data, "application/json")
         report.latencies_ms.append((time.perf_counter() - began) * 1000)
         failures += status != 200
-    p50, p99 = percentile(report.latencies_ms, 50), percentile(report.latencies_ms, 99)
     return (
         f"{failures} of {BURST} requests failed" if failures else ""
-    ), f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    ), f"p50 {report.p50_ms:.1f} ms, p99 {report.p99_ms:.1f} ms"
 
 
 def finish_container(name: str) -> str:
@@ -467,8 +476,8 @@ def publish(report: Report) -> None:
     """Write the outputs and the summary; on failure print the container log and annotate."""
     gha.set_output("cold-start-ms", f"{report.cold_start_ms:.0f}" if report.cold_start_ms is not None else "")
     if report.latencies_ms:
-        gha.set_output("latency-p50-ms", f"{percentile(report.latencies_ms, 50):.2f}")
-        gha.set_output("latency-p99-ms", f"{percentile(report.latencies_ms, 99):.2f}")
+        gha.set_output("latency-p50-ms", f"{report.p50_ms:.2f}")
+        gha.set_output("latency-p99-ms", f"{report.p99_ms:.2f}")
     gha.set_output("requests", report.requests)
     gha.set_output("verdict", "pass" if report.passed else "fail")
     gha.add_summary(summary(report))
