@@ -166,12 +166,9 @@ def missing_model_message(ref: AzureModelRef, existing: Sequence[str]) -> str:
 
 
 def missing_version_message(ref: AzureModelRef, versions: Sequence[VersionInfo]) -> str:
-    """The message for a version that the model does not have."""
-    where = f"workspace '{ref.workspace}'"
-    if not versions:
-        return no_versions_message(ref)
+    """The message for a version that the model does not have (it has `versions`, at least one)."""
     return (
-        f"model '{ref.name}' has no version {ref.version} in {where}; it has versions "
+        f"model '{ref.name}' has no version {ref.version} in workspace '{ref.workspace}'; it has versions "
         f"{describe_versions(versions)}; set model-version to one of them or to 'latest'"
     )
 
