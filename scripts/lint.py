@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         annotate_all(hadolint, pylint, base)
         raw = {"hadolint": hadolint_raw, "pylint": pylint_raw}
         gha.add_summary(
-            render_summary(str(dockerfile), gha.split_list(args.python_paths), hadolint, pylint, raw, base)
+            render_summary(str(dockerfile), [str(p) for p in python_paths], hadolint, pylint, raw, base)
         )
         if not hadolint.passed:
             gha.annotate(
