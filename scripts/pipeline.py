@@ -162,12 +162,11 @@ def stages(args: argparse.Namespace) -> list[Stage]:
 
     def push_argv(out: Outputs) -> list[str]:
         dry_run = ["--dry-run"] if args.dry_run else []
-        tags = ",".join(gha.split_list(out["build"]["tags"]))
         return [
             "--image",
             out["build"]["image-id"],
             "--tags",
-            tags,
+            out["build"]["tags"],
             *option("--username", args.username),
             *dry_run,
         ]

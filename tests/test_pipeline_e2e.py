@@ -71,6 +71,13 @@ def test_delivers_and_a_rerun_reuses_the_cache_and_the_digest(
     )
     assert served.status_code == 200
     assert served.headers["Docker-Content-Digest"] == first["digest"]
+    listed = requests.get(
+        f"http://{registry.host}/v2/{repository}/tags/list",
+        auth=(registry.username, registry.password),
+        timeout=5,
+    ).json()["tags"]
+    assert "1" in listed  # every tag the build made is pushed: the model version and the commit
+    assert any(tag.startswith("sha-") for tag in listed)
 
 
 def write_corrupt_model(folder: Path) -> Path:
