@@ -15,20 +15,13 @@ from pathlib import Path
 import docker
 import pytest
 
-from scripts import build, fetch, gha
+from scripts import build, fetch
+from tests.steps import StepRun, run_step
 
 PROJECT = Path(__file__).resolve().parents[1]
 EXAMPLE = PROJECT / "examples" / "housing"
 BASE_IMAGE = "modelship/python-base:3.11-bookworm"
 SHA = "0123456789abcdef0123456789abcdef01234567"
-
-
-@dataclass(frozen=True)
-class Built:
-    """One successful in-process run of the build step."""
-
-    outputs: dict[str, str]
-    summary: str
 
 
 @pytest.fixture
@@ -41,12 +34,11 @@ def step_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def run_build(env: Path, *argv: str) -> Built:
-    """Run the step in-process and return its outputs and summary."""
-    (env / "github_output").write_text("", encoding="utf-8")
-    (env / "step_summary").write_text("", encoding="utf-8")
-    assert build.main(list(argv)) == 0
-    return Built(gha.read_outputs(env / "github_output"), (env / "step_summary").read_text(encoding="utf-8"))
+def run_build(files: Path, monkeypatch: pytest.MonkeyPatch, *argv: str) -> StepRun:
+    """Run the step in-process and expect it to pass."""
+    built = run_step(build.main, argv, files, monkeypatch)
+    assert built.code == 0, built.out + built.err
+    return built
 
 
 def build_fails(*argv: str) -> None:
@@ -182,8 +174,6 @@ def built_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltImage
     with pytest.MonkeyPatch.context() as patch:
         for name in ("GITHUB_ACTIONS", "GITHUB_REF", "GITHUB_SHA", "GITHUB_SERVER_URL", "SOURCE_DATE_EPOCH"):
             patch.delenv(name, raising=False)
-        patch.setenv("GITHUB_OUTPUT", str(work / "github_output"))
-        patch.setenv("GITHUB_STEP_SUMMARY", str(work / "step_summary"))
         model_dir = fetched(work / "model")
         project = snapshot_project(work / "project")
         argv = (
@@ -192,7 +182,7 @@ def built_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltImage
             "--source-url", "https://github.com/acme/modelship", "--project-dir", str(project),
             "--wheelhouse", str(PROJECT / ".wheelhouse"),
         )  # fmt: skip
-        result = run_build(work, *argv)
+        result = run_build(work, patch, *argv)
     try:
         yield BuiltImage(argv, result.outputs, result.summary, model_dir, image_name)
     finally:
@@ -273,7 +263,7 @@ def test_image_holds_the_fetched_model_folder(built_image: BuiltImage, client: d
 
 @pytest.mark.docker
 def test_a_fresh_fetch_of_the_same_model_builds_the_same_image(
-    built_image: BuiltImage, step_env: Path, client: docker.DockerClient
+    built_image: BuiltImage, step_env: Path, client: docker.DockerClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As on a new CI runner: the same model fetched at another time, the same commit -> the same image."""
     head = build.local_git(PROJECT, "rev-parse", "HEAD")
@@ -286,9 +276,9 @@ def test_a_fresh_fetch_of_the_same_model_builds_the_same_image(
     (refetched / "provenance.json").write_text(json.dumps(record), encoding="utf-8")
     argv = list(built_image.argv)
     argv[argv.index("--git-sha") + 1] = head
-    first = run_build(step_env, *argv)
+    first = run_build(step_env, monkeypatch, *argv)
     argv[argv.index("--model-dir") + 1] = str(refetched)
-    second = run_build(step_env, *argv)
+    second = run_build(step_env, monkeypatch, *argv)
     try:
         assert second.outputs["image-id"] == first.outputs["image-id"]
         created = json.loads(second.outputs["labels"])["org.opencontainers.image.created"]
@@ -299,14 +289,13 @@ def test_a_fresh_fetch_of_the_same_model_builds_the_same_image(
 
 @pytest.mark.docker
 def test_rebuild_with_nothing_changed_reuses_the_cache(
-    built_image: BuiltImage, step_env: Path, capfd: pytest.CaptureFixture[str]
+    built_image: BuiltImage, step_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    again = run_build(step_env, *built_image.argv)
+    again = run_build(step_env, monkeypatch, *built_image.argv)
     assert again.outputs["image-id"] == built_image.outputs["image-id"]
     assert again.outputs["tags"] == built_image.outputs["tags"]
-    log = capfd.readouterr().out
-    assert "Using cache" in log
-    assert "Running in" not in log  # no step ran again
+    assert "Using cache" in again.out
+    assert "Running in" not in again.out  # no step ran again
 
 
 @pytest.mark.docker

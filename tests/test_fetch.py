@@ -21,8 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from onnx import TensorProto, helper, save
 
-from scripts import fetch, gha
+from scripts import fetch
 from scripts.provenance import redact_url
+from tests import steps
+from tests.steps import StepRun
 
 LOCALHOST = "127.0.0.1"
 HTML_PAGE = b"<!DOCTYPE html><html><body>Sign in</body></html>"
@@ -40,32 +42,22 @@ def write_tiny_onnx(path: Path, factor: float = 2.0) -> bytes:
     return path.read_bytes()
 
 
-@dataclass
-class StepRun:
-    """What one in-process run of the step left behind."""
-
-    outputs: dict[str, str]
-    summary: str
-
-
 @pytest.fixture
 def run_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
-    """Run `fetch.main` in-process with GITHUB_OUTPUT/GITHUB_STEP_SUMMARY in tmp_path."""
-    output_file = tmp_path / "github_output"
-    summary_file = tmp_path / "step_summary"
-    monkeypatch.setenv("GITHUB_OUTPUT", str(output_file))
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary_file))
+    """Run `fetch.main` in-process: `ok` expects it to pass, `fails` to exit 1 (and gives its summary)."""
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
 
     def ok(*argv: str) -> StepRun:
-        output_file.write_text("", encoding="utf-8")
-        summary_file.write_text("", encoding="utf-8")
-        assert fetch.main(list(argv)) == 0
-        return StepRun(gha.read_outputs(output_file), summary_file.read_text(encoding="utf-8"))
+        run = steps.run_step(fetch.main, argv, tmp_path, monkeypatch)
+        assert run.code == 0, run.out + run.err
+        return run
 
     def fails(*argv: str) -> str:
+        summary_file = tmp_path / "step_summary"
+        monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "github_output"))
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary_file))
         summary_file.write_text("", encoding="utf-8")
-        with pytest.raises(SystemExit) as exit_info:
+        with pytest.raises(SystemExit) as exit_info:  # not steps.run_step: the tests read capsys
             fetch.main(list(argv))
         assert exit_info.value.code == 1
         return summary_file.read_text(encoding="utf-8")

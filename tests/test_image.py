@@ -15,7 +15,8 @@ import pytest
 import requests
 from docker.models.containers import Container
 
-from scripts import build, fetch, gha
+from scripts import build, fetch
+from tests import steps
 
 pytestmark = pytest.mark.docker
 
@@ -29,11 +30,10 @@ JSON = {"Content-Type": "application/json"}
 def run_step(
     step_main: Any, argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
-    """Run a step in-process and return its outputs."""
-    output = tmp_path / f"outputs-{time.monotonic_ns()}"
-    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
-    assert step_main(argv) == 0
-    return gha.read_outputs(output)
+    """Run a step in-process, expect it to pass, and return its outputs."""
+    run = steps.run_step(step_main, argv, tmp_path, monkeypatch)
+    assert run.code == 0, run.out + run.err
+    return run.outputs
 
 
 @pytest.fixture(scope="module")

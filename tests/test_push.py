@@ -15,7 +15,6 @@ import threading
 import urllib.parse
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,10 @@ import pytest
 import requests
 
 from scripts import push
-from scripts.gha import StepError, read_outputs
+from scripts.gha import StepError
 from scripts.registry import ImageRef, RegistryAPI, is_insecure, parse_challenge, parse_push_tags, parse_ref
 from tests.registry import Registry, free_port
+from tests.steps import StepRun, run_step
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -232,44 +232,19 @@ def test_credentials_must_come_in_pairs(
 # --- against a real registry ------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    """What one in-process run of the push step produced."""
-
-    code: int
-    out: str
-    err: str
-    outputs: dict[str, str]
-    summary: str
-
-
 @pytest.fixture
-def run_push(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], registry: Registry
-) -> Iterator[Any]:
-    """Run `push.main` with GITHUB_OUTPUT/STEP_SUMMARY in tmp; check the password never shows."""
-    outcomes: list[Outcome] = []
+def run_push(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: Registry) -> Iterator[Any]:
+    """Run `push.main` in-process with `password`; check the password never shows."""
+    runs: list[StepRun] = []
 
-    def run(args: list[str], password: str) -> Outcome:
-        output, summary = tmp_path / f"out{len(outcomes)}", tmp_path / f"summary{len(outcomes)}"
-        monkeypatch.setenv("GITHUB_OUTPUT", str(output))
-        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    def run(args: list[str], password: str) -> StepRun:
         monkeypatch.setenv("REGISTRY_PASSWORD", password)
-        try:
-            code = push.main(args)
-        except SystemExit as exited:
-            code = int(exited.code or 0)
-        captured = capsys.readouterr()
-        outputs = read_outputs(output) if output.exists() else {}
-        outcome = Outcome(
-            code, captured.out, captured.err, outputs, summary.read_text() if summary.exists() else ""
-        )
-        outcomes.append(outcome)
-        return outcome
+        runs.append(run_step(push.main, args, tmp_path, monkeypatch))
+        return runs[-1]
 
     yield run
-    for outcome in outcomes:
-        for text in (outcome.out, outcome.err, outcome.summary, *outcome.outputs.values()):
+    for done in runs:
+        for text in (done.out, done.err, done.summary, *done.outputs.values()):
             assert registry.password not in text
             assert "wrong-" + registry.password not in text
 

@@ -25,6 +25,7 @@ from scripts.gha import StepError, read_outputs
 from scripts.payloads import Input, Signature
 from serving.errors import ClientError
 from serving.model import load_model
+from tests.steps import StepRun, run_step
 
 PROJECT = Path(__file__).resolve().parents[1]
 HOUSING = PROJECT / "examples" / "housing"
@@ -419,28 +420,8 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Images]:
         client.close()
 
 
-@dataclass
-class Run:
-    """One in-process run of the smoke-test step."""
-
-    code: int
-    out: str
-    err: str
-    outputs: dict[str, str]
-    summary: str
-
-
-def run_smoke(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> Run:
-    output, summary = tmp_path / "output", tmp_path / "summary"
-    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    try:
-        code = smoke_test.main(args)
-    except SystemExit as exited:
-        code = int(exited.code or 0)
-    captured = capsys.readouterr()
-    outputs = read_outputs(output) if output.exists() else {}
-    return Run(code, captured.out, captured.err, outputs, summary.read_text() if summary.exists() else "")
+def run_smoke(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StepRun:
+    return run_step(smoke_test.main, args, tmp_path, monkeypatch)
 
 
 def container_named_in(out: str) -> str:
@@ -457,10 +438,8 @@ def assert_removed(name: str) -> None:
 
 
 @pytest.mark.docker
-def test_correct_image_passes(
-    images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
-) -> None:
-    run = run_smoke(["--image", images.good, "--model-dir", str(HOUSING)], tmp_path, monkeypatch, capsys)
+def test_correct_image_passes(images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = run_smoke(["--image", images.good, "--model-dir", str(HOUSING)], tmp_path, monkeypatch)
     assert run.code == 0, run.out + run.err
     assert run.summary.startswith(f"✅ **smoke test passed**: `{images.good}`, cold start ")
     assert run.outputs["verdict"] == "pass"
@@ -480,14 +459,12 @@ def test_correct_image_passes(
 @pytest.mark.docker
 @pytest.mark.parametrize("samples", [pytest.param(True, id="samples"), pytest.param(False, id="generated")])
 def test_text_model_passes(
-    samples: bool, images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    samples: bool, images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model_dir = tmp_path / "model"
     ignore = shutil.ignore_patterns() if samples else shutil.ignore_patterns("samples.json")
     shutil.copytree(PROJECT / "examples" / "sentiment", model_dir, ignore=ignore)
-    run = run_smoke(
-        ["--image", images.sentiment, "--model-dir", str(model_dir)], tmp_path, monkeypatch, capsys
-    )
+    run = run_smoke(["--image", images.sentiment, "--model-dir", str(model_dir)], tmp_path, monkeypatch)
     assert run.code == 0, run.out + run.err
     assert ("/predict sample 3" in run.summary) is samples
     assert ("/predict values-3" in run.summary) is not samples
@@ -496,11 +473,11 @@ def test_text_model_passes(
 
 @pytest.mark.docker
 def test_generated_payloads_without_samples(
-    images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model_dir = tmp_path / "model"
     shutil.copytree(HOUSING, model_dir, ignore=shutil.ignore_patterns("samples.json"))
-    run = run_smoke(["--image", images.good, "--model-dir", str(model_dir)], tmp_path, monkeypatch, capsys)
+    run = run_smoke(["--image", images.good, "--model-dir", str(model_dir)], tmp_path, monkeypatch)
     assert run.code == 0, run.out + run.err
     assert "/predict records-1" in run.summary
     assert "/predict columns-3" in run.summary
@@ -509,9 +486,9 @@ def test_generated_payloads_without_samples(
 
 @pytest.mark.docker
 def test_wrong_answers_fail_naming_payload_and_difference(
-    images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = run_smoke(["--image", images.wrong, "--model-dir", str(HOUSING)], tmp_path, monkeypatch, capsys)
+    run = run_smoke(["--image", images.wrong, "--model-dir", str(HOUSING)], tmp_path, monkeypatch)
     assert run.code == 1
     assert run.outputs["verdict"] == "fail"
     assert (
@@ -528,12 +505,10 @@ def test_wrong_answers_fail_naming_payload_and_difference(
 
 
 @pytest.mark.docker
-def test_container_that_exits_fails_with_its_log(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
-) -> None:
+def test_container_that_exits_fails_with_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The bare base image runs `python3` with no input: it exits at once and never answers /ready.
     run = run_smoke(
-        ["--image", BASE_IMAGE, "--model-dir", str(HOUSING), "--timeout", "20"], tmp_path, monkeypatch, capsys
+        ["--image", BASE_IMAGE, "--model-dir", str(HOUSING), "--timeout", "20"], tmp_path, monkeypatch
     )
     assert run.code == 1
     assert "the container exited with code 0 before /ready answered" in run.err
@@ -543,28 +518,28 @@ def test_container_that_exits_fails_with_its_log(
 
 @pytest.mark.docker
 def test_not_ready_within_the_timeout_fails(
-    images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     args = ["--image", images.good, "--model-dir", str(HOUSING), "--timeout", "0.05"]
-    run = run_smoke(args, tmp_path, monkeypatch, capsys)
+    run = run_smoke(args, tmp_path, monkeypatch)
     assert run.code == 1
     assert "smoke test failed: ready: GET /ready did not answer 200 within 0.05s" in run.err
     assert_removed(container_named_in(run.out))
 
 
 @pytest.mark.docker
-def test_bad_memory_limit_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+def test_bad_memory_limit_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     args = ["--image", BASE_IMAGE, "--model-dir", str(HOUSING), "--memory", "lots"]
-    run = run_smoke(args, tmp_path, monkeypatch, capsys)
+    run = run_smoke(args, tmp_path, monkeypatch)
     assert run.code == 1
     assert "cannot create a container of" in run.err
     assert "--memory lots" in run.err
 
 
 @pytest.mark.docker
-def test_missing_image_says_build_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+def test_missing_image_says_build_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = f"modelship-test/never-built-{uuid.uuid4().hex[:8]}:1"
-    run = run_smoke(["--image", missing, "--model-dir", str(HOUSING)], tmp_path, monkeypatch, capsys)
+    run = run_smoke(["--image", missing, "--model-dir", str(HOUSING)], tmp_path, monkeypatch)
     assert run.code == 1
     assert f"image {missing!r} is not in the local Docker engine; run the build step first" in run.err
 
