@@ -116,12 +116,13 @@ def plan(args: Any) -> BuildPlan:
     dockerfile = Path(args.dockerfile) if args.dockerfile else project_dir / "Dockerfile"
     check_project(project_dir, dockerfile)
     record = check_model_dir(Path(args.model_dir))
-    git_ref = args.git_ref if args.git_ref is not None else os.environ.get("GITHUB_REF", "")
-    git_sha = args.git_sha if args.git_sha is not None else os.environ.get("GITHUB_SHA", "")
-    if args.git_ref is None and not git_ref:
-        git_ref = local_git(project_dir, "symbolic-ref", "-q", "HEAD")
-    if args.git_sha is None and not git_sha:
-        git_sha = local_git(project_dir, "rev-parse", "HEAD")
+    # Each of --git-ref and --git-sha: as given, else GitHub's variable, else the project's checkout.
+    git_ref = args.git_ref
+    if git_ref is None:
+        git_ref = os.environ.get("GITHUB_REF") or local_git(project_dir, "symbolic-ref", "-q", "HEAD")
+    git_sha = args.git_sha
+    if git_sha is None:
+        git_sha = os.environ.get("GITHUB_SHA") or local_git(project_dir, "rev-parse", "HEAD")
     image_tags = tags.compute_tags(
         model_version=record.version,
         git_ref=git_ref,

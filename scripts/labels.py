@@ -19,12 +19,13 @@ MODEL = "ai.modelship.model"
 
 def created_time(source_date_epoch: str | None, fetched_at: str, commit_epoch: str = "") -> str:
     """The `created` label: SOURCE_DATE_EPOCH, else the commit time, as ISO-8601 UTC; else the fetch time."""
-    if source_date_epoch is None or not source_date_epoch.strip():
-        if commit_epoch.strip().isdigit():
-            return datetime.fromtimestamp(int(commit_epoch), UTC).isoformat().replace("+00:00", "Z")
-        return fetched_at
+    epoch = (source_date_epoch or "").strip()
+    if not epoch:
+        if not commit_epoch.strip().isdigit():
+            return fetched_at
+        epoch = commit_epoch.strip()
     try:
-        seconds = int(source_date_epoch.strip())
+        seconds = int(epoch)
     except ValueError:
         raise gha.StepError(
             f"SOURCE_DATE_EPOCH must be whole seconds since 1970-01-01, not {source_date_epoch!r}"
