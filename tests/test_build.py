@@ -174,6 +174,8 @@ def built_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltImage
     with pytest.MonkeyPatch.context() as patch:
         for name in ("GITHUB_ACTIONS", "GITHUB_REF", "GITHUB_SHA", "GITHUB_SERVER_URL", "SOURCE_DATE_EPOCH"):
             patch.delenv(name, raising=False)
+        patch.setenv("GITHUB_OUTPUT", str(work / "github_output"))  # fetched() writes outputs too
+        patch.setenv("GITHUB_STEP_SUMMARY", str(work / "step_summary"))
         model_dir = fetched(work / "model")
         project = snapshot_project(work / "project")
         argv = (

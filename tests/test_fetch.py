@@ -45,6 +45,9 @@ def write_tiny_onnx(path: Path, factor: float = 2.0) -> bytes:
 @pytest.fixture
 def run_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     """Run `fetch.main` in-process: `ok` expects it to pass, `fails` to exit 1 (and gives its summary)."""
+    summary_file = tmp_path / "step_summary"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "github_output"))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary_file))
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
 
     def ok(*argv: str) -> StepRun:
@@ -53,9 +56,6 @@ def run_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.SimpleNam
         return run
 
     def fails(*argv: str) -> str:
-        summary_file = tmp_path / "step_summary"
-        monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "github_output"))
-        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary_file))
         summary_file.write_text("", encoding="utf-8")
         with pytest.raises(SystemExit) as exit_info:  # not steps.run_step: the tests read capsys
             fetch.main(list(argv))
