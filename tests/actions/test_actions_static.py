@@ -16,6 +16,7 @@ from .workflow_files import (
     PROJECT_DIR,
     SELF_REPOSITORY_PREFIX,
     STANDINS_DIR,
+    Uses,
     action_files,
     all_uses,
     load,
@@ -37,7 +38,24 @@ STEP_SCRIPTS = {
 # Inputs of a step action that configure the action itself, not the step script.
 ACTION_ONLY_INPUTS = {"setup-python", "grype-version", "password"}
 PINNED = re.compile(r"^[0-9a-f]{40}$")
-VERSION_COMMENT = re.compile(r"^v\d+\.\d+\.\d+$")
+VERSION_COMMENT = re.compile(r"^v(?P<major>\d+)\.\d+\.\d+$")
+# The first major of each third-party action whose action.yml at the pinned tag says
+# `runs.using: node24` (or a composite that only wraps node24 actions); GitHub removed Node 20 from
+# its runners. docs/usage.md's "Pinned actions" lists the SHAs checked. An action not listed here
+# is refused until someone reads its action.yml and adds it.
+MINIMUM_MAJORS = {
+    "actions/checkout": 5,
+    "actions/setup-python": 6,
+    "actions/upload-artifact": 6,
+    "actions/download-artifact": 7,
+    "actions/cache": 5,
+    "actions/setup-go": 6,
+    "actions/attest": 4,
+    "actions/attest-build-provenance": 4,
+    "actions/attest-sbom": 4,
+    "github/codeql-action": 4,
+    "azure/login": 3,
+}
 OWN_RELEASE_REFERENCE = "modelship/modelship"
 OWN_RELEASE_IGNORE = re.compile(r"^zizmor: ignore\[unpinned-uses\] -- \S.*")
 GRANT_LINE = re.compile(
@@ -159,31 +177,155 @@ def test_no_expression_inside_run(doc_examples: list[Path]) -> None:
     assert offenders == [], "inputs must reach run: through env:, not ${{ }}"
 
 
-def test_third_party_actions_are_pinned_to_a_commit_with_its_version(doc_examples: list[Path]) -> None:
+def pin_problems(uses: Uses) -> list[str]:
+    """What is wrong with how one `uses:` pins another repository's action (nothing for our own)."""
+    if uses.value.startswith(("./", SELF_REPOSITORY_PREFIX)):
+        return []
+    where = f"{uses.file.name}:{uses.line} {uses.value}"
+    if uses.value.startswith("docker://"):
+        return [] if "@sha256:" in uses.value else [f"{where}: a docker:// action must be pinned by digest"]
+    remote = uses.remote
+    if remote is None:
+        return [f"{where}: not owner/repo[/path]@ref"]
+    if remote["repo"] == OWN_RELEASE_REFERENCE:
+        if OWN_RELEASE_IGNORE.match(uses.comment):
+            return []
+        return [f"{where}: modelship's own release tag needs the zizmor ignore with a reason"]
+    if not PINNED.match(remote["ref"]):
+        return [f"{where}: not pinned to a 40-hex commit SHA"]
+    version = VERSION_COMMENT.match(uses.comment)
+    if version is None:
+        return [f"{where}: needs a '# vX.Y.Z' comment, has {uses.comment!r}"]
+    minimum = MINIMUM_MAJORS.get(remote["repo"])
+    if minimum is None:
+        return [
+            f"{where}: {remote['repo']} is not in MINIMUM_MAJORS; read its action.yml at the tag and add it"
+        ]
+    if int(version["major"]) < minimum:
+        return [f"{where}: {uses.comment} is below v{minimum}, the first major on Node 24"]
+    return []
+
+
+def self_reference_problems(path: Path) -> list[str]:
+    """This repository's actions referenced in a form the runner refuses or resolves elsewhere.
+
+    `$/path` is this repository at the running commit. A bare `$/` has no path, and the runner's
+    parser (PipelineConstants.TryParseSelfRepository) then treats it as owner/repo@ref and rejects
+    the file. `./` is the workspace: allowed only for the root action, in a workflow job that
+    checked the repository out first; in a composite action it would be the caller's workspace.
+    """
     problems = []
-    for uses in all_uses(all_checked_files(doc_examples)):
-        remote = uses.remote
-        if remote is None:
-            continue
-        where = f"{uses.file.name}:{uses.line} {uses.value}"
-        if remote["repo"] == OWN_RELEASE_REFERENCE:
-            if not OWN_RELEASE_IGNORE.match(uses.comment):
-                problems.append(f"{where}: modelship's own release tag needs the zizmor ignore with a reason")
-        elif not PINNED.match(remote["ref"]):
-            problems.append(f"{where}: not pinned to a 40-hex commit SHA")
-        elif not VERSION_COMMENT.match(uses.comment):
-            problems.append(f"{where}: needs a '# vX.Y.Z' comment, has {uses.comment!r}")
+    is_action = path.name == "action.yml"
+    for uses in uses_lines(path):
+        where = f"{path.name}:{uses.line} {uses.value}"
+        if uses.value.startswith(SELF_REPOSITORY_PREFIX) and not uses.value[
+            len(SELF_REPOSITORY_PREFIX) :
+        ].strip("/"):
+            problems.append(
+                f"{where}: a bare {SELF_REPOSITORY_PREFIX} is refused by the runner; add the path"
+            )
+        elif uses.value.startswith("./") and (is_action or uses.value != "./"):
+            problems.append(
+                f"{where}: use {SELF_REPOSITORY_PREFIX}path for this repository's actions and workflows"
+            )
+    if not is_action:
+        for job_id, job in (load(path).get("jobs") or {}).items():
+            checked_out = False
+            for index, step in enumerate(job.get("steps") or []):
+                step_uses = str(step.get("uses", ""))
+                checked_out = checked_out or step_uses.startswith("actions/checkout@")
+                if step_uses == "./" and not checked_out:
+                    problems.append(f"{path.name}: jobs.{job_id}.steps[{index}] uses ./ before any checkout")
+    return problems
+
+
+def test_third_party_actions_are_pinned_to_a_node24_release_by_commit(doc_examples: list[Path]) -> None:
+    problems = [
+        problem for uses in all_uses(all_checked_files(doc_examples)) for problem in pin_problems(uses)
+    ]
     assert problems == []
 
 
-def test_own_actions_use_the_self_repository_syntax() -> None:
-    local = [
-        f"{uses.file.name}:{uses.line} {uses.value}"
-        for path in [*action_files(), *workflow_files()]
-        for uses in uses_lines(path)
-        if uses.value.startswith("./")
+def test_own_actions_are_referenced_in_a_form_the_runner_accepts(doc_examples: list[Path]) -> None:
+    problems = [
+        problem
+        for path in [*action_files(), *workflow_files(), *doc_examples]
+        for problem in self_reference_problems(path)
     ]
-    assert local == [], f"use {SELF_REPOSITORY_PREFIX}path for this repository's actions and workflows"
+    assert problems == []
+
+
+CHECKOUT_V7 = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param(f"{CHECKOUT_V7} # v7.0.1", None, id="current-release"),
+        pytest.param(
+            "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2",
+            "below v5",
+            id="node20-major",
+        ),
+        pytest.param("actions/checkout@v5", "40-hex commit SHA", id="tag-not-sha"),
+        pytest.param("actions/checkout@3d3c42e5aac5 # v7.0.1", "40-hex commit SHA", id="short-sha"),
+        pytest.param(f"{CHECKOUT_V7} # v7", "'# vX.Y.Z' comment", id="major-only-comment"),
+        pytest.param(f"{CHECKOUT_V7}", "'# vX.Y.Z' comment", id="no-comment"),
+        pytest.param(
+            f"someone/unknown-action@{'a' * 40} # v9.0.0", "not in MINIMUM_MAJORS", id="unlisted-action"
+        ),
+        pytest.param(
+            f"github/codeql-action/upload-sarif@{'b' * 40} # v3.28.18", "below v4", id="subpath-old-major"
+        ),
+        pytest.param("docker://alpine:3.20", "pinned by digest", id="docker-by-tag"),
+        pytest.param("modelship/modelship@v1", "zizmor ignore", id="own-release-without-reason"),
+    ],
+)
+def test_pin_rule_judges_each_form(tmp_path: Path, line: str, expected: str | None) -> None:
+    action = tmp_path / "action.yml"
+    action.write_text(f"runs:\n  using: composite\n  steps:\n    - uses: {line}\n", encoding="utf-8")
+    problems = [problem for uses in uses_lines(action) for problem in pin_problems(uses)]
+    if expected is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1
+        assert expected in problems[0]
+
+
+WORKFLOW_HEAD = "on: push\npermissions: {}\njobs:\n  self-test:\n    runs-on: ubuntu-latest\n    steps:\n"
+CHECKOUT_STEP = f"      - uses: {CHECKOUT_V7} # v7.0.1\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "steps", "expected"),
+    [
+        pytest.param("ci.yml", "      - uses: $/actions/fetch\n", None, id="self-path"),
+        pytest.param("ci.yml", CHECKOUT_STEP + "      - uses: ./\n", None, id="root-after-checkout"),
+        pytest.param("ci.yml", "      - uses: $/\n", "bare $/", id="bare-self"),
+        pytest.param("ci.yml", "      - uses: $//\n", "bare $/", id="bare-self-slashes"),
+        pytest.param("ci.yml", "      - uses: ./\n", "before any checkout", id="root-without-checkout"),
+        pytest.param(
+            "ci.yml", CHECKOUT_STEP + "      - uses: ./actions/fetch\n", "use $/path", id="local-path"
+        ),
+    ],
+)
+def test_self_reference_rule_judges_each_form(
+    tmp_path: Path, name: str, steps: str, expected: str | None
+) -> None:
+    workflow = tmp_path / name
+    workflow.write_text(WORKFLOW_HEAD + steps, encoding="utf-8")
+    problems = self_reference_problems(workflow)
+    if expected is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1
+        assert expected in problems[0]
+
+
+def test_self_reference_rule_refuses_the_workspace_form_in_a_composite_action(tmp_path: Path) -> None:
+    action = tmp_path / "action.yml"
+    action.write_text("runs:\n  using: composite\n  steps:\n    - uses: ./\n", encoding="utf-8")
+    assert len(self_reference_problems(action)) == 1
 
 
 def test_workflows_grant_nothing_at_the_top(doc_examples: list[Path]) -> None:
