@@ -29,7 +29,7 @@ from bench.apps.onnx_feed import DTYPES
 PROJECT_DIR = servers.PROJECT_DIR
 EXAMPLES = PROJECT_DIR / "examples"
 DEFAULT_BASE = "modelship/python-base:3.11-bookworm"
-# modelship-nolog: the same image with MODELSHIP_ACCESS_LOG=false, to show what the access log costs;
+# modelship-nolog: the same image with MODELSHIP_ACCESS_LOG=off, to show what the access log costs;
 # modelship-logfile: its access log appended to a file on a mounted directory instead of stdout.
 # mlflow-Nw get the pandas table as MLflow's `dataframe_split`; mlflow-2w-tensors gets tensors instead.
 ALL_SERVERS = (

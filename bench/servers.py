@@ -181,7 +181,7 @@ def modelship_container(
     options = f"run -d --rm --network host -e MODELSHIP_PORT={port} -e MODELSHIP_WORKERS={workers}"
     with tempfile.TemporaryDirectory(prefix="modelship-bench-log-") as access_dir:
         if access_log == "off":
-            options += " -e MODELSHIP_ACCESS_LOG=false"
+            options += " -e MODELSHIP_ACCESS_LOG=off"
         elif access_log == "file":
             os.chmod(access_dir, 0o777)  # writable by the image's non-root user
             options += f" -v {access_dir}:/var/log/modelship"

@@ -13,11 +13,12 @@ from typing import Any
 
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
-from uvicorn.supervisors import Multiprocess
 
 # Only light imports here: with several workers this process just supervises them.
 from serving.accesslog import open_for_append
 from serving.config import METRICS_DIR_ENV, MODEL_FILE, ConfigError, Settings, load_settings
+from serving.drain import DrainingServer
+from serving.workers import Supervisor
 
 
 def log_config() -> dict[str, Any]:
@@ -48,21 +49,19 @@ def share_metrics_between_workers(settings: Settings) -> str | None:
     return None
 
 
-def serve(config: uvicorn.Config) -> bool:
-    """Run uvicorn (one process, or a supervisor and its workers) until it stops; False when it could not
-    start (uvicorn.run itself exits 0 when several workers fail to start)."""
+def serve(config: uvicorn.Config, drain_seconds: float) -> bool:
+    """Serve (one process, or a supervisor and its workers) until stopped and drained; False when the
+    server could not start."""
     if config.workers == 1:
-        server = uvicorn.Server(config)
+        server = DrainingServer(config, drain_seconds)
         server.run()
         return server.started
-    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
-    supervisor.run()
-    return all(process.exitcode != STARTUP_FAILURE for process in supervisor.processes)
+    return Supervisor(config, config.bind_socket(), drain_seconds).run()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve until SIGTERM/SIGINT; exit 0 after a graceful stop, 2 on bad settings, 3 when the model
-    cannot be loaded."""
+    """Serve until SIGTERM/SIGINT and the drain after it; exit 0 after a graceful stop, 2 on bad settings,
+    3 when the model cannot be loaded."""
     argparse.ArgumentParser(
         prog="python -m serving",
         description="Serve the ONNX model in MODELSHIP_MODEL_DIR; configured by MODELSHIP_* variables.",
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if settings.access_log and settings.access_log_file is not None:
+    if settings.access_log != "off" and settings.access_log_file is not None:
         try:
             os.close(open_for_append(settings.access_log_file))
         except OSError as exc:
@@ -90,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
     shared = share_metrics_between_workers(settings)
-    # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again for the handler it found:
-    # a no-op handler here makes that a clean exit 0 instead of death by signal.
+    # uvicorn stops gracefully on a second SIGTERM/SIGINT, then raises the signal again for the handler
+    # it found: a no-op handler here makes that a clean exit 0 instead of death by signal.
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, lambda signum, frame: None)
     config = uvicorn.Config(
@@ -103,12 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         loop="uvloop",
         http="httptools",
         lifespan="on",
-        access_log=False,  # serving.accesslog writes one line per request, probes left out
+        access_log=False,  # serving.accesslog writes the access log (MODELSHIP_ACCESS_LOG)
         log_config=log_config(),
         server_header=False,
         timeout_graceful_shutdown=30,
     )
-    started = serve(config)
+    started = serve(config, settings.drain_seconds)
     if shared is not None:
         shutil.rmtree(shared, ignore_errors=True)
     return 0 if started else STARTUP_FAILURE

@@ -19,9 +19,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from serving import metrics, openapi
+from serving import csvbody, metrics, openapi
 from serving.accesslog import AccessLog, file_sink
 from serving.config import Settings, load_settings
+from serving.drain import DRAIN, Drain
 from serving.errors import ClientError
 from serving.model import ModelError, ServedModel, load_model
 
@@ -31,6 +32,7 @@ JSON = "application/json"
 PROBES = frozenset({"/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"})
 ROUTES = frozenset({*PROBES, "/predict", "/invocations", "/metadata", "/openapi.json"})
 CLIENT_GONE = 499  # the client closed the connection before its request arrived; nothing is sent
+CONNECTION_CLOSE = (b"connection", b"close")
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -51,6 +53,11 @@ def is_json(content_type: bytes | None) -> bool:
         return False
     media = content_type.partition(b";")[0].strip().lower()
     return media == b"application/json" or media.endswith(b"+json")
+
+
+def is_csv(content_type: bytes | None) -> bool:
+    """True for text/csv, parameters such as charset or header ignored."""
+    return content_type is not None and content_type.partition(b";")[0].strip().lower() == b"text/csv"
 
 
 class Headers(NamedTuple):
@@ -87,15 +94,31 @@ class Disconnected(Exception):
     """The client went away before its request body arrived."""
 
 
-async def read_json(receive: Receive, headers: Headers, max_bytes: int) -> Any:
-    """The request body parsed as JSON; 415, 413 or 400 ClientErrors for the client's mistakes."""
-    if not is_json(headers.content_type):
-        shown = headers.content_type.decode("latin-1") if headers.content_type else "none"
-        raise ClientError(
-            415,
-            f"Content-Type must be application/json (or a +json type), got {shown}; "
-            "send the header 'Content-Type: application/json'",
-        )
+def unsupported(content_type: bytes | None, csv: bool) -> ClientError:
+    """A 415 naming the content types the route takes."""
+    shown = content_type.decode("latin-1") if content_type else "none"
+    takes = "application/json (or a +json type)" + (" or text/csv" if csv else "")
+    return ClientError(
+        415, f"Content-Type must be {takes}, got {shown}; send the header 'Content-Type: application/json'"
+    )
+
+
+async def read_request(receive: Receive, headers: Headers, max_bytes: int, model: ServedModel | None) -> Any:
+    """The parsed JSON body, or with a `model` also a text/csv body as its rows; 415, 413 or 400
+    ClientErrors for the client's mistakes."""
+    if is_json(headers.content_type):
+        body = await read_body(receive, headers, max_bytes)
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise ClientError(400, f"the request body is not valid JSON: {exc}") from None
+    if model is not None and is_csv(headers.content_type):
+        return csvbody.parse(await read_body(receive, headers, max_bytes), model.kind_of)
+    raise unsupported(headers.content_type, csv=model is not None)
+
+
+async def read_body(receive: Receive, headers: Headers, max_bytes: int) -> bytes:
+    """The whole request body; a 413 ClientError past `max_bytes`."""
     declared = headers.content_length
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise too_large(int(declared), max_bytes)
@@ -118,10 +141,7 @@ async def read_json(receive: Receive, headers: Headers, max_bytes: int) -> Any:
         raise Disconnected
     if len(body) > max_bytes:
         raise too_large(len(body), max_bytes)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ClientError(400, f"the request body is not valid JSON: {exc}") from None
+    return body
 
 
 async def send_json(send: Send, status: int, body: bytes) -> None:
@@ -137,11 +157,15 @@ async def send_json(send: Send, status: int, body: bytes) -> None:
 
 
 class Answering:
-    """A raw ASGI endpoint (no Request/Response objects on the hot path): JSON in, `method`'s JSON out."""
+    """A raw ASGI endpoint (no Request/Response objects on the hot path): JSON (or CSV) in, `method`'s
+    JSON out."""
 
-    def __init__(self, method: Callable[[ServedModel, Any], dict[str, Any]], by_name: bool = False) -> None:
+    def __init__(
+        self, method: Callable[[ServedModel, Any], dict[str, Any]], by_name: bool = False, csv: bool = False
+    ) -> None:
         self.method = method
         self.by_name = by_name
+        self.csv = csv
 
     async def answer(self, scope: Scope, receive: Receive, headers: Headers) -> tuple[int, bytes]:
         """Status and JSON body for a request; never raises (4xx for the client's mistakes, 500 otherwise)."""
@@ -153,7 +177,8 @@ class Answering:
             if self.by_name and scope["path_params"]["name"] != model.name:
                 name = scope["path_params"]["name"]
                 raise ClientError(404, f"no model named {name!r}; this server serves {model.name!r}")
-            return 200, orjson.dumps(self.method(model, await read_json(receive, headers, state.max_body)))
+            body = await read_request(receive, headers, state.max_body, model if self.csv else None)
+            return 200, orjson.dumps(self.method(model, body))
         except ClientError as exc:
             return exc.status, orjson.dumps({"error": exc.message})
         except Disconnected:
@@ -171,8 +196,8 @@ class Answering:
             await send_json(send, status, body)
 
 
-PREDICT = Answering(ServedModel.predict)
-INVOCATIONS = Answering(ServedModel.invocations)
+PREDICT = Answering(ServedModel.predict, csv=True)
+INVOCATIONS = Answering(ServedModel.invocations, csv=True)
 
 
 def v2_model(request: Request) -> ServedModel:
@@ -200,7 +225,9 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """200 once the model is loaded and warmed up, else 503."""
+    """200 once the model is loaded and warmed up, 503 before that and while draining for shutdown."""
+    if request.app.drain.draining:
+        return json_response({"status": "draining"}, 503)
     if request.app.state.model is None:
         return json_response({"status": "loading"}, 503)
     return json_response({"status": "ready"})
@@ -213,7 +240,7 @@ async def v2_live(request: Request) -> Response:
 
 async def v2_ready(request: Request) -> Response:
     """Open Inference Protocol readiness."""
-    is_ready = request.app.state.model is not None
+    is_ready = request.app.state.model is not None and not request.app.drain.draining
     return json_response({"ready": is_ready}, 200 if is_ready else 503)
 
 
@@ -271,16 +298,24 @@ class ModelServer(Starlette):
     """A Starlette app that observes every request and sends POST /predict and /invocations straight to
     their endpoints, past the generic middleware and routing layers (they cost as much as the model).
 
-    Observing a request: a request id (X-Request-ID echoed, or made), the metrics, and one access-log
-    line unless the request is a probe or the log is switched off.
+    Observing a request: a request id (X-Request-ID echoed, or made), the metrics, and an access-log
+    line (every request, or only refusals, errors and slow ones; never probes).
+
+    While draining for shutdown, every answer carries `Connection: close`, so keep-alive clients open a
+    new connection (to another replica) instead of reusing one that is about to close.
 
     A model that cannot be loaded fails the start-up with its one-line reason, not a traceback.
     """
 
-    def __init__(self, settings: Settings, access_log: AccessLog | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, settings: Settings, access_log: AccessLog | None = None, drain: Drain = DRAIN, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self.access_log = access_log
+        self.log_every_request = settings.access_log == "all"
+        self.slow_seconds = settings.slow_request_ms / 1000
+        self.drain = drain
         self.fast = {"/predict": PREDICT, "/invocations": INVOCATIONS}
         self.id_prefix = os.urandom(4).hex().encode()
         self.ids = count(1)
@@ -308,17 +343,14 @@ class ModelServer(Starlette):
                 scope["app"] = self
                 status, body = await endpoint.answer(scope, receive, headers)
                 if status != CLIENT_GONE:
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": status,
-                            "headers": [
-                                (b"content-type", b"application/json"),
-                                (b"content-length", b"%d" % len(body)),
-                                (b"x-request-id", request_id),
-                            ],
-                        }
-                    )
+                    response_headers = [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", b"%d" % len(body)),
+                        (b"x-request-id", request_id),
+                    ]
+                    if self.drain.draining:
+                        response_headers.append(CONNECTION_CLOSE)
+                    await send({"type": "http.response.start", "status": status, "headers": response_headers})
                     await send({"type": "http.response.body", "body": body})
             else:
 
@@ -326,7 +358,10 @@ class ModelServer(Starlette):
                     nonlocal status
                     if message["type"] == "http.response.start":
                         status = message["status"]
-                        message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+                        extra = [(b"x-request-id", request_id)]
+                        if self.drain.draining:
+                            extra.append(CONNECTION_CLOSE)
+                        message["headers"] = [*message.get("headers", ()), *extra]
                     await send(message)
 
                 await super().__call__(scope, receive, send_with_id)
@@ -344,11 +379,15 @@ class ModelServer(Starlette):
         return send_plainly
 
     def observe(self, scope: Scope, status: int, elapsed: float, request_id: bytes) -> None:
-        """Count the request in the metrics and write its access-log line (probes left out)."""
+        """Count every request in the metrics; log it in "all" mode, or when refused, failed or slow."""
         path = scope["path"]
         route = route_label(path)
         metrics.observe(route, status, elapsed)
-        if self.access_log is not None and route not in PROBES:
+        if (
+            self.access_log is not None
+            and (self.log_every_request or status >= 400 or elapsed >= self.slow_seconds)
+            and route not in PROBES
+        ):
             client = scope.get("client")
             self.access_log.line(
                 client[0] if client else "-",
@@ -361,16 +400,18 @@ class ModelServer(Starlette):
 
 
 def create_app(
-    settings: Settings | None = None, access_sink: Callable[[bytes], object] | None = None
+    settings: Settings | None = None,
+    access_sink: Callable[[bytes], object] | None = None,
+    drain: Drain = DRAIN,
 ) -> ModelServer:
     """The app for `settings` (default: read from the environment); the model loads in the lifespan.
 
     Access-log lines go to stdout, to MODELSHIP_ACCESS_LOG_FILE when set, or to `access_sink` when given
-    (tests).
+    (tests). `drain` is the process's drain state (tests give their own).
     """
     settings = settings or load_settings()
     access_log = None
-    if settings.access_log:
+    if settings.access_log != "off":
         if access_sink is None and settings.access_log_file is not None:
             access_sink = file_sink(settings.access_log_file)
         access_log = AccessLog(access_sink, immediate=False if access_sink else None)
@@ -390,7 +431,8 @@ def create_app(
         except ModelError as exc:
             app.startup_error = str(exc)
             raise
-        app.state.openapi = orjson.dumps(openapi.document(model.name, model.version))
+        document = openapi.document(model.name, model.version, model.response_schemas())
+        app.state.openapi = orjson.dumps(document)
         app.state.model = model
         log.info(
             "model %s version %s (sha256 %s) loaded and warmed up in %.0f ms, %d onnxruntime thread(s)",
@@ -411,7 +453,12 @@ def create_app(
                 await chore
 
     app = ModelServer(
-        settings, access_log, routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+        settings,
+        access_log,
+        drain,
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
     )
     app.state.max_body = settings.max_body_bytes
     app.state.model = None

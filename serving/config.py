@@ -11,6 +11,8 @@ from pathlib import Path
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MODEL_FILE = "model.onnx"  # the graph inside a model folder (contract A)
 METRICS_DIR_ENV = "MODELSHIP_METRICS_DIR"  # where several workers share their metrics (set by __main__)
+ACCESS_LOG_MODES = ("errors", "all", "off")
+MAX_DRAIN_SECONDS = 3600.0
 
 
 class ConfigError(Exception):
@@ -27,8 +29,10 @@ class Settings:
     workers: int = 1
     ort_threads: int = 1
     max_body_bytes: int = 1_048_576
-    access_log: bool = True
+    access_log: str = "errors"  # one of ACCESS_LOG_MODES
     access_log_file: Path | None = None  # None: stdout
+    slow_request_ms: int = 1000  # in "errors" mode, a request at least this slow is logged too
+    drain_seconds: float = 5.0  # after SIGTERM: /ready says 503 and answers close their connections
     model_name: str | None = None
     model_version: str | None = None
     model_sha256: str | None = None
@@ -49,15 +53,26 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return value
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     raw = env.get(name, "").strip().lower()
     if raw == "":
         return default
-    if raw in {"true", "1", "yes", "on"}:
-        return True
-    if raw in {"false", "0", "no", "off"}:
-        return False
-    raise ConfigError(f"{name}={raw!r} is not a boolean; set it to true or false")
+    if raw not in choices:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}; set it to one of them")
+    return raw
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, maximum: float) -> float:
+    raw = env.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; set it to seconds, e.g. {default:g}") from None
+    if not 0 <= value <= maximum:
+        raise ConfigError(f"{name}={raw} is out of range; set it to seconds from 0 to {maximum:g}")
+    return value
 
 
 def _optional(env: Mapping[str, str], name: str) -> str | None:
@@ -105,8 +120,10 @@ def load_settings(env: Mapping[str, str] | None = None, cgroup_root: Path = CGRO
         workers=workers,
         ort_threads=_int(env, "MODELSHIP_ORT_THREADS", default_threads, 1),
         max_body_bytes=_int(env, "MODELSHIP_MAX_BODY_BYTES", Settings.max_body_bytes, 1),
-        access_log=_bool(env, "MODELSHIP_ACCESS_LOG", True),
+        access_log=_choice(env, "MODELSHIP_ACCESS_LOG", Settings.access_log, ACCESS_LOG_MODES),
         access_log_file=Path(path) if (path := _optional(env, "MODELSHIP_ACCESS_LOG_FILE")) else None,
+        slow_request_ms=_int(env, "MODELSHIP_SLOW_REQUEST_MS", Settings.slow_request_ms, 1),
+        drain_seconds=_seconds(env, "MODELSHIP_DRAIN_SECONDS", Settings.drain_seconds, MAX_DRAIN_SECONDS),
         model_name=_optional(env, "MODELSHIP_MODEL_NAME"),
         model_version=_optional(env, "MODELSHIP_MODEL_VERSION"),
         model_sha256=_optional(env, "MODELSHIP_MODEL_SHA256"),

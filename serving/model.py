@@ -16,6 +16,7 @@ import onnxruntime as ort
 from serving import payload
 from serving.config import MODEL_FILE
 from serving.errors import ClientError, bad_request
+from serving.outputs import OutputsError, item_schema, parse_answer
 from serving.payload import Batch, Columns, Rows, Values, type_name
 
 CONFIG_FILE = "modelship.json"
@@ -59,7 +60,6 @@ EXPECTED = {
     "b": "a boolean",
     "O": "a string",
 }
-CASTS = ("bool", "int", "float", "str")
 
 
 class ModelError(Exception):
@@ -94,16 +94,6 @@ class TensorSpec:
         return {"name": self.name, "dtype": dtype, "shape": None if self.shape is None else list(self.shape)}
 
 
-@dataclass(frozen=True)
-class Field:
-    """A response field: which graph output it carries, an optional cast, and whether to unwrap one row."""
-
-    name: str
-    output: str
-    cast: str | None = None
-    unwrap: bool = False
-
-
 def read_json_file(path: Path) -> dict[str, Any]:
     """A JSON object from `path`, or {} when the file is absent."""
     if not path.is_file():
@@ -121,30 +111,6 @@ def file_sha256(path: Path) -> str:
     """Hex sha256 of a file."""
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def parse_fields(config: dict[str, Any], outputs: list[TensorSpec], where: Path) -> list[Field]:
-    """Response fields from modelship.json "outputs", default {"prediction": first graph output}."""
-    spec = config.get("outputs")
-    if spec is None:
-        return [Field("prediction", outputs[0].name)]
-    names = [o.name for o in outputs]
-    if not isinstance(spec, dict) or not spec:
-        raise ModelError(f'{where}: "outputs" must be an object {{"field": {{"output": "<graph output>"}}}}')
-    fields = []
-    for field, entry in spec.items():
-        if isinstance(entry, str):
-            entry = {"output": entry}
-        if not isinstance(entry, dict) or entry.get("output") not in names:
-            raise ModelError(
-                f'{where}: field "{field}" must name a graph output ({", ".join(names)}) '
-                f'as {{"output": ...}}, got {entry!r}'
-            )
-        cast = entry.get("dtype")
-        if cast is not None and cast not in CASTS:
-            raise ModelError(f'{where}: field "{field}" has dtype {cast!r}; use one of {", ".join(CASTS)}')
-        fields.append(Field(field, entry["output"], cast, bool(entry.get("unwrap", False))))
-    return fields
 
 
 def declared_columns(config: dict[str, Any], metadata: dict[str, str], where: Path) -> list[str] | None:
@@ -226,33 +192,21 @@ class ServedModel:
             if spec.fast is not None and spec.fast[1] == 1
         ]
         self.column_feeds = column_feeds if not self.matrix and len(column_feeds) == len(self.inputs) else []
-        self.fields = parse_fields(config, self.outputs, where)
-        self.fetch = list(dict.fromkeys(f.output for f in self.fields))
+        try:
+            self.answer_shape = parse_answer(config, [o.name for o in self.outputs], where)
+        except OutputsError as exc:
+            raise ModelError(str(exc)) from None
+        self.fetch = self.answer_shape.fetch
 
     # ---- /predict and /invocations -------------------------------------------------------------
 
     def predict(self, body: Any) -> dict[str, Any]:
-        """The /predict response for a parsed JSON body."""
-        values, rows = self.answer(body)
-        return {
-            f.name: values[f.name][0]
-            if f.unwrap and rows == 1 and len(values[f.name]) == 1
-            else values[f.name]
-            for f in self.fields
-        }
+        """The /predict response for a parsed JSON body (or a Batch, from CSV)."""
+        return self.answer_shape.predict(*self.answer(body))
 
     def invocations(self, body: Any) -> dict[str, Any]:
-        """The MLflow response {"predictions": [...]}: one record per row when there are several fields."""
-        values, rows = self.answer(body)
-        if len(values) == 1:
-            return {"predictions": next(iter(values.values()))}
-        if all(len(v) == rows for v in values.values()):
-            return {
-                "predictions": [
-                    dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)
-                ]
-            }
-        return {"predictions": values}
+        """The MLflow /invocations response for a parsed JSON body (or a Batch, from CSV)."""
+        return self.answer_shape.invocations(*self.answer(body))
 
     def answer(self, body: Any) -> tuple[dict[str, list[Any]], int]:
         """Each response field's JSON values for a /predict-style body, and the number of rows."""
@@ -260,11 +214,16 @@ class ServedModel:
         if fast is not None:
             feeds, rows = fast
         else:
-            batch = payload.parse(body)
+            batch = body if isinstance(body, Columns | Rows | Values) else payload.parse(body)
             rows = payload.n_rows(batch)
             feeds = self.feeds(batch, rows)
         results = dict(zip(self.fetch, self.run(self.fetch, feeds), strict=True))
-        return {f.name: to_json(results[f.output], f.cast) for f in self.fields}, rows
+        return self.answer_shape.values(results), rows
+
+    def kind_of(self, column: str) -> str | None:
+        """The numpy kind ("f", "i", "u", "b", "O") of a column's input; None for an unknown column."""
+        spec = self.inputs[0] if self.matrix else self.input_by_name.get(column)
+        return spec.dtype.kind if spec is not None and spec.dtype is not None else None
 
     def pandas_columns_feeds(self, body: Any) -> tuple[dict[str, np.ndarray], int] | None:
         """Feeds for the commonest request, pandas columns of numbers with one input each, in one pass.
@@ -286,8 +245,11 @@ class ServedModel:
                     return None
             elif len(column) != len(index) or list(column) != index:
                 return None
-            array = np.asarray(list(column.values()))
+            values = list(column.values())
+            array = np.asarray(values)
             if array.dtype.kind not in kinds or array.ndim != 1:
+                return None
+            if kinds != "b" and bool in map(type, values):  # numpy reads true as 1
                 return None
             array = array.astype(dtype, copy=False)
             feeds[name] = array.reshape(-1, 1) if add_axis else array
@@ -484,9 +446,15 @@ class ServedModel:
             "columns": self.columns,
             "input_mode": "matrix" if self.matrix else "columns",
             "fields": {
-                f.name: {"output": f.output, "dtype": f.cast, "unwrap": f.unwrap} for f in self.fields
+                f.name: {"output": f.output, "dtype": f.cast, "unwrap": f.unwrap}
+                for f in self.answer_shape.fields
             },
+            "responses": self.response_schemas(),
         }
+
+    def response_schemas(self) -> dict[str, dict[str, Any]]:
+        """JSON Schemas of the /predict and /invocations answers of this model."""
+        return self.answer_shape.schemas({o.name: item_schema(o.onnx_type, o.shape) for o in self.outputs})
 
     def v2_metadata(self) -> dict[str, Any]:
         """The Open Inference Protocol model metadata."""
@@ -581,6 +549,7 @@ def fit(
                 array.dtype.kind in kinds
                 and array.ndim == ndim
                 and (width is None or array.shape[1] == width)
+                and (kinds == "b" or not holds_bool(values, ndim))
             ):
                 array = array.astype(spec.dtype, copy=False)
                 return array.reshape(-1, 1) if add_axis else array
@@ -628,6 +597,10 @@ def convert(
     except ValueError:
         raise bad_request(ragged) from None
     kind = array.dtype.kind
+    if dtype.kind == "b" and kind != "b":  # 0 and 1 are numbers: a boolean input takes true and false only
+        raise wrong_type(what, columns, first_bad(values, lambda v: type(v) is bool), "b", ragged)
+    if dtype.kind != "b" and kind in "biuf" and holds_bool(values, array.ndim):
+        raise wrong_type(what, columns, first_bad(values, lambda v: type(v) is not bool), dtype.kind, ragged)
     if kind not in "biuf":
         bad = first_bad(values, lambda v: isinstance(v, int | float))
         huge = first_bad(values, lambda v: not isinstance(v, int) or -(2**63) <= v < 2**64)
@@ -652,9 +625,14 @@ def convert(
         bad = first_bad(values, lambda v: np.iinfo(dtype).min <= v <= np.iinfo(dtype).max)
         shown = bad[1] if bad else "a value"
         raise bad_request(f"{what or 'rows'}: {shown} is out of range for {dtype.name} values")
-    if dtype.kind == "b" and kind != "b" and not np.all((array == 0) | (array == 1)):
-        raise wrong_type(what, columns, first_bad(values, lambda v: v in (0, 1)), "b", ragged)
     return array.astype(dtype, copy=False)
+
+
+def holds_bool(values: Sequence[Any], depth: int) -> bool:
+    """True when a regular nested list of `depth` levels holds a JSON boolean (numpy would read it as 0/1)."""
+    if depth <= 1:
+        return bool in map(type, values)
+    return any(holds_bool(row, depth - 1) for row in values)
 
 
 def first_bad(
@@ -683,30 +661,6 @@ def wrong_type(
     row = f" (row {path[0]})" if path else ""
     shown = "" if value is None or isinstance(value, bool) else f" {json.dumps(value)[:40]}"
     return bad_request(f"{what}{row}: expected {EXPECTED[kind]}, got {type_name(value)}{shown}")
-
-
-def to_json(value: Any, cast: str | None) -> list[Any]:
-    """A graph output -> JSON values, one per row: [N, 1] squeezed, ZipMap maps keyed by str."""
-    if isinstance(value, np.ndarray):
-        if value.ndim == 2 and value.shape[1] == 1:
-            value = value[:, 0]
-        elif value.ndim == 0:
-            value = value.reshape(1)
-        if cast == "bool":
-            value = value.astype(bool)
-        elif cast == "int":
-            value = np.rint(value).astype(np.int64) if value.dtype.kind == "f" else value.astype(np.int64)
-        elif cast == "float":
-            value = value.astype(np.float64)
-        elif cast == "str":
-            value = value.astype(str)
-        return value.tolist()
-    if isinstance(value, list):
-        return [
-            {str(k): v for k, v in item.items()} if isinstance(item, dict) else to_json(item, cast)
-            for item in value
-        ]
-    return [value]
 
 
 # ---- loading -----------------------------------------------------------------------------------

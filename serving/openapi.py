@@ -23,6 +23,11 @@ ERROR = {
     },
 }
 JSON_OBJECT = {"type": "object", "additionalProperties": True}
+CSV_REQUEST = "CHAS,RM,TAX,PTRATIO,B,LSTAT\n0,6.575,296.0,15.3,396.9,4.98\n"
+CSV_BODY = {
+    "schema": {"type": "string", "description": "A header row naming the columns, then one line per row."},
+    "examples": {"housing (pandas CSV)": {"value": CSV_REQUEST}},
+}
 
 
 def json_body(schema: dict[str, Any], examples: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -33,9 +38,11 @@ def json_body(schema: dict[str, Any], examples: dict[str, Any] | None = None) ->
     return {"required": True, "content": {"application/json": media}}
 
 
-def answer(description: str, examples: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A JSON 200 answer with optional named examples."""
-    media: dict[str, Any] = {"schema": JSON_OBJECT}
+def answer(
+    description: str, examples: dict[str, Any] | None = None, schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A JSON 200 answer with an optional schema (default: any object) and named examples."""
+    media: dict[str, Any] = {"schema": schema or JSON_OBJECT}
     if examples:
         media["examples"] = {name: {"value": value} for name, value in examples.items()}
     return {"description": description, "content": {"application/json": media}}
@@ -46,13 +53,16 @@ def probe(summary: str) -> dict[str, Any]:
     return {"get": {"summary": summary, "responses": {"200": answer("OK"), "503": ERROR}}}
 
 
-def document(title: str, version: str) -> dict[str, Any]:
-    """The OpenAPI document for a model called `title`, version `version`."""
+def document(title: str, version: str, responses: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The OpenAPI document for a model called `title`, version `version`, whose /predict and
+    /invocations answers have the JSON Schemas in `responses` (when known)."""
+    responses = responses or {}
     refused = {"400": ERROR, "413": ERROR, "415": ERROR, "503": ERROR}
     predict_body = json_body(
         {"oneOf": [{"type": "object"}, {"type": "array"}]},
         {"housing (pandas columns)": HOUSING_REQUEST, "sentiment (list of strings)": SENTIMENT_REQUEST},
     )
+    predict_body["content"]["text/csv"] = CSV_BODY
     return {
         "openapi": "3.1.0",
         "info": {"title": f"modelship: {title}", "version": version},
@@ -63,8 +73,10 @@ def document(title: str, version: str) -> dict[str, Any]:
                     "requestBody": predict_body,
                     "responses": {
                         "200": answer(
-                            "One value per row in each response field.",
+                            "One value per row in each response field; a model with several outputs and "
+                            'no mapping answers {"prediction": {"<output>": [...]}}.',
                             {"housing": {"prediction": [20.35]}, "sentiment": {"positive": True}},
+                            responses.get("/predict"),
                         ),
                         **refused,
                     },
@@ -74,7 +86,10 @@ def document(title: str, version: str) -> dict[str, Any]:
                 "post": {
                     "summary": 'MLflow-compatible scoring: {"predictions": [...]}.',
                     "requestBody": predict_body,
-                    "responses": {"200": answer("MLflow predictions."), **refused},
+                    "responses": {
+                        "200": answer("MLflow predictions.", schema=responses.get("/invocations")),
+                        **refused,
+                    },
                 }
             },
             "/v2/models/{name}/infer": {
@@ -106,7 +121,7 @@ def document(title: str, version: str) -> dict[str, Any]:
                 }
             },
             "/health": probe("Alive: the process answers."),
-            "/ready": probe("Ready: the model is loaded and warmed up (503 before)."),
+            "/ready": probe("Ready: the model is loaded and warmed up (503 before, and while draining)."),
             "/v2/health/live": probe("Open Inference Protocol liveness."),
             "/v2/health/ready": probe("Open Inference Protocol readiness."),
             "/metadata": probe("Model name, version, sha256, graph inputs and outputs, columns."),

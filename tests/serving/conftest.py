@@ -16,7 +16,15 @@ with warnings.catch_warnings():  # Starlette 1.10 asks for httpx2 but works with
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
 
-from serving_models import matrix_graph, mixed_graph, numeric_columns_graph, save, text_graph, zipmap_model
+from serving_models import (
+    matrix_graph,
+    mixed_graph,
+    numeric_columns_graph,
+    save,
+    text_graph,
+    two_outputs_graph,
+    zipmap_model,
+)
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +61,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             {"outputs": {"positive": {"output": "is_hello", "dtype": "bool", "unwrap": True}}},
         ),
         "zipmap": zipmap_model(root / "zipmap"),
+        "classifier": zipmap_model(root / "classifier", mapped=False),
+        "two_outputs": save(root / "two_outputs", two_outputs_graph()),
         "numeric": save(
             root / "numeric", numeric_columns_graph(), {"outputs": {"total": "total", "double_z": "double_z"}}
         ),
@@ -67,7 +77,7 @@ def make_client(models: dict[str, Path]) -> Iterator[Callable[..., TestClient]]:
     def make(name: str, **settings: object) -> TestClient:
         key = (name, tuple(sorted(settings.items())))
         if key not in clients:
-            options: dict[str, object] = {"access_log": False, **settings}
+            options: dict[str, object] = {"access_log": "off", **settings}
             client = TestClient(create_app(Settings(model_dir=models[name], **options)))  # type: ignore[arg-type]
             client.__enter__()
             clients[key] = client

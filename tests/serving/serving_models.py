@@ -89,8 +89,9 @@ def text_graph() -> onnx.GraphProto:
     )
 
 
-def zipmap_model(folder: Path) -> Path:
-    """A scikit-learn LogisticRegression over columns x, y exported with its ZipMap probabilities."""
+def zipmap_model(folder: Path, mapped: bool = True) -> Path:
+    """A scikit-learn LogisticRegression over columns x, y exported with its ZipMap probabilities; its
+    modelship.json maps both outputs to fields unless `mapped` is False."""
     from skl2onnx import to_onnx
     from sklearn.linear_model import LogisticRegression
 
@@ -101,10 +102,9 @@ def zipmap_model(folder: Path) -> Path:
     onx = to_onnx(classifier, features[:1], target_opset={"": 17, "ai.onnx.ml": 3})
     folder.mkdir(parents=True, exist_ok=True)
     onnx.save(onx, folder / "model.onnx")
-    config = {
-        "columns": ["x", "y"],
-        "outputs": {"label": "output_label", "probabilities": "output_probability"},
-    }
+    config: dict = {"columns": ["x", "y"]}
+    if mapped:
+        config["outputs"] = {"label": "output_label", "probabilities": "output_probability"}
     (folder / "modelship.json").write_text(json.dumps(config))
     return folder
 
@@ -127,4 +127,21 @@ def numeric_columns_graph() -> onnx.GraphProto:
         ],
         [value("total", TensorProto.FLOAT, ["N", 1]), value("double_z", TensorProto.DOUBLE, ["N"])],
         [two],
+    )
+
+
+def two_outputs_graph() -> onnx.GraphProto:
+    """One input x float [N]; outputs doubled = 2 x (float) and positive = x > 0 (bool), no mapping."""
+    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+    zero = helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])
+    value = helper.make_tensor_value_info
+    return helper.make_graph(
+        [
+            helper.make_node("Mul", ["x", "two"], ["doubled"]),
+            helper.make_node("Greater", ["x", "zero"], ["positive"]),
+        ],
+        "two_outputs",
+        [value("x", TensorProto.FLOAT, ["N"])],
+        [value("doubled", TensorProto.FLOAT, ["N"]), value("positive", TensorProto.BOOL, ["N"])],
+        [two, zero],
     )

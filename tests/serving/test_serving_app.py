@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.testclient import TestClient  # conftest imported it first, quiet
 from serving.accesslog import AccessLog
 from serving.app import create_app
 from serving.config import Settings
+from serving.drain import Drain
 
 Client = Callable[..., TestClient]
 
@@ -99,7 +101,7 @@ def test_per_column_inputs_from_split_rows_and_pandas_columns(make_client: Clien
     columns = {
         "count": {"0": 1, "1": 2},
         "ratio": {"0": 1.5, "1": 0},
-        "flag": {"0": 0, "1": 1},
+        "flag": {"0": False, "1": True},
         "name": {"0": "x", "1": "y"},
     }
     assert predict(client, columns) == (200, expected)
@@ -191,6 +193,185 @@ def test_invocations_answers_like_mlflow(make_client: Client) -> None:
     assert refused(make_client("matrix_sidecar"), [], path="/invocations").startswith("empty batch")
 
 
+# ---- every output ----------------------------------------------------------------------------------
+
+
+def test_several_unmapped_outputs_all_come_back_keyed_by_name(make_client: Client) -> None:
+    client = make_client("two_outputs")
+    both = {"doubled": [3.0, -4.0], "positive": [True, False]}
+    assert predict(client, [1.5, -2]) == (200, {"prediction": both})
+    assert predict(client, {"inputs": [1.5, -2]}, "/invocations") == (200, {"predictions": both})
+
+
+def test_a_classifier_answers_its_label_and_its_probabilities(make_client: Client) -> None:
+    client = make_client("classifier")
+    status, answer = predict(client, [{"x": 2.0, "y": 0.0}, {"x": -2.0, "y": 0.0}])
+    assert status == 200
+    assert list(answer) == ["prediction"]
+    assert answer["prediction"]["output_label"] == ["dog", "cat"]
+    first, second = answer["prediction"]["output_probability"]  # ZipMap: one map per row
+    assert first["dog"] > 0.5 > second["dog"]
+    status, mlflow = predict(
+        client, {"dataframe_split": {"columns": ["x", "y"], "data": [[2, 0]]}}, "/invocations"
+    )
+    assert status == 200
+    assert mlflow["predictions"]["output_label"] == ["dog"]
+    assert set(mlflow["predictions"]["output_probability"][0]) == {"cat", "dog"}
+
+
+def test_metadata_and_openapi_describe_the_answer_a_client_gets(make_client: Client) -> None:
+    client = make_client("two_outputs")
+    responses = client.get("/metadata").json()["responses"]
+    keyed = responses["/predict"]["properties"]["prediction"]
+    assert keyed["required"] == ["doubled", "positive"]
+    assert keyed["properties"]["doubled"] == {"type": "array", "items": {"type": "number"}}
+    assert keyed["properties"]["positive"] == {"type": "array", "items": {"type": "boolean"}}
+    assert responses["/invocations"]["properties"]["predictions"] == keyed
+    document = client.get("/openapi.json").json()
+    answer = document["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert answer["schema"] == responses["/predict"]
+    single = make_client("matrix_sidecar").get("/metadata").json()["responses"]
+    assert single["/predict"]["properties"]["prediction"] == {"type": "array", "items": {"type": "number"}}
+    assert single["/invocations"]["properties"]["predictions"]["type"] == "array"
+    unwrapped = make_client("text").get("/metadata").json()["responses"]["/predict"]["properties"]["positive"]
+    assert {"type": "boolean"} in unwrapped["oneOf"]
+
+
+# ---- text/csv ------------------------------------------------------------------------------------
+
+
+def post_csv(client: TestClient, text: str, path: str = "/predict") -> tuple[int, Any]:
+    """POST a text/csv body; the status and the parsed JSON answer."""
+    response = client.post(path, content=text.encode(), headers={"content-type": "text/csv; charset=utf-8"})
+    return response.status_code, response.json()
+
+
+@pytest.mark.parametrize(
+    ("model", "text", "path", "expected"),
+    [
+        pytest.param(
+            "matrix_sidecar", "a,b,c\n1,2,3\n0,0,1\n", "/predict", {"prediction": [321.0, 100.0]}, id="rows"
+        ),
+        pytest.param(
+            "matrix_sidecar",
+            "c,a,b\r\n3,1,2\r\n",
+            "/invocations",
+            {"predictions": [321.0]},
+            id="reordered-crlf",
+        ),
+        pytest.param(
+            "matrix_sidecar",
+            ",a,b,c\n0,1,2,3\n",
+            "/predict",
+            {"prediction": [321.0]},
+            id="pandas-index-column",
+        ),
+        pytest.param(
+            "mixed",
+            'name,flag,ratio,count\n"x, quoted",False,1.5,1\ny,true,0,2\n',
+            "/predict",
+            {
+                "total": [2.5, 2.0],
+                "negated": [True, False],
+                "name": ["x, quoted", "y"],
+                "doubled": [2.0, 4.0],
+            },
+            id="per-column-types",
+        ),
+        pytest.param("text", "text\nhello\n", "/predict", {"positive": True}, id="strings"),
+        pytest.param(
+            "two_outputs",
+            "x\n1.5\n",
+            "/invocations",
+            {"predictions": {"doubled": [3.0], "positive": [True]}},
+            id="two-outputs",
+        ),
+    ],
+)
+def test_csv_bodies_are_read_by_the_model_input_types(
+    make_client: Client, model: str, text: str, path: str, expected: Any
+) -> None:
+    assert post_csv(make_client(model), text, path) == (200, expected)
+
+
+@pytest.mark.parametrize(
+    ("model", "text", "words"),
+    [
+        pytest.param(
+            "matrix_sidecar",
+            "a,b,c\n1,abc,3\n",
+            ["column 'b' (row 0): expected a number", '"abc"'],
+            id="text-for-float",
+        ),
+        pytest.param(
+            "matrix_sidecar",
+            "a,b,c\n1,,3\n",
+            ["column 'b' (row 0): expected a number, got null"],
+            id="empty-cell",
+        ),
+        pytest.param(
+            "matrix_sidecar",
+            "a,b,c\n1,2,3\n1,true,3\n",
+            ["column 'b' (row 1): expected a number, got a boolean"],
+            id="boolean-for-float",
+        ),
+        pytest.param(
+            "mixed",
+            "count,ratio,flag,name\n1.5,1,true,x\n",
+            ["column 'count' (row 0): expected an integer", "1.5"],
+            id="fraction-for-int",
+        ),
+        pytest.param(
+            "mixed",
+            "count,ratio,flag,name\n1,1,1,x\n",
+            ["column 'flag' (row 0): expected a boolean, got a number 1"],
+            id="one-for-bool",
+        ),
+        pytest.param("matrix_sidecar", "a,b,c,d\n1,2,3,4\n", ["unknown column 'd'"], id="unknown-column"),
+        pytest.param("matrix_sidecar", "a,b\n1,2\n", ["missing column 'c'"], id="missing-column"),
+        pytest.param(
+            "matrix_sidecar",
+            "a,b,c\n1,2,3\n1,2\n",
+            ["CSV line 3 has 2 fields", "the header has 3"],
+            id="short-line",
+        ),
+        pytest.param("matrix_sidecar", 'a,b,c\n1,"2,3\n', ["CSV line 2", "not valid CSV"], id="open-quote"),
+        pytest.param("matrix_sidecar", "a,b,a\n1,2,3\n", ["CSV line 1", "'a' twice"], id="duplicate-header"),
+        pytest.param(
+            "matrix_sidecar", "a,,c\n1,2,3\n", ["CSV line 1: column 2 has no name"], id="unnamed-column"
+        ),
+        pytest.param("matrix_sidecar", "a,b,c\n", ["empty batch", "no rows"], id="header-only"),
+        pytest.param("matrix_sidecar", "", ["no header row"], id="empty-body"),
+    ],
+)
+def test_bad_csv_is_a_400_naming_the_line_or_the_column(
+    make_client: Client, model: str, text: str, words: list[str]
+) -> None:
+    status, answer = post_csv(make_client(model), text)
+    assert status == 400, answer
+    for word in words:
+        assert word in answer["error"]
+
+
+def test_csv_shares_the_body_limit_and_is_only_for_predict_and_invocations(make_client: Client) -> None:
+    client = make_client("matrix_sidecar", max_body_bytes=64)
+    assert post_csv(client, "a,b,c\n1,2,3\n")[0] == 200
+    status, answer = post_csv(client, "a,b,c\n" + "1,2,3\n" * 20)
+    assert status == 413
+    assert "MODELSHIP_MAX_BODY_BYTES" in answer["error"]
+    status, answer = post_csv(make_client("matrix_sidecar"), "X\n1\n", "/v2/models/m/infer")
+    assert status == 415
+    assert "application/json (or a +json type), got text/csv" in answer["error"]
+    assert "not UTF-8" in post_csv_bytes(make_client("matrix_sidecar"), b"a,b,c\n\xff,2,3\n")
+
+
+def post_csv_bytes(client: TestClient, data: bytes) -> str:
+    """POST raw bytes as text/csv that must be refused with a 400; the message."""
+    response = client.post("/predict", content=data, headers={"content-type": "text/csv"})
+    assert response.status_code == 400
+    return str(response.json()["error"])
+
+
 # ---- client mistakes -----------------------------------------------------------------------------
 
 
@@ -272,11 +453,76 @@ def test_wrong_types_per_dtype_are_refused(
         assert word in message
 
 
-def test_integral_floats_and_zero_one_are_accepted_for_int_and_bool(make_client: Client) -> None:
-    status, answer = predict(make_client("mixed"), [{"count": 2.0, "ratio": 1, "flag": 1, "name": "x"}])
+def test_integral_floats_for_int_and_integers_for_float_are_accepted(make_client: Client) -> None:
+    status, answer = predict(make_client("mixed"), [{"count": 2.0, "ratio": 1, "flag": True, "name": "x"}])
     assert status == 200
     assert answer["doubled"] == [4.0]
+    assert answer["total"] == [3.0]
     assert answer["negated"] == [False]
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "words"),
+    [
+        pytest.param(
+            "mixed",
+            [{"count": 1, "ratio": True, "flag": True, "name": "x"}],
+            ["column 'ratio' (row 0): expected a number, got a boolean"],
+            id="true-for-double",
+        ),
+        pytest.param(
+            "mixed",
+            [
+                {"count": 1, "ratio": 0.5, "flag": True, "name": "x"},
+                {"count": False, "ratio": 1, "flag": True, "name": "y"},
+            ],
+            ["column 'count' (row 1): expected an integer, got a boolean"],
+            id="false-for-int64-in-row-1",
+        ),
+        pytest.param(
+            "mixed",
+            [{"count": 1, "ratio": 0.5, "flag": 1, "name": "x"}],
+            ["column 'flag' (row 0): expected a boolean, got a number 1"],
+            id="one-for-bool",
+        ),
+        pytest.param(
+            "mixed",
+            {"count": [1, 2], "ratio": [0.5, 1], "flag": [True, 0], "name": ["x", "y"]},
+            ["column 'flag' (row 1): expected a boolean, got a number 0"],
+            id="zero-for-bool-in-a-column",
+        ),
+        pytest.param(
+            "numeric",
+            {**NUMERIC, "y": {"0": 0.5, "1": True}},
+            ["column 'y' (row 1): expected a number, got a boolean"],
+            id="pandas-columns-fast-path",
+        ),
+        pytest.param(
+            "numeric",
+            {**NUMERIC, "x": {"0": True, "1": 2}},
+            ["column 'x' (row 0): expected an integer, got a boolean"],
+            id="pandas-columns-fast-path-int",
+        ),
+        pytest.param(
+            "matrix_sidecar",
+            [[1, 2, 3], [1, False, 3]],
+            ["column 'b' (row 1): expected a number, got a boolean"],
+            id="matrix-rows",
+        ),
+        pytest.param(
+            "matrix_sidecar",
+            [[True, False, True]],
+            ["column 'a' (row 0): expected a number, got a boolean"],
+            id="matrix-all-booleans",
+        ),
+    ],
+)
+def test_booleans_and_numbers_do_not_stand_in_for_each_other(
+    make_client: Client, model: str, body: Any, words: list[str]
+) -> None:
+    message = refused(make_client(model), body)
+    for word in words:
+        assert word in message
 
 
 def test_numbers_for_a_string_model_are_refused(make_client: Client) -> None:
@@ -298,7 +544,7 @@ def test_content_type_other_than_json_is_a_415(make_client: Client, content_type
     headers = {"content-type": content_type} if content_type else {}
     response = make_client("matrix_sidecar").post("/predict", content=b"[[1, 2, 3]]", headers=headers)
     assert response.status_code == 415
-    assert "application/json" in response.json()["error"]
+    assert "application/json (or a +json type) or text/csv" in response.json()["error"]
 
 
 @pytest.mark.parametrize(
@@ -361,6 +607,29 @@ def test_the_server_keeps_serving_after_bad_requests_and_internal_errors(
 # ---- probes, metadata, OpenAPI, metrics, request ids, access log ---------------------------------
 
 
+def test_draining_says_not_ready_and_closes_every_connection(models: dict[str, Path]) -> None:
+    drain = Drain()
+    settings = Settings(model_dir=models["matrix_sidecar"], access_log="off")
+    with TestClient(create_app(settings, drain=drain)) as client:
+        assert client.get("/ready").status_code == 200
+        assert "connection" not in client.post("/predict", json=[[1, 2, 3]]).headers
+        drain.begin()
+        assert (client.get("/ready").status_code, client.get("/ready").json()) == (
+            503,
+            {"status": "draining"},
+        )
+        assert client.get("/v2/health/ready").json() == {"ready": False}
+        answers = [
+            client.post("/predict", json=[[1, 2, 3]]),
+            client.post("/invocations", json=[[1, 2, 3]]),
+            client.post("/predict", json=[]),
+            client.get("/metadata"),
+            client.get("/health"),
+        ]
+        assert [a.status_code for a in answers] == [200, 200, 400, 200, 200]
+        assert all(a.headers["connection"] == "close" for a in answers)
+
+
 def test_health_and_readiness(make_client: Client, models: dict[str, Path]) -> None:
     client = make_client("matrix_sidecar")
     assert client.get("/health").json() == {"status": "alive"}
@@ -368,7 +637,7 @@ def test_health_and_readiness(make_client: Client, models: dict[str, Path]) -> N
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
     # Without the lifespan the model is not loaded: not ready, and /predict says so.
-    cold = TestClient(create_app(Settings(model_dir=models["matrix_sidecar"], access_log=False)))
+    cold = TestClient(create_app(Settings(model_dir=models["matrix_sidecar"], access_log="off")))
     assert cold.get("/health").status_code == 200
     assert cold.get("/ready").status_code == 503
     assert cold.get("/v2/health/ready").status_code == 503
@@ -403,7 +672,7 @@ def test_metadata_reads_the_graph_and_the_model_folder(make_client: Client, mode
 def test_settings_override_the_model_identity(models: dict[str, Path]) -> None:
     settings = Settings(
         model_dir=models["matrix_sidecar"],
-        access_log=False,
+        access_log="off",
         model_name="boston",
         model_version="3",
         model_sha256="f" * 64,
@@ -477,9 +746,9 @@ def test_request_ids_are_echoed_or_made(make_client: Client) -> None:
     assert refused_id.headers["x-request-id"] == "err-1"
 
 
-def test_one_access_log_line_per_request_without_probes(models: dict[str, Path]) -> None:
+def test_all_mode_logs_one_line_per_request_without_probes(models: dict[str, Path]) -> None:
     written: list[bytes] = []
-    settings = Settings(model_dir=models["matrix_sidecar"], access_log=True)
+    settings = Settings(model_dir=models["matrix_sidecar"], access_log="all")
     with TestClient(create_app(settings, access_sink=written.append)) as client:
         client.post("/predict", json=[[1, 2, 3]], headers={"x-request-id": "req-7"})
         client.post("/predict", json=[])
@@ -493,6 +762,39 @@ def test_one_access_log_line_per_request_without_probes(models: dict[str, Path])
     assert re.fullmatch(stamp + r' \S+ "POST /predict" 200 \d+\.\d\dms id=req-7', lines[0]), lines[0]
     assert '"POST /predict" 400 ' in lines[1]
     assert '"GET /predict%0Afake%20200" 404 ' in lines[2]
+
+
+def test_errors_mode_logs_refusals_and_slow_requests_only_and_still_counts_all(
+    models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[bytes] = []
+    settings = Settings(model_dir=models["matrix_sidecar"], slow_request_ms=200)
+    assert settings.access_log == "errors"  # the default
+    with TestClient(create_app(settings, access_sink=written.append)) as client:
+        before = client.get("/metrics").text
+        for _ in range(50):
+            assert client.post("/predict", json=[[1, 2, 3]]).status_code == 200
+        client.post("/predict", json=[[1, 2]], headers={"x-request-id": "bad-1"})
+        client.get("/nowhere", headers={"x-request-id": "lost-1"})
+        model = client.app.state.model  # type: ignore[attr-defined]
+        run = model.run
+
+        def slow_run(*args: Any) -> Any:
+            time.sleep(0.25)
+            return run(*args)
+
+        monkeypatch.setattr(model, "run", slow_run)
+        assert (
+            client.post("/predict", json=[[1, 2, 3]], headers={"x-request-id": "slow-1"}).status_code == 200
+        )
+        monkeypatch.undo()
+        after = client.get("/metrics").text
+    lines = b"".join(written).decode().splitlines()
+    assert [line.rsplit(" ", 1)[1] for line in lines] == ["id=bad-1", "id=lost-1", "id=slow-1"]
+    assert '"POST /predict" 400 ' in lines[0]
+    assert '"GET /nowhere" 404 ' in lines[1]
+    assert '"POST /predict" 200 ' in lines[2]
+    assert count_of(after, "/predict", 200) - count_of(before, "/predict", 200) == 51  # counted, not logged
 
 
 def test_access_log_lines_go_out_in_whole_line_batches() -> None:
@@ -510,7 +812,7 @@ def test_access_log_lines_go_out_in_whole_line_batches() -> None:
 def test_access_log_lines_can_go_to_a_file_shared_by_workers(models: dict[str, Path], tmp_path: Path) -> None:
     log_file = tmp_path / "access.log"
     log_file.write_text("an earlier line\n")
-    settings = Settings(model_dir=models["matrix_sidecar"], access_log=True, access_log_file=log_file)
+    settings = Settings(model_dir=models["matrix_sidecar"], access_log="all", access_log_file=log_file)
     with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
         first.post("/predict", json=[[1, 2, 3]], headers={"x-request-id": "w1"})
         second.post("/predict", json=[[1, 2, 3]], headers={"x-request-id": "w2"})
@@ -521,12 +823,13 @@ def test_access_log_lines_can_go_to_a_file_shared_by_workers(models: dict[str, P
 
 def test_access_log_switched_off_writes_nothing(models: dict[str, Path], tmp_path: Path) -> None:
     written: list[bytes] = []
-    settings = Settings(model_dir=models["matrix_sidecar"], access_log=False)
+    settings = Settings(model_dir=models["matrix_sidecar"], access_log="off")
     with TestClient(create_app(settings, access_sink=written.append)) as client:
         assert client.post("/predict", json=[[1, 2, 3]]).status_code == 200
+        assert client.post("/predict", json=[]).status_code == 400
     assert written == []
     unused = tmp_path / "never" / "access.log"  # not even opened: its folder does not exist
-    settings = Settings(model_dir=models["matrix_sidecar"], access_log=False, access_log_file=unused)
+    settings = Settings(model_dir=models["matrix_sidecar"], access_log="off", access_log_file=unused)
     with TestClient(create_app(settings)) as client:
         assert client.post("/predict", json=[[1, 2, 3]]).status_code == 200
     assert not unused.parent.exists()

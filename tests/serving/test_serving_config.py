@@ -58,8 +58,9 @@ def test_defaults(tmp_path: Path) -> None:
         1,
         1048576,
     )
-    assert settings.access_log is True
+    assert (settings.access_log, settings.slow_request_ms) == ("errors", 1000)
     assert settings.access_log_file is None
+    assert settings.drain_seconds == 5.0  # below Docker's 10 s stop timeout
 
 
 def test_threads_default_to_the_quota_shared_between_workers(tmp_path: Path) -> None:
@@ -78,8 +79,10 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "MODELSHIP_WORKERS": "3",
         "MODELSHIP_ORT_THREADS": "2",
         "MODELSHIP_MAX_BODY_BYTES": "2048",
-        "MODELSHIP_ACCESS_LOG": "false",
+        "MODELSHIP_ACCESS_LOG": "ALL",
         "MODELSHIP_ACCESS_LOG_FILE": "/var/log/modelship/access.log",
+        "MODELSHIP_SLOW_REQUEST_MS": "250",
+        "MODELSHIP_DRAIN_SECONDS": "2.5",
         "MODELSHIP_MODEL_NAME": "housing",
         "MODELSHIP_MODEL_VERSION": "4",
         "MODELSHIP_MODEL_SHA256": "ab" * 32,
@@ -91,8 +94,10 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         workers=3,
         ort_threads=2,
         max_body_bytes=2048,
-        access_log=False,
+        access_log="all",
         access_log_file=Path("/var/log/modelship/access.log"),
+        slow_request_ms=250,
+        drain_seconds=2.5,
         model_name="housing",
         model_version="4",
         model_sha256="ab" * 32,
@@ -108,7 +113,20 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         pytest.param({"MODELSHIP_WORKERS": "0"}, "MODELSHIP_WORKERS=0 is too small", id="no-workers"),
         pytest.param({"MODELSHIP_ORT_THREADS": "-1"}, "MODELSHIP_ORT_THREADS=-1 is too small", id="threads"),
         pytest.param(
-            {"MODELSHIP_ACCESS_LOG": "maybe"}, "MODELSHIP_ACCESS_LOG='maybe' is not a boolean", id="bool"
+            {"MODELSHIP_ACCESS_LOG": "maybe"},
+            "MODELSHIP_ACCESS_LOG='maybe' is not one of errors, all, off",
+            id="access-log-mode",
+        ),
+        pytest.param(
+            {"MODELSHIP_SLOW_REQUEST_MS": "0"}, "MODELSHIP_SLOW_REQUEST_MS=0 is too small", id="slow-zero"
+        ),
+        pytest.param(
+            {"MODELSHIP_DRAIN_SECONDS": "soon"}, "MODELSHIP_DRAIN_SECONDS='soon' is not a number", id="drain"
+        ),
+        pytest.param(
+            {"MODELSHIP_DRAIN_SECONDS": "-1"},
+            "MODELSHIP_DRAIN_SECONDS=-1 is out of range; set it to seconds from 0 to 3600",
+            id="drain-negative",
         ),
     ],
 )

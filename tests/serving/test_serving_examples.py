@@ -22,7 +22,7 @@ def example_client(name: str) -> Iterator[TestClient]:
     for required in ("model.onnx", "modelship.json"):
         if not (folder / required).is_file():
             pytest.skip(f"{folder / required} is missing; generate the examples (examples/generate.py)")
-    with TestClient(create_app(Settings(model_dir=folder, access_log=False))) as client:
+    with TestClient(create_app(Settings(model_dir=folder, access_log="off"))) as client:
         yield client
 
 

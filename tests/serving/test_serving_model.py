@@ -95,7 +95,7 @@ def test_declared_columns_must_match_per_column_inputs(tmp_path: Path) -> None:
         load_model(folder)
     reordered = save(tmp_path / "r", mixed_graph(), {"columns": ["name", "flag", "ratio", "count"]})
     model = load_model(reordered)
-    assert model.predict([["x", True, 0.5, 1]])["prediction"] == [1.5]  # rows follow the declared order
+    assert model.predict([["x", True, 0.5, 1]])["prediction"]["total"] == [1.5]  # the declared order
 
 
 def test_unreadable_folders(tmp_path: Path) -> None:

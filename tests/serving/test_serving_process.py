@@ -1,4 +1,4 @@
-"""`python -m serving` as a real process: ready, answers, and stops cleanly on SIGTERM mid-request."""
+"""`python -m serving` as a real process: ready, answers, and drains then stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from tests.registry import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+DRAIN_SECONDS = 1.5
 
 
 def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float = 30.0) -> None:
@@ -44,6 +45,8 @@ def server(models: dict[str, Path], tmp_path: Path) -> Iterator[tuple[subprocess
         "MODELSHIP_HOST": "127.0.0.1",
         "MODELSHIP_PORT": str(port),
         "MODELSHIP_WORKERS": "1",
+        "MODELSHIP_ACCESS_LOG": "all",
+        "MODELSHIP_DRAIN_SECONDS": str(DRAIN_SECONDS),
     }
     log = tmp_path / "server.log"
     with log.open("wb") as output:
@@ -58,7 +61,7 @@ def server(models: dict[str, Path], tmp_path: Path) -> Iterator[tuple[subprocess
         process.wait(timeout=10)
 
 
-def test_serves_logs_and_stops_on_sigterm_after_finishing_the_request_in_flight(
+def test_sigterm_drains_then_stops_after_finishing_the_request_in_flight(
     server: tuple[subprocess.Popen[bytes], str, Path],
 ) -> None:
     process, url, log = server
@@ -84,7 +87,16 @@ def test_serves_logs_and_stops_on_sigterm_after_finishing_the_request_in_flight(
         )
         time.sleep(0.3)
         process.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
+        stopped_at = time.monotonic()
+        time.sleep(0.3)
+        # Draining: not ready any more, still answering, and every answer closes its connection.
+        with httpx.Client() as client:
+            readiness = client.get(url + "/ready")
+            assert (readiness.status_code, readiness.json()) == (503, {"status": "draining"})
+            assert client.get(url + "/v2/health/ready").status_code == 503
+            during = client.post(url + "/predict", json=[[1, 2, 3]])
+        assert (during.status_code, during.json()) == (200, {"prediction": [321.0]})
+        assert readiness.headers["connection"] == during.headers["connection"] == "close"
         assert process.poll() is None, "the server quit with a request in flight"
         connection.sendall(body[5:])
         reply = b""
@@ -94,12 +106,17 @@ def test_serves_logs_and_stops_on_sigterm_after_finishing_the_request_in_flight(
                 break
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 200 ")
+    assert b"connection: close" in reply.lower()
     assert reply.endswith(b'{"prediction":[321.0]}')
     assert process.wait(timeout=10) == 0
+    assert time.monotonic() - stopped_at >= DRAIN_SECONDS  # it served through the whole drain
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/health")
     lines = log.read_text()
+    assert f"draining for {DRAIN_SECONDS:g} s" in lines
     assert '"POST /predict" 200' in lines
     assert "id=proc-1" in lines
-    assert "/ready" not in lines.replace("retry when /ready", "")  # probes are not logged
+    assert '"GET /ready"' not in lines  # probes are not logged, even in "all" mode
 
 
 def serve_until_it_stops(**variables: str) -> subprocess.CompletedProcess[str]:
