@@ -19,7 +19,7 @@ setup: $(BIN)/.installed
 	tools/setup-machine
 
 demo: setup
-	eval "$$(tools/local-registry start)" && \
+	eval "$$(MODELSHIP_REGISTRY_PORT="$(MODELSHIP_REGISTRY_PORT)" tools/local-registry start)" && \
 	REGISTRY_PASSWORD="$$MODELSHIP_TEST_REGISTRY_PASSWORD" $(BIN)/python -m scripts.pipeline \
 		--source local --model $(MODEL) --dest .modelship/model \
 		--image-name "$$MODELSHIP_TEST_REGISTRY/modelship/$(notdir $(MODEL))" \
