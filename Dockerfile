@@ -1,19 +1,21 @@
 # The modelship serving image: one ONNX model behind an ASGI server.
-# Build context: this Dockerfile, serving/, requirements/serving.txt, a wheelhouse (scripts/wheelhouse.py)
-# and the model folder (model.onnx, optional modelship.json). The model comes last, so a new model
-# rebuilds only the final layer.
+# Build context: this Dockerfile, serving/, requirements/serving.txt (a hashed lock), a wheelhouse
+# (scripts/wheelhouse.py) and the model folder (model.onnx, optional modelship.json). The model comes
+# last, so a new model rebuilds only the final layer.
 ARG BASE_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${BASE_IMAGE} AS dependencies
 ARG WHEELHOUSE=.wheelhouse
 COPY requirements/serving.txt /tmp/requirements.txt
 COPY ${WHEELHOUSE}/ /tmp/wheels/
-# pip runs from its own wheel (no pip in a minimal base), offline, from the host-made wheelhouse;
+# pip runs from its own wheel (no pip in a minimal base), offline, from the host-made wheelhouse,
+# and installs only wheels whose sha256 the lock lists (--require-hashes);
 # then tests, headers and onnxruntime's unused training/tool parts are dropped.
 RUN set -eu; \
     set -- /tmp/wheels/pip-*.whl; \
-    python3 "$1/pip" install --no-index --no-deps --find-links /tmp/wheels --disable-pip-version-check \
-        --root-user-action ignore --target /opt/modelship/site -r /tmp/requirements.txt
+    python3 "$1/pip" install --no-index --no-deps --require-hashes --find-links /tmp/wheels \
+        --disable-pip-version-check --root-user-action ignore --target /opt/modelship/site \
+        -r /tmp/requirements.txt
 WORKDIR /opt/modelship/site
 RUN rm -rf bin numpy/_core/include numpy/_core/tests numpy/f2py numpy/_pyinstaller \
         onnxruntime/tools onnxruntime/transformers onnxruntime/quantization onnxruntime/datasets \

@@ -12,8 +12,25 @@ SKIP_SCAN ?= $(if $(shell command -v grype),,--skip-scan)
 
 $(BIN)/.installed: requirements/serving.txt requirements/pipeline.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
 	touch $@
+
+# The locks (requirements/*.txt): exact versions and hashes of each set's whole closure, compiled
+# from the hand-edited requirements/*.in. Serving first: the pipeline and dev locks keep its versions.
+# An existing pin stays until its .in asks for another; LOCK_ARGS=--upgrade moves every pin.
+# onnxruntime's dependencies the server never imports stay out of the image's lock (serving.in says why).
+.PHONY: locks
+SERVING_UNUSED := flatbuffers packaging protobuf
+LOCK_ARGS ?=
+LOCK_COMPILER ?= $(BIN)/pip-compile
+LOCK = CUSTOM_COMPILE_COMMAND="make locks" $(LOCK_COMPILER) --quiet --generate-hashes --strip-extras \
+	--no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+
+locks: $(BIN)/.installed
+	$(LOCK) $(SERVING_UNUSED:%=--unsafe-package=%) -o requirements/serving.txt requirements/serving.in
+	$(LOCK) --allow-unsafe -o requirements/pip.txt requirements/pip.in
+	$(LOCK) --allow-unsafe -o requirements/pipeline.txt requirements/pipeline.in
+	$(LOCK) --allow-unsafe -o requirements/dev.txt requirements/dev.in
 
 setup: $(BIN)/.installed
 	tools/setup-machine

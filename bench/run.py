@@ -120,8 +120,9 @@ def machine() -> dict[str, Any]:
         "docker": images.docker("version", "--format", "{{.Server.Version}}"),
         "wrk": wrk.split(" [")[0],
         "bench": {name: metadata.version(name) for name in bench_packages},
+        # The lock's requirement lines: `name==version \` (its hashes follow on lines of their own).
         "modelship_serving": dict(
-            line.split("==") for line in pins if "==" in line and not line.startswith("#")
+            line.split()[0].split("==") for line in pins if "==" in line and not line.startswith("#")
         ),
         "load_average_at_start": os.getloadavg(),
     }

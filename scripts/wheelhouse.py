@@ -1,8 +1,9 @@
 """Download the serving image's wheels on the host, so the Docker build needs no network.
 
 `pip` inside a build cannot always reach or verify the package index (proxies, private CAs);
-the host can. The wheelhouse holds the pinned serving requirements and a pip wheel, for the
-image's Python (3.11) and the engine's CPU architecture, and is reused while the pins are unchanged.
+the host can. The wheelhouse holds the serving lock's wheels and a pip wheel (requirements/pip.txt),
+for the image's Python (3.11) and the engine's CPU architecture, each checked against the hashes in
+its lock, and is reused while the locks are unchanged.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from scripts import gha
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REQUIREMENTS = PROJECT_DIR / "requirements" / "serving.txt"
+# The pip that installs the wheels inside the image build, locked with its hashes like the rest.
+PIP_LOCK = PROJECT_DIR / "requirements" / "pip.txt"
 DEFAULT_DEST = PROJECT_DIR / ".wheelhouse"
-PIP_VERSION = "26.3"
 PYTHON_VERSION = "3.11"
 STAMP = ".requirements.sha256"
 
@@ -30,8 +32,8 @@ def platform_tags(machine: str) -> list[str]:
 
 
 def requirements_digest(requirements: Path) -> str:
-    """What the wheelhouse was made from: the pins and the pip version."""
-    return hashlib.sha256(requirements.read_bytes() + PIP_VERSION.encode()).hexdigest()
+    """What the wheelhouse was made from: the serving lock and pip's."""
+    return hashlib.sha256(requirements.read_bytes() + PIP_LOCK.read_bytes()).hexdigest()
 
 
 def ensure(dest: Path = DEFAULT_DEST, requirements: Path = REQUIREMENTS) -> Path:
@@ -41,17 +43,19 @@ def ensure(dest: Path = DEFAULT_DEST, requirements: Path = REQUIREMENTS) -> Path
     if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == digest:
         return dest
     dest.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
-    command += ["--python-version", PYTHON_VERSION, "--implementation", "cp", "--dest", str(dest)]
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes"]
+    command += ["--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp"]
+    command += ["--dest", str(dest)]
     for tag in platform_tags(platform.machine()):
         command += ["--platform", tag]
-    command += ["-r", str(requirements), f"pip=={PIP_VERSION}"]
+    command += ["-r", str(requirements), "-r", str(PIP_LOCK)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise gha.StepError(
             f"could not download the serving wheels listed in {requirements}: "
             f"{result.stderr.strip()[-2000:]}\nCheck that the package index is reachable from this machine "
-            "(pip config, proxy, certificates) and that every pin has a wheel for Python 3.11."
+            "(pip config, proxy, certificates), that every pin has a wheel for Python 3.11, and that the "
+            "lock is current: a hash mismatch means the lock and the index disagree (run `make locks`)."
         )
     stamp.write_text(digest + "\n", encoding="utf-8")
     return dest
