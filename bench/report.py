@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MODELSHIP = "modelship"
-MODELSHIP_VARIANTS = ("modelship", "modelship-nolog", "modelship-logfile")  # access log: stdout, off, file
+MODELSHIP_VARIANTS = ("modelship", "modelship-all", "modelship-logfile")  # access log: default, all, file
 MLFLOW = "mlflow-2w"  # the pandas table as dataframe_split, like every other server
 MLFLOW_TENSORS = "mlflow-2w-tensors"  # MLflow's fastest input form
 BARE_ASGI = "bare-asgi"

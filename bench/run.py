@@ -29,12 +29,13 @@ from bench.apps.onnx_feed import DTYPES
 PROJECT_DIR = servers.PROJECT_DIR
 EXAMPLES = PROJECT_DIR / "examples"
 DEFAULT_BASE = "modelship/python-base:3.11-bookworm"
-# modelship-nolog: the same image with MODELSHIP_ACCESS_LOG=off, to show what the access log costs;
-# modelship-logfile: its access log appended to a file on a mounted directory instead of stdout.
+# modelship: the image's defaults (the access log logs refusals, errors and slow requests only);
+# modelship-all: the same image with MODELSHIP_ACCESS_LOG=all, a line per request on stdout;
+# modelship-logfile: MODELSHIP_ACCESS_LOG=all appended to a file on a mounted directory instead.
 # mlflow-Nw get the pandas table as MLflow's `dataframe_split`; mlflow-2w-tensors gets tensors instead.
 ALL_SERVERS = (
     "modelship",
-    "modelship-nolog",
+    "modelship-all",
     "modelship-logfile",
     "mlflow-1w",
     "mlflow-2w",
@@ -47,7 +48,7 @@ ALL_SERVERS = (
 MATRIX: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]] = {
     "housing": (ALL_SERVERS, (16, 1), (1, 32)),
     "sentiment": (
-        ("modelship", "modelship-nolog", "modelship-logfile", "mlflow-2w", "mlflow-2w-tensors", "bare-asgi"),
+        ("modelship", "modelship-all", "modelship-logfile", "mlflow-2w", "mlflow-2w-tensors", "bare-asgi"),
         (16,),
         (1, 32),
     ),
@@ -135,7 +136,7 @@ def server_for(
     onnx_file = EXAMPLES / model / "model.onnx"
     log = logs / f"{model}-{name}.log"
     if name.startswith("modelship"):
-        access_log = {"modelship": "stdout", "modelship-nolog": "off", "modelship-logfile": "file"}[name]
+        access_log = {"modelship": "default", "modelship-all": "all", "modelship-logfile": "file"}[name]
         return servers.modelship_container(image, workers, body, log, access_log)
     if name.startswith("mlflow-"):
         workers = int(name.split("-")[1].removesuffix("w"))

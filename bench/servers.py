@@ -173,16 +173,17 @@ def bench_app(name: str, model: Path, workers: int, body: bytes, log: Path) -> I
 
 @contextmanager
 def modelship_container(
-    image: str, workers: int, body: bytes, log: Path, access_log: str = "stdout"
+    image: str, workers: int, body: bytes, log: Path, access_log: str = "default"
 ) -> Iterator[Running]:
     """The modelship image as it starts itself, on the host network (no docker-proxy between wrk and it),
-    its access log to "stdout" (the default), "off", or a "file" on a mounted directory."""
+    its access log as the image's "default" (refusals, errors, slow requests), "all" requests on stdout,
+    or all of them to a "file" on a mounted directory."""
     port = free_port()
     options = f"run -d --rm --network host -e MODELSHIP_PORT={port} -e MODELSHIP_WORKERS={workers}"
     with tempfile.TemporaryDirectory(prefix="modelship-bench-log-") as access_dir:
-        if access_log == "off":
-            options += " -e MODELSHIP_ACCESS_LOG=off"
-        elif access_log == "file":
+        if access_log in ("all", "file"):
+            options += " -e MODELSHIP_ACCESS_LOG=all"
+        if access_log == "file":
             os.chmod(access_dir, 0o777)  # writable by the image's non-root user
             options += f" -v {access_dir}:/var/log/modelship"
             options += " -e MODELSHIP_ACCESS_LOG_FILE=/var/log/modelship/access.log"

@@ -302,7 +302,8 @@ class ModelServer(Starlette):
     line (every request, or only refusals, errors and slow ones; never probes).
 
     While draining for shutdown, every answer carries `Connection: close`, so keep-alive clients open a
-    new connection (to another replica) instead of reusing one that is about to close.
+    new connection (to another replica) instead of reusing one that is about to close; at its very end,
+    answers wait until the listener has closed (serving.drain).
 
     A model that cannot be loaded fails the start-up with its one-line reason, not a traceback.
     """
@@ -333,6 +334,8 @@ class ModelServer(Starlette):
                 send = self.plain_startup_failure(send)
             await super().__call__(scope, receive, send)
             return
+        if self.drain.holding:  # shutting down: this client waits instead of opening new connections
+            await self.drain.released.wait()
         start = time.perf_counter()
         headers = read_headers(scope)
         request_id = self.request_id(headers.request_id)

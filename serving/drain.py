@@ -3,62 +3,53 @@
 1. SIGTERM starts the drain: /ready answers 503, so load balancers stop sending, and every answer
    carries `Connection: close`, so keep-alive clients reconnect (elsewhere) instead of reusing a socket
    that is about to close. Requests keep being served for MODELSHIP_DRAIN_SECONDS.
-2. Then the listening socket stops taking new connections without resetting the ones the kernel has
-   already queued: a socket filter drops new SYNs (the client retries a second later and finds the port
-   closed), while handshakes under way complete and are accepted, read and answered.
-3. Then uvicorn's own graceful stop: the listener closes, requests in flight finish, the process exits 0.
+2. Then answers are held back for a moment: a client waiting for its answer opens no new connection, so
+   once nothing new has arrived for QUIET_SECONDS the kernel's queue of accepted connections is empty,
+   and closing the listening socket resets none (a queued connection would get a reset, which a client
+   sees as a lost request). New connections from then on are refused, which clients retry elsewhere.
+3. The held answers go out, requests in flight finish (uvicorn's graceful stop), the process exits 0.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import socket
-import struct
 import time
 from types import FrameType
-from typing import Any
 
 import uvicorn
 
 log = logging.getLogger("modelship")
 
-SO_ATTACH_FILTER = 26  # Linux <asm-generic/socket.h>; the socket module does not name it
-# A classic BPF program run on each TCP segment sent to the listening socket (offset 0 is the TCP header):
-# drop a segment with SYN set (a new connection), keep everything else.
-DROP_SYN = (
-    (0x30, 0, 0, 13),  # ldb [13]: the TCP flags byte
-    (0x45, 0, 1, 0x02),  # jset #SYN: next instruction, else skip it
-    (0x06, 0, 0, 0),  # ret #0: drop
-    (0x06, 0, 0, 0xFFFFFFFF),  # ret #-1: keep the whole segment
-)
-ACCEPT_GRACE_SECONDS = 0.3  # once new SYNs are dropped: time to accept, read and answer the queued ones
+QUIET_SECONDS = 0.1  # holding answers: this long without a new connection or request means none is queued
+MAX_HOLD_SECONDS = 2.0  # and never hold answers longer than this
 
 
 class Drain:
-    """Whether this process is draining for shutdown (read by the app on every answer)."""
+    """This process's drain state, read by the app on every request: draining (say 503 on /ready, close
+    every connection) and holding (keep answers back until released)."""
 
     def __init__(self) -> None:
         self.draining = False
+        self.holding = False
+        self.released = asyncio.Event()
 
     def begin(self) -> None:
         """Start draining."""
         self.draining = True
 
+    def hold(self) -> None:
+        """Keep answers back until `release()`."""
+        self.draining = self.holding = True
+
+    def release(self) -> None:
+        """Let the held answers go."""
+        self.holding = False
+        self.released.set()
+
 
 DRAIN = Drain()  # the process's one drain: a signal is process-wide
-
-
-def refuse_new_connections(listener: Any) -> None:
-    """Drop new connection attempts to `listener` (a socket or uvloop's socket view); queued and
-    established connections are kept. Logs and carries on where the kernel refuses the filter."""
-    program = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *op) for op in DROP_SYN))
-    fprog = struct.pack("HL", len(DROP_SYN), ctypes.addressof(program))  # struct sock_fprog
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-    except OSError as exc:
-        log.warning("cannot filter new connections (%s); connections queued at shutdown may be reset", exc)
 
 
 class DrainingServer(uvicorn.Server):
@@ -91,11 +82,23 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        """Refuse new connections, answer the ones already queued, then uvicorn's graceful shutdown."""
-        self.drain.begin()
+        """Hold answers until nothing new arrives, close the listener, release the answers, then uvicorn's
+        graceful shutdown."""
+        self.drain.hold()
+        await self.until_quiet()
         for server in self.servers:
-            for listener in server.sockets:
-                refuse_new_connections(listener)
-        await asyncio.sleep(ACCEPT_GRACE_SECONDS)
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        self.drain.release()
         log.info("stopped taking connections; finishing the requests in flight")
         await super().shutdown(sockets)
+
+    async def until_quiet(self) -> None:
+        """Wait until no connection or request has arrived for QUIET_SECONDS (at most MAX_HOLD_SECONDS)."""
+        state = self.server_state
+        deadline = time.monotonic() + MAX_HOLD_SECONDS
+        seen = (-1, -1)
+        while time.monotonic() < deadline and seen != (state.total_requests, len(state.connections)):
+            seen = (state.total_requests, len(state.connections))
+            await asyncio.sleep(QUIET_SECONDS)

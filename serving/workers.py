@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import threading
+from types import FrameType
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
@@ -53,6 +54,13 @@ class Supervisor:
         self.stop = threading.Event()
         self.workers: list[Worker] = []
 
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """The first SIGTERM/SIGINT stops (the workers drain); another is passed on (they stop at once)."""
+        if self.stop.is_set():
+            for worker in self.workers:
+                worker.signal(signum)
+        self.stop.set()
+
     def spawn(self) -> Worker:
         """A started worker."""
         worker = Worker(self.config, [self.listener], self.drain_seconds)
@@ -62,7 +70,7 @@ class Supervisor:
     def run(self) -> bool:
         """Serve until SIGTERM/SIGINT and all workers have stopped; False when a worker could not start."""
         for stop in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(stop, lambda signum, frame: self.stop.set())
+            signal.signal(stop, self.on_signal)
         log.info("starting %d workers (supervisor pid %d)", self.config.workers, os.getpid())
         self.workers = [self.spawn() for _ in range(self.config.workers)]
         started = True

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +21,12 @@ from docker.models.containers import Container
 
 from scripts import build, fetch
 from tests import steps
+from tests.registry import free_port
 
 pytestmark = pytest.mark.docker
 
 PROJECT = Path(__file__).resolve().parents[1]
+WRK_SCRIPT = PROJECT / "bench" / "post.lua"  # POSTs $BENCH_BODY_FILE, prints a BENCH line with non-2xx
 BASE_IMAGE = "modelship/python-base:3.11-bookworm"
 # The verbatim exchange of the serving issue is the first of the bundled samples.
 HOUSING_REQUEST = json.loads((PROJECT / "examples" / "housing" / "samples.json").read_text())[0]["request"]
@@ -225,3 +231,92 @@ def test_a_corrupt_model_stops_the_container_with_its_reason(images: dict[str, s
     assert exit_code == 3, log
     assert "modelship: onnxruntime cannot load /opt/modelship/model/model.onnx" in log
     assert "Traceback" not in log
+
+
+def test_the_default_log_is_quiet_for_good_requests_and_tells_each_refusal(
+    images: dict[str, str], start: Any
+) -> None:
+    container, url = start(images["housing"])
+    time.sleep(1.2)  # anything buffered at start-up is flushed within a second
+    started = container.logs().decode().splitlines()
+    assert any("loaded and warmed up" in line for line in started)
+    with requests.Session() as session:
+        for _ in range(500):
+            good = session.post(f"{url}/predict", data=json.dumps(HOUSING_REQUEST), headers=JSON, timeout=5)
+            assert good.status_code == 200
+        time.sleep(1.2)
+        after_good = container.logs().decode().splitlines()
+        bad = session.post(f"{url}/predict", data='{"RM": {"0": true}}', headers=JSON, timeout=5)
+        assert bad.status_code == 400
+        time.sleep(1.2)
+    after_bad = container.logs().decode().splitlines()
+    assert after_good == started  # 500 good requests: not one line
+    [line] = after_bad[len(after_good) :]
+    assert '"POST /predict" 400 ' in line
+    container.stop(timeout=10)
+    assert "Finished server process" in container.logs().decode()
+
+
+def wrk_figures(output: str) -> dict[str, int]:
+    """Requests, non-2xx answers and socket errors by kind from wrk's report and bench/post.lua's line."""
+    bench = json.loads(output.split("BENCH ", 1)[1].splitlines()[0])
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    kinds = (
+        dict(zip(("connect", "read", "write", "timeout"), map(int, errors.groups()), strict=True))
+        if errors
+        else {}
+    )
+    return {"requests": bench["requests"], "non2xx": bench["non2xx"], "read": 0, **kinds}
+
+
+def test_docker_stop_under_load_loses_no_request(images: dict[str, str], tmp_path: Path) -> None:
+    """16 keep-alive connections from wrk against 2 workers; `docker stop` midway must cost no request:
+    the drain sends every client to a new connection, which the stopped server then refuses (a connect
+    or write error in wrk's count), never a reset of one it had taken (a read error) or a non-2xx."""
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is missing; tools/setup-machine installs it")
+    port = free_port()
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps(HOUSING_REQUEST))
+    client = docker.from_env()
+    # The host network: wrk talks to the server itself on loopback, with no docker-proxy in between.
+    container = client.containers.run(
+        images["housing"],
+        detach=True,
+        network_mode="host",
+        environment={"MODELSHIP_HOST": "127.0.0.1", "MODELSHIP_PORT": str(port), "MODELSHIP_WORKERS": "2"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, container.logs().decode()
+            time.sleep(0.05)
+        wrk = subprocess.Popen(
+            ["wrk", "-t2", "-c16", "-d9s", "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{port}/predict"],
+            env={**os.environ, "BENCH_BODY_FILE": str(body)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2)
+        stopping = time.monotonic()
+        container.stop(timeout=10)
+        stop_seconds = time.monotonic() - stopping
+        output, _ = wrk.communicate(timeout=30)
+        container.reload()
+        exit_code = container.attrs["State"]["ExitCode"]
+        log = container.logs().decode()
+    finally:
+        container.remove(force=True)
+        client.close()
+    figures = wrk_figures(output)
+    print(f"wrk: {figures}, docker stop took {stop_seconds:.1f} s")
+    assert exit_code == 0, log
+    assert stop_seconds < 10, "docker stop had to kill it"
+    assert figures["requests"] > 1000, output
+    assert (figures["read"], figures["non2xx"]) == (0, 0), output + log
+    assert "draining for 5 s" in log
