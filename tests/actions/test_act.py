@@ -60,6 +60,12 @@ BASE_IMAGE = "modelship/python-base:3.11-bookworm"
 RUN_TIMEOUT = 420
 # The example's requests with every expected answer off by 1000 (test_actions_static keeps it in step).
 WRONG_SAMPLES = "tests/actions/fixtures/wrong-samples.json"
+# The caller workflows check out with the same pinned checkout as deliver.yml (its stand-in is mapped).
+CHECKOUT_PIN = next(
+    f"{uses.value} # {uses.comment}"
+    for uses in all_uses([DELIVER_WORKFLOW])
+    if uses.value.startswith("actions/checkout@")
+)
 STANDIN_FOR = {
     "actions/checkout": "checkout",
     "actions/setup-python": "setup-python",
@@ -380,7 +386,7 @@ jobs:
     permissions:
       contents: read
     steps:
-      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
+      - uses: {CHECKOUT_PIN}
         with:
           persist-credentials: false
       - name: modelship
@@ -431,8 +437,11 @@ def test_reusable_workflow_delivers_the_example_model(harness: Harness) -> None:
     run = harness.run("deliver", deliver_caller(harness, image))
     assert_delivered(harness, run, image)
     assert set(run.jobs) >= {"build", "scan", "smoke-test", "push", "summary", "record"}
-    sarif_file = harness.work / "deliver" / "artifacts" / "sarif" / "modelship-grype.sarif"
-    sarif = json.loads(sarif_file.read_text(encoding="utf-8"))
+    # One code-scanning category per image, so two deliveries in one run keep both results.
+    sarif_dir = harness.work / "deliver" / "artifacts" / "sarif"
+    uploads = [line.split("\t") for line in (sarif_dir / "categories.tsv").read_text().splitlines()]
+    assert [category for _, category in uploads] == [f"modelship-grype/{image}"]
+    sarif = json.loads((sarif_dir / uploads[0][0]).read_text(encoding="utf-8"))
     assert sarif["version"] == "2.1.0"
 
 
