@@ -187,7 +187,11 @@ def test_the_access_log_can_go_to_a_mounted_file(images: dict[str, str], start: 
     logs.chmod(0o777)  # writable by the image's non-root user
     container, url = start(
         images["housing"],
-        environment={"MODELSHIP_ACCESS_LOG_FILE": "/var/log/modelship/access.log", "MODELSHIP_WORKERS": "2"},
+        environment={
+            "MODELSHIP_ACCESS_LOG": "all",
+            "MODELSHIP_ACCESS_LOG_FILE": "/var/log/modelship/access.log",
+            "MODELSHIP_WORKERS": "2",
+        },
         volumes={str(logs): {"bind": "/var/log/modelship", "mode": "rw"}},
     )
     for request_id in ("one", "two"):
