@@ -21,6 +21,10 @@ from typing import Any, NoReturn
 class StepError(Exception):
     """A failure the user can fix; its message says what went wrong and what to do."""
 
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
 
 def in_actions() -> bool:
     """True when running inside a GitHub Actions job."""
@@ -147,12 +151,12 @@ def annotate(
     print(head + _escape(message), flush=True)
 
 
-def die(message: str) -> NoReturn:
-    """Fail the step: annotate the error, put it at the top of the summary, exit 1."""
+def die(message: str, exit_code: int = 1) -> NoReturn:
+    """Fail the step: annotate the error, put it at the top of the summary, exit non-zero."""
     annotate("error", message)
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         add_summary(f"❌ {message}")
-    raise SystemExit(1)
+    raise SystemExit(exit_code)
 
 
 @contextmanager
@@ -161,7 +165,7 @@ def step_errors() -> Iterator[None]:
     try:
         yield
     except StepError as error:
-        die(str(error))
+        die(str(error), error.exit_code)
 
 
 def read_outputs(path: str | os.PathLike[str]) -> dict[str, str]:

@@ -1,11 +1,12 @@
-"""Scan step: grype on the built image, gated at a severity cut-off, with SARIF and a summary."""
+"""Scan step: syft's SBOM of the image, grype on it, a gate at a severity cut-off, SARIF and a summary.
+
+Exit codes: 0 passed; 1 vulnerabilities at or above the cut-off; 2 bad input or no scanner;
+3 the vulnerability database could not be loaded or is too old; 4 the image could not be read.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -13,15 +14,11 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from scripts import gha, sarif
+from scripts import gha, grype, sarif, sbom, scanners
+from scripts.grype import Database
+from scripts.sbom import Sbom
 
-GRYPE_VERSION = "v0.87.0"  # as pinned by actions/scan (input grype-version)
-INSTALL_HINT = (
-    "install grype (pinned) with "
-    f"`curl -sSfL https://raw.githubusercontent.com/anchore/grype/{GRYPE_VERSION}/install.sh "
-    f"| sh -s -- -b /usr/local/bin {GRYPE_VERSION}`, or use the scan action, which installs it; "
-    "to go on without scanning, pass --skip (input skip: true) and the summary will say so"
-)
+USAGE_EXIT = 2
 WORST_LISTED = 10
 RAW_LIMIT = 60_000  # keep the folded raw JSON well under the 1 MiB step-summary limit
 
@@ -218,7 +215,9 @@ def counts_line(verdict: Verdict) -> str:
     return " · ".join(f"{count} {severity.label}" for severity, count in verdict.counts.items())
 
 
-def render_summary(image: str, report: Report, verdict: Verdict, raw: str) -> str:
+def render_summary(
+    image: str, report: Report, verdict: Verdict, raw: str, database: Database, files: Sbom
+) -> str:
     """The step summary: verdict first, counts by severity, the worst findings, raw JSON folded."""
     cutoff = verdict.cutoff.label
     if verdict.passed:
@@ -230,7 +229,14 @@ def render_summary(image: str, report: Report, verdict: Verdict, raw: str) -> st
         notes.append(f"{report.ignored} ignored by the grype config")
     if verdict.only_fixed:
         notes.append(f"{verdict.skipped_unfixed} without a fix not counted (only-fixed)")
-    lines = [head, "", f"**{counts_line(verdict)}** ({'; '.join(notes)})", ""]
+    lines = [head, ""]
+    if database.test_advisories is not None:
+        lines += [
+            f"> **Scanned with the offline test database ({database.test_advisories} advisories); "
+            "this is not a vulnerability assessment.**",
+            "",
+        ]
+    lines += [f"**{counts_line(verdict)}** ({'; '.join(notes)})", ""]
     lines += ["| Severity | Count |", "| --- | ---: |"]
     lines += [f"| {severity.label} | {count} |" for severity, count in verdict.counts.items()]
     listed = worst(verdict.considered)
@@ -243,10 +249,7 @@ def render_summary(image: str, report: Report, verdict: Verdict, raw: str) -> st
         for f in listed:
             name = f"[{f.vulnerability_id}]({f.url})" if f.url else f.vulnerability_id
             lines.append(f"| {name} | {f.severity.label} | {f.package} | {f.version} | {f.fix_text} |")
-    version = f"grype {report.grype_version or '(version unknown)'}"
-    if report.db_built:
-        version += f", vulnerability database built {report.db_built}"
-    lines += ["", f"_{version}._", ""]
+    lines += ["", gha.key_value_table(scanned_with(report, database, files)), ""]
     shown = (
         raw
         if len(raw) <= RAW_LIMIT
@@ -254,6 +257,16 @@ def render_summary(image: str, report: Report, verdict: Verdict, raw: str) -> st
     )
     lines.append(gha.details("grype JSON output", shown, "json"))
     return "\n".join(lines)
+
+
+def scanned_with(report: Report, database: Database, files: Sbom) -> list[tuple[str, str]]:
+    """The summary's rows naming the scanner, its database and the SBOM files."""
+    return [
+        ("grype", report.grype_version or "(version unknown)"),
+        ("database", database.description),
+        ("SBOM (SPDX JSON)", f"`{files.spdx}`"),
+        ("SBOM (CycloneDX JSON)", f"`{files.cyclonedx}` (scanned; syft {files.syft_version or '?'})"),
+    ]
 
 
 def render_skipped(image: str, reason: str) -> str:
@@ -301,31 +314,24 @@ def to_sarif(image: str, report: Report, verdict: Verdict) -> dict[str, Any]:
     )
 
 
-def run_grype(grype: str, image: str, config: Path | None) -> tuple[str, str]:
-    """Run `grype IMAGE -o json`, returning stdout and stderr; a failure becomes a StepError."""
-    command = [grype, image, "-o", "json"] + (["--config", str(config)] if config else [])
-    env = {**os.environ, "GRYPE_CHECK_FOR_APP_UPDATE": "false"}
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    except OSError as error:
-        raise gha.StepError(f"could not run grype at {grype}: {error}; {INSTALL_HINT}") from None
-    if done.returncode != 0:
-        raise gha.StepError(
-            f"grype failed on image '{image}' (exit {done.returncode}); check that the image exists "
-            "(locally: `docker image inspect`, or in its registry with access granted) and that the "
-            f"grype config is valid. grype said:\n{done.stderr.strip() or '(nothing on stderr)'}"
-        )
-    return done.stdout, done.stderr
-
-
-def write_outputs(verdict: Verdict | None, sarif_path: Path | None, outcome: str) -> None:
-    """The step's outputs: counts per severity, total, SARIF path, verdict."""
+def write_outputs(
+    verdict: Verdict | None,
+    sarif_path: Path | None,
+    outcome: str,
+    scanned: tuple[Report, Database, Sbom] | None = None,
+) -> None:
+    """The step's outputs: counts per severity, total, SARIF and SBOM paths, verdict, what scanned."""
     counts = verdict.counts if verdict else {severity: 0 for severity in Severity}
     for severity, count in counts.items():
         gha.set_output(severity.label, count)
     gha.set_output("total", len(verdict.considered) if verdict else 0)
     gha.set_output("sarif", str(sarif_path) if sarif_path else "")
     gha.set_output("verdict", outcome)
+    report, database, files = scanned if scanned else (None, None, None)
+    gha.set_output("sbom-spdx", str(files.spdx) if files else "")
+    gha.set_output("sbom-cyclonedx", str(files.cyclonedx) if files else "")
+    gha.set_output("grype-version", report.grype_version if report else "")
+    gha.set_output("database", database.description if database else "")
 
 
 def build_parser() -> gha.StepParser:
@@ -342,21 +348,38 @@ def build_parser() -> gha.StepParser:
     parser.add_flag("--only-fixed", help="count only vulnerabilities that have a fixed version")
     parser.add_input("--config", default="", help="grype config file with ignore rules (e.g. .grype.yaml)")
     parser.add_input("--sarif", default="", help="write SARIF 2.1.0 for code scanning to this path")
+    parser.add_input("--sbom-dir", default=".modelship/sbom", help="folder for the SPDX and CycloneDX SBOMs")
     parser.add_flag("--skip", help="do not scan (the summary says loudly that the image was not scanned)")
     return parser
 
 
+def scanner(tool: str, image: str) -> str:
+    """The path of grype or syft; a clear error (exit 2) when it is not installed."""
+    found = scanners.find(tool)
+    if found is None:
+        raise gha.StepError(
+            f"{tool} is not on PATH nor in {scanners.BIN_DIR}, so image '{image}' cannot be scanned; "
+            f"{scanners.INSTALL_HINT}",
+            exit_code=USAGE_EXIT,
+        )
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Scan the image with grype and gate on the severity cut-off."""
+    """Catalog the image with syft, scan the SBOM with grype and gate on the severity cut-off."""
     args = build_parser().parse_args(argv)
     image: str = args.image.strip()
     with gha.step_errors():
         if not image:
-            raise gha.StepError("input 'image' is empty; pass the image reference the build step printed")
+            raise gha.StepError(
+                "input 'image' is empty; pass the image reference the build step printed",
+                exit_code=USAGE_EXIT,
+            )
         config = Path(args.config) if args.config else None
         if config is not None and not config.is_file():
             raise gha.StepError(
-                f"grype config '{config}' (input 'config') does not exist; fix the path or leave it empty"
+                f"grype config '{config}' (input 'config') does not exist; fix the path or leave it empty",
+                exit_code=USAGE_EXIT,
             )
         if args.skip:
             gha.annotate(
@@ -365,24 +388,24 @@ def main(argv: list[str] | None = None) -> int:
             gha.add_summary(render_skipped(image, "skip was requested"))
             write_outputs(None, None, "skipped")
             return 0
-        grype = shutil.which("grype")
-        if grype is None:
-            raise gha.StepError(f"grype is not on PATH, so image '{image}' cannot be scanned; {INSTALL_HINT}")
-        raw, log = run_grype(grype, image, config)
+        grype_path, syft_path = scanner("grype", image), scanner("syft", image)
+        database = grype.ready(grype_path)
+        files = sbom.write(syft_path, image, Path(args.sbom_dir))
+        raw = grype.scan_sbom(grype_path, str(files.cyclonedx), str(config) if config else None)
         try:
             report = parse_report(raw)
         except GrypeOutputError as error:
             raise gha.StepError(
                 f"grype's output for image '{image}' could not be read: {error}. Run "
-                f"`grype {image} -o json` by hand to see it. grype said:\n"
-                f"{log.strip() or '(nothing on stderr)'}\nand its output began:\n{raw[:300]}"
+                f"`grype sbom:{files.cyclonedx} -o json` by hand to see it; its output began:\n{raw[:300]}",
+                exit_code=USAGE_EXIT,
             ) from None
         verdict = decide(report.findings, Severity.parse(args.severity_cutoff), only_fixed=args.only_fixed)
         sarif_path = (
             sarif.write_log(Path(args.sarif), to_sarif(image, report, verdict)) if args.sarif else None
         )
-        write_outputs(verdict, sarif_path, "pass" if verdict.passed else "fail")
-        gha.add_summary(render_summary(image, report, verdict, raw))
+        write_outputs(verdict, sarif_path, "pass" if verdict.passed else "fail", (report, database, files))
+        gha.add_summary(render_summary(image, report, verdict, raw, database, files))
         for f in worst(verdict.failing):
             gha.annotate(
                 "error",
@@ -392,8 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         if not verdict.passed:
             gha.annotate(
                 "error",
-                f"image {image} has {len(verdict.failing)} vulnerabilities at or above "
-                f"{verdict.cutoff.label} ({counts_line(verdict)}); update the affected packages "
+                f"vulnerabilities at or above the cut-off: image {image} has {len(verdict.failing)} at or "
+                f"above {verdict.cutoff.label} ({counts_line(verdict)}); update the affected packages "
                 "or the base image, or add a justified ignore rule to the grype config",
             )
             return 1

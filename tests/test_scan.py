@@ -1,62 +1,27 @@
-"""The scan step against a stand-in grype on PATH that prints grype's real JSON format."""
+"""The scan step: its pure decisions on grype's JSON, then the step with the real grype and syft
+on real images, against the offline test database that tools/grype-testdb builds."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
-from scripts import gha, scan
+from scripts import grype, sbom, scan, scanners
 from scripts.scan import Finding, Severity
-from tests.fakes import FAKE_GRYPE, fake_grype_in
+from tests import scanner, steps
+from tests.steps import StepRun
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grype"
 IMAGE = "modelship/housing:1"
-
-
-@pytest.fixture(autouse=True)
-def step_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Outputs and summary go to files in tmp_path; no INPUT_* leaks in; no stray .grype.yaml is found."""
-    for name in list(os.environ):
-        if name.startswith(("INPUT_", "FAKE_GRYPE_")) or name == "GITHUB_ACTIONS":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "output"))
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
-
-
-@pytest.fixture
-def grype_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Put a `grype` that runs the fake with this interpreter first on PATH (nothing else)."""
-    wrapper = fake_grype_in(tmp_path / "bin")
-    monkeypatch.setenv("PATH", str(wrapper.parent))
-    return wrapper
-
-
-def outputs(tmp_path: Path) -> dict[str, str]:
-    """The step outputs written so far (a later value of the same name wins)."""
-    return gha.read_outputs(tmp_path / "output")
-
-
-def summary(tmp_path: Path) -> str:
-    """The step summary written so far."""
-    return (tmp_path / "summary.md").read_text(encoding="utf-8")
-
-
-def run(monkeypatch: pytest.MonkeyPatch, fixture: str, *args: str) -> int:
-    """Run the scan step in-process with the fake grype printing FIXTURE."""
-    monkeypatch.setenv("FAKE_GRYPE_FIXTURE", fixture)
-    try:
-        return scan.main(["--image", IMAGE, *args])
-    except SystemExit as exit_:  # die() exits; treat it like the process would
-        return int(exit_.code or 0)
+PY_WHEEL = "py-1.11.0-py2.py3-none-any.whl"  # GHSA-w596-4wvx-j9j6: medium, no fix
+URLLIB3_WHEEL = "urllib3-1.26.4-py2.py3-none-any.whl"  # GHSA-q2q7-5pp4-w6pg: high, fixed in 1.26.5
 
 
 def finding(vid: str, severity: Severity, *, fixed: bool = True, score: float | None = None) -> Finding:
@@ -202,221 +167,251 @@ def test_sarif_has_a_rule_per_vulnerability_and_levels_from_severity() -> None:
         assert not uri.startswith("/")
 
 
-# --- the step, with the fake grype --------------------------------------------------------------
+# --- the step, with the real grype and syft on real images ---------------------------------------
 
 
-@pytest.mark.usefixtures("grype_on_path")
-def test_clean_image_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sarif_path = tmp_path / "out" / "grype.sarif"
-    assert run(monkeypatch, "clean", "--sarif", str(sarif_path)) == 0
-    out = outputs(tmp_path)
-    assert out["verdict"] == "pass"
-    assert out["total"] == "0"
-    assert all(out[s] == "0" for s in ("critical", "high", "medium", "low", "negligible", "unknown"))
-    assert out["sarif"] == str(sarif_path)
-    log = json.loads(sarif_path.read_text(encoding="utf-8"))
-    assert log["runs"][0]["results"] == []
-    assert summary(tmp_path).startswith("## ✅")
-
-
-@pytest.mark.usefixtures("grype_on_path")
-def test_vulnerable_above_cutoff_fails(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    assert run(monkeypatch, "vulnerable") == 1
-    out = outputs(tmp_path)
-    assert out["verdict"] == "fail"
-    counts = {s: out[s] for s in ("critical", "high", "medium", "low", "negligible", "unknown")}
-    assert counts == {
-        "critical": "1",
-        "high": "1",
-        "medium": "1",
-        "low": "1",
-        "negligible": "1",
-        "unknown": "1",
-    }
-    assert out["total"] == "6"
-    text = summary(tmp_path)
-    assert text.startswith("## ❌ Scan failed: 2 at or above high")
-    assert "1 critical · 1 high · 1 medium · 1 low · 1 negligible · 1 unknown" in text
-    # the worst finding is listed first, with its fixed version; raw JSON is folded
-    table = text.split("| --- | --- | --- | --- | --- |")[1]
-    assert table.strip().splitlines()[0].split("|")[1:6] == [
-        " [CVE-2026-10001](https://security-tracker.debian.org/tracker/CVE-2026-10001) ",
-        " critical ",
-        " libssl3 ",
-        " 3.0.14-1~deb12u2 ",
-        " 3.0.15-1~deb12u1 ",
-    ]
-    assert "<details><summary>grype JSON output</summary>" in text
-    stdout = capsys.readouterr().out
-    assert "::error title=Vulnerability in modelship/housing%3A1::CVE-2026-10001 (critical)" in stdout
-    assert "::error::image modelship/housing:1 has 2 vulnerabilities at or above high" in stdout
-
-
-@pytest.mark.usefixtures("grype_on_path")
-@pytest.mark.parametrize(
-    ("cutoff", "code", "verdict"),
-    [
-        pytest.param("high", 0, "pass", id="medium-findings-under-high"),
-        pytest.param("critical", 0, "pass", id="medium-findings-under-critical"),
-        pytest.param("medium", 1, "fail", id="medium-findings-at-medium"),
-        pytest.param("LOW", 1, "fail", id="cutoff-is-case-insensitive"),
-    ],
-)
-def test_cutoff_decides_exit_code(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cutoff: str, code: int, verdict: str
-) -> None:
-    assert run(monkeypatch, "medium-only", "--severity-cutoff", cutoff) == code
-    assert outputs(tmp_path)["verdict"] == verdict
-    assert outputs(tmp_path)["medium"] == "2"
-
-
-@pytest.mark.usefixtures("grype_on_path")
-def test_cutoff_from_input_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INPUT_SEVERITY_CUTOFF", "medium")
-    monkeypatch.setenv("INPUT_ONLY_FIXED", "false")
-    assert run(monkeypatch, "medium-only") == 1
-
-
-@pytest.mark.usefixtures("grype_on_path")
-def test_only_fixed_drops_an_unfixed_critical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert run(monkeypatch, "unfixed-critical") == 1
-    assert run(monkeypatch, "unfixed-critical", "--only-fixed") == 0
-    out = outputs(tmp_path)  # the last run's values come last and win
-    assert (out["critical"], out["medium"], out["low"], out["total"]) == ("0", "1", "1", "2")
-    assert "1 without a fix not counted (only-fixed)" in summary(tmp_path)
-
-
-@pytest.mark.usefixtures("grype_on_path")
-def test_grype_config_ignore_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step_env: Path) -> None:
-    config = step_env / "grype-ignore.yaml"
-    config.write_text(
-        "ignore:\n"
-        "  - vulnerability: CVE-2026-10001\n"
-        "    reason: patched in our base image\n"
-        "  - package:\n"
-        "      name: zlib1g\n",
-        encoding="utf-8",
-    )
-    sarif_path = tmp_path / "grype.sarif"
-    assert run(monkeypatch, "vulnerable", "--config", str(config), "--sarif", str(sarif_path)) == 0
-    out = outputs(tmp_path)
-    assert (out["critical"], out["high"], out["total"], out["verdict"]) == ("0", "0", "4", "pass")
-    assert "2 ignored by the grype config" in summary(tmp_path)
-    # grype itself moved them: they are in the raw output's ignoredMatches, not in the SARIF
-    assert '"appliedIgnoreRules"' in summary(tmp_path)
-    rule_ids = {r["ruleId"] for r in json.loads(sarif_path.read_text(encoding="utf-8"))["runs"][0]["results"]}
-    assert rule_ids.isdisjoint({"CVE-2026-10001", "CVE-2026-10002"})
-
-
-@pytest.mark.usefixtures("grype_on_path")
-def test_grype_yaml_in_working_directory_is_honoured(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step_env: Path
-) -> None:
-    (step_env / ".grype.yaml").write_text("ignore:\n  - vulnerability: CVE-2026-20001\n", encoding="utf-8")
-    assert run(monkeypatch, "unfixed-critical") == 0
-    assert outputs(tmp_path)["critical"] == "0"
-
-
-@pytest.mark.usefixtures("grype_on_path")
-@pytest.mark.parametrize(
-    ("rules", "ignored", "total"),
-    [
-        pytest.param("  - fix-state: wont-fix\n", 1, 5, id="by-fix-state"),
-        pytest.param(
-            "  - package:\n      name: libssl3\n      version: 9.9\n", 0, 6, id="other-version-kept"
-        ),
-        pytest.param("  - package:\n      type: deb\n", 5, 1, id="by-package-type"),
-        pytest.param(
-            "  - vulnerability: CVE-2026-10004\n    fix-state: fixed\n", 0, 6, id="all-keys-must-agree"
-        ),
-    ],
-)
-def test_grype_ignore_rule_keys(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step_env: Path, rules: str, ignored: int, total: int
-) -> None:
-    (step_env / ".grype.yaml").write_text("ignore:\n" + rules, encoding="utf-8")
-    run(monkeypatch, "vulnerable", "--severity-cutoff", "critical")
-    assert outputs(tmp_path)["total"] == str(total)
-    assert (f"{ignored} ignored by the grype config" in summary(tmp_path)) is (ignored > 0)
-
-
-@pytest.mark.usefixtures("grype_on_path")
-def test_missing_config_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert run(monkeypatch, "clean", "--config", "nope.yaml") == 1
-    assert "grype config 'nope.yaml' (input 'config') does not exist" in summary(tmp_path)
-
-
-@pytest.mark.usefixtures("grype_on_path")
-@pytest.mark.parametrize(
-    "fixture",
-    [pytest.param("malformed", id="truncated-json"), pytest.param("not-grype", id="json-of-another-shape")],
-)
-def test_malformed_output_is_a_clean_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fixture: str
-) -> None:
-    assert run(monkeypatch, fixture) == 1
-    text = summary(tmp_path)
-    assert text.startswith(f"❌ grype's output for image '{IMAGE}' could not be read")
-    assert "INFO grype version" in text  # grype's stderr is shown
-    assert "Traceback" not in capsys.readouterr().err
-
-
-@pytest.mark.usefixtures("grype_on_path")
-def test_grype_crash_shows_its_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_GRYPE_MODE", "crash")
-    assert run(monkeypatch, "clean") == 1
-    text = summary(tmp_path)
-    assert f"grype failed on image '{IMAGE}' (exit 2)" in text
-    assert "panic: runtime error" in text
-
-
-@pytest.mark.usefixtures("grype_on_path")
-def test_unknown_image_fails_with_grype_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_GRYPE_IMAGES", "modelship/other:2")
-    assert run(monkeypatch, "clean") == 1
-    assert "could not fetch image" in summary(tmp_path)
+@pytest.fixture(scope="module")
+def test_database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The offline test database, built once; the environment that points grype at it."""
+    return scanner.build_test_database(scanner.ADVISORIES, tmp_path_factory.mktemp("grype-db"))
 
 
 @pytest.fixture
-def no_grype(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """PATH holds only an empty folder, so there is no grype to find."""
+def offline(test_database: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """grype uses the test database; no INPUT_* leaks in; the step runs in an empty folder."""
+    for name in list(os.environ):
+        if name.startswith("INPUT_") or name == "GITHUB_ACTIONS":
+            monkeypatch.delenv(name)
+    for name, value in test_database.items():
+        monkeypatch.setenv(name, value)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture(scope="module")
+def unfixed_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base image with py 1.11.0, named by an advisory that has no fix."""
+    with scanner.image_with_wheels(
+        "modelship-test/scan-py:1", [PY_WHEEL], tmp_path_factory.mktemp("py")
+    ) as tag:
+        yield tag
+
+
+@pytest.fixture(scope="module")
+def fixed_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base image with urllib3 1.26.4, named by a high advisory fixed in 1.26.5."""
+    with scanner.image_with_wheels(
+        "modelship-test/scan-urllib3:1", [URLLIB3_WHEEL], tmp_path_factory.mktemp("urllib3")
+    ) as tag:
+        yield tag
+
+
+def scan_step(image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> StepRun:
+    """The scan step in-process on IMAGE, its SBOMs written under tmp_path."""
+    files = tmp_path / "step"
+    files.mkdir(exist_ok=True)
+    argv = ["--image", image, "--sbom-dir", str(tmp_path / "sbom"), *args]
+    return steps.run_step(scan.main, argv, files, monkeypatch)
+
+
+def db_built() -> str:
+    """The build time of the database grype is pointed at, as `grype db status` tells it."""
+    done = grype.run(scanner.tool("grype"), "db", "status", "-o", "json", auto_update=False)
+    return str(json.loads(done.stdout)["built"])
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("offline")
+def test_an_advisory_at_the_cutoff_fails_the_gate(
+    unfixed_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    run = scan_step(unfixed_image, tmp_path, monkeypatch, "--severity-cutoff", "medium")
+    assert run.code == 1, run.out + run.err
+    out = run.outputs
+    assert (out["verdict"], out["medium"], out["negligible"], out["high"]) == ("fail", "1", "2", "0")
+    assert out["grype-version"] == scanners.pinned_version("grype")
+    assert run.summary.startswith(f"## ❌ Scan failed: 1 at or above medium in `{unfixed_image}`")
+    assert "offline test database (3 advisories); this is not a vulnerability assessment" in run.summary
+    assert f"| grype | {scanners.pinned_version('grype')} |" in run.summary
+    assert f"built {db_built()}" in run.summary
+    assert (
+        "| GHSA-w596-4wvx-j9j6](https://github.com/advisories/GHSA-w596-4wvx-j9j6) | medium | py | 1.11.0 |"
+        in (run.summary.replace("| [", "| "))
+    )
+    assert "::error::vulnerabilities at or above the cut-off: image" in run.out
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("offline")
+def test_the_sarif_is_valid_and_names_advisory_package_and_location(
+    unfixed_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sarif_path = tmp_path / "grype.sarif"
+    run = scan_step(
+        unfixed_image, tmp_path, monkeypatch, "--severity-cutoff", "medium", "--sarif", str(sarif_path)
+    )
+    assert run.outputs["sarif"] == str(sarif_path)
+    log = json.loads(sarif_path.read_text(encoding="utf-8"))
+    jsonschema.Draft4Validator(scanner.sarif_schema()).validate(log)
+    [result] = [r for r in log["runs"][0]["results"] if r["ruleId"] == "GHSA-w596-4wvx-j9j6"]
+    assert "py 1.11.0" in result["message"]["text"]
+    uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri.endswith("py-1.11.0.dist-info/METADATA")
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("offline")
+def test_only_fixed_passes_when_the_advisory_has_no_fix(
+    unfixed_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = scan_step(unfixed_image, tmp_path, monkeypatch, "--severity-cutoff", "medium", "--only-fixed")
+    assert run.code == 0, run.out + run.err
+    assert (run.outputs["verdict"], run.outputs["medium"]) == ("pass", "0")
+    assert "3 without a fix not counted (only-fixed)" in run.summary
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("where", ["grype-yaml-in-working-directory", "config-input"])
+def test_an_ignore_rule_passes_the_gate(
+    unfixed_image: str, offline: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    rule = "ignore:\n  - vulnerability: GHSA-w596-4wvx-j9j6\n    reason: py's svn support is never imported\n"
+    config = offline / (".grype.yaml" if where.startswith("grype-yaml") else "ignore.yaml")
+    config.write_text(rule, encoding="utf-8")
+    extra = ["--config", str(config)] if where == "config-input" else []
+    run = scan_step(unfixed_image, tmp_path, monkeypatch, "--severity-cutoff", "medium", *extra)
+    assert run.code == 0, run.out + run.err
+    assert run.outputs["medium"] == "0"
+    assert "1 ignored by the grype config" in run.summary
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("offline")
+def test_a_fixed_advisory_still_fails_with_only_fixed(
+    fixed_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = scan_step(fixed_image, tmp_path, monkeypatch, "--only-fixed")
+    assert run.code == 1, run.out + run.err
+    assert (run.outputs["high"], run.outputs["verdict"]) == ("1", "fail")
+    assert "| urllib3 | 1.26.4 | 1.26.5 |" in run.summary
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("offline")
+def test_the_sboms_are_written_and_named(
+    unfixed_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = scan_step(unfixed_image, tmp_path, monkeypatch, "--severity-cutoff", "critical")
+    assert run.code == 0, run.out + run.err
+    spdx = json.loads(Path(run.outputs["sbom-spdx"]).read_text(encoding="utf-8"))
+    cyclonedx = json.loads(Path(run.outputs["sbom-cyclonedx"]).read_text(encoding="utf-8"))
+    assert spdx["spdxVersion"].startswith("SPDX-2.")
+    assert {"py", "libc6"} <= {package["name"] for package in spdx["packages"]}
+    assert cyclonedx["bomFormat"] == "CycloneDX"
+    assert ("py", "1.11.0") in {(c["name"], c.get("version")) for c in cyclonedx["components"]}
+    assert f"`{run.outputs['sbom-spdx']}`" in run.summary
+    assert (
+        f"`{run.outputs['sbom-cyclonedx']}` (scanned; syft {scanners.pinned_version('syft')})" in run.summary
+    )
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("offline")
+def test_an_unreadable_image_is_told_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = "127.0.0.1:9/modelship/missing:1"  # a refused loopback port: nothing leaves the machine
+    run = scan_step(missing, tmp_path, monkeypatch)
+    assert run.code == sbom.IMAGE_EXIT
+    assert run.summary.startswith(f"❌ the image '{missing}' could not be read")
+    assert "connection refused" in run.summary
+    assert "Traceback" not in run.err
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("offline")
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        pytest.param({"GRYPE_DB_MAX_ALLOWED_BUILT_AGE": "1ns"}, "max allowed age is", id="too-old"),
+        pytest.param({"GRYPE_DB_CACHE_DIR": "{tmp}/empty-cache"}, "database does not exist", id="missing"),
+    ],
+)
+def test_database_trouble_is_told_apart_with_the_fix(
+    unfixed_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], said: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    run = scan_step(unfixed_image, tmp_path, monkeypatch)
+    assert run.code == grype.DATABASE_EXIT, run.out + run.err
+    assert run.summary.startswith("❌ grype's vulnerability database could not be loaded or is too old")
+    assert said in run.summary
+    assert "run `grype db update`" in run.summary
+    assert "the image is not at fault" in run.summary
+    assert not (tmp_path / "sbom").exists()  # nothing was catalogued for a scan that cannot happen
+
+
+def test_a_crashing_grype_is_a_clean_error(tmp_path: Path) -> None:
+    """A stand-in, because a real grype cannot be made to panic: the error quotes its last words."""
+    stand_in = tmp_path / "grype"
+    stand_in.write_text(
+        "#!/bin/sh\necho 'panic: runtime error: index out of range' >&2\nexit 2\n", encoding="utf-8"
+    )
+    stand_in.chmod(0o755)
+    with pytest.raises(scan.gha.StepError) as raised:
+        grype.scan_sbom(str(stand_in), "sbom.cdx.json", None)
+    assert raised.value.exit_code == 2
+    assert "grype failed on the SBOM sbom.cdx.json (exit 2): panic: runtime error" in str(raised.value)
+
+
+@pytest.fixture
+def no_scanners(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither PATH nor .modelship/bin holds grype or syft."""
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr(scanners, "BIN_DIR", empty)
 
 
-@pytest.mark.usefixtures("no_grype")
-def test_grype_missing_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert run(monkeypatch, "clean") == 1
-    text = summary(tmp_path)
-    assert "grype is not on PATH" in text
-    assert f"install.sh | sh -s -- -b /usr/local/bin {scan.GRYPE_VERSION}" in text
-    assert "--skip" in text
-    assert not (tmp_path / "output").exists()
+@pytest.mark.usefixtures("no_scanners")
+def test_a_missing_scanner_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = scan_step(IMAGE, tmp_path, monkeypatch)
+    assert run.code == scan.USAGE_EXIT
+    assert "grype is not on PATH nor in" in run.summary
+    assert "make setup" in run.summary
+    assert "--skip" in run.summary
+    assert "verdict" not in run.outputs
 
 
-@pytest.mark.usefixtures("no_grype")
-def test_skip_reports_loudly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.mark.usefixtures("no_scanners")
+def test_skip_reports_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    assert run(monkeypatch, "clean", "--skip") == 0
-    assert summary(tmp_path).startswith(f"## ⚠️ Image NOT scanned: `{IMAGE}`")
-    assert outputs(tmp_path)["verdict"] == "skipped"
-    assert f"::warning::image {IMAGE} was NOT scanned" in capsys.readouterr().out
+    run = scan_step(IMAGE, tmp_path, monkeypatch, "--skip")
+    assert run.code == 0
+    assert run.summary.startswith(f"## ⚠️ Image NOT scanned: `{IMAGE}`")
+    assert run.outputs["verdict"] == "skipped"
+    assert f"::warning::image {IMAGE} was NOT scanned" in run.out
 
 
-def test_fake_grype_refuses_only_fixed_flag() -> None:
-    """The step applies only-fixed itself; the fake refuses the flag so a regression shows."""
-    done = subprocess.run(
-        [sys.executable, str(FAKE_GRYPE), IMAGE, "-o", "json", "--only-fixed"],
+def test_a_missing_config_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = scan_step(IMAGE, tmp_path, monkeypatch, "--config", "nope.yaml")
+    assert run.code == scan.USAGE_EXIT
+    assert "grype config 'nope.yaml' (input 'config') does not exist" in run.summary
+
+
+def test_the_pinned_versions_have_one_home() -> None:
+    """go.mod names grype and syft; no workflow, action or script names a version of its own."""
+    major, minor, _ = (int(part) for part in scanners.pinned_version("grype").split("."))
+    assert (major, minor) >= (0, 110)  # the first grype of schema v6 this project has run
+    files = subprocess.run(
+        ["git", "ls-files", "*.yml", "*.py", "Makefile", "tools/*"],
         capture_output=True,
         text=True,
-        check=False,
-        env={**os.environ, "FAKE_GRYPE_FIXTURE": "clean"},
-    )
-    assert done.returncode == 1
-    assert "unknown flag: --only-fixed" in done.stderr
+        cwd=scanner.PROJECT,
+        check=True,
+    ).stdout.split()
+    version = re.compile(r"(grype|syft)[@_ =:-]+v?[0-9]+\.[0-9]+\.[0-9]+")
+    named = [name for name in files if version.search((scanner.PROJECT / name).read_text(encoding="utf-8"))]
+    assert named == [], "grype/syft versions belong in tools/grype-testdb/go.mod only"

@@ -1,0 +1,35 @@
+"""Where grype and syft come from: the versions pinned in one go.mod, and the binaries to run."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+# The one place that names the scanner versions: the test-database tool's go.mod, which builds
+# against the same grype, so the scanner and the test database always share a schema.
+GO_MOD = PROJECT_DIR / "tools" / "grype-testdb" / "go.mod"
+BIN_DIR = PROJECT_DIR / ".modelship" / "bin"
+MODULES = {"grype": "github.com/anchore/grype", "syft": "github.com/anchore/syft"}
+INSTALL_HINT = (
+    "run `make setup` (it builds the pinned grype and syft into .modelship/bin with Go >= 1.26), "
+    "or use the scan action, which installs them; to go on without scanning, pass --skip "
+    "(input skip: true) and the summary will say so"
+)
+
+
+def pinned_version(tool: str) -> str:
+    """The version go.mod pins for grype or syft, without the leading v (e.g. '0.121.2')."""
+    module = re.escape(MODULES[tool])
+    found = re.search(rf"^\s*{module} v(\S+)", GO_MOD.read_text(encoding="utf-8"), re.MULTILINE)
+    if found is None:
+        raise LookupError(f"{GO_MOD} does not require {MODULES[tool]}")
+    return found.group(1)
+
+
+def find(tool: str) -> str | None:
+    """The tool on PATH, else the one `make setup` built into .modelship/bin, else None."""
+    built = BIN_DIR / tool
+    return shutil.which(tool) or (str(built) if os.access(built, os.X_OK) else None)
