@@ -5,8 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 BASE_IMAGE ?= modelship/python-base:3.11-bookworm
 MODEL ?= examples/housing
-# grype cannot be installed on every machine (no internet); the pipeline then says loudly that it did not scan.
-SKIP_SCAN ?= $(if $(shell command -v grype),,--skip-scan)
 
 .PHONY: setup demo test lint workflows examples registry-start registry-stop clean
 
@@ -37,10 +35,11 @@ setup: $(BIN)/.installed
 
 demo: setup
 	eval "$$(MODELSHIP_REGISTRY_PORT="$(MODELSHIP_REGISTRY_PORT)" tools/local-registry start)" && \
+	eval "$$(tools/demo-grype-db)" && \
 	REGISTRY_PASSWORD="$$MODELSHIP_TEST_REGISTRY_PASSWORD" $(BIN)/python -m scripts.pipeline \
 		--source local --model $(MODEL) --dest .modelship/model \
 		--image-name "$$MODELSHIP_TEST_REGISTRY/modelship/$(notdir $(MODEL))" \
-		--base-image $(BASE_IMAGE) --username "$$MODELSHIP_TEST_REGISTRY_USER" $(SKIP_SCAN)
+		--base-image $(BASE_IMAGE) --username "$$MODELSHIP_TEST_REGISTRY_USER"
 
 test: setup
 	$(BIN)/python -m pytest

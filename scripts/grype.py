@@ -47,11 +47,19 @@ class Database:
     test_advisories: int | None
 
     @property
+    def test_note(self) -> str:
+        """What a scan with the offline test database must say plainly."""
+        return (
+            f"scanned with the offline test database ({self.test_advisories} advisories); "
+            "this is not a vulnerability assessment"
+        )
+
+    @property
     def description(self) -> str:
         """One line for summaries: schema, build time, and whether it is the offline test database."""
         text = f"vulnerability database {self.schema} built {self.built}"
         if self.test_advisories is not None:
-            return f"{text}: the offline test database ({self.test_advisories} advisories)"
+            return f"{text}: {self.test_note}"
         return text
 
 

@@ -51,10 +51,12 @@ def run_step(name: str, step_main: StepMain, argv: list[str], workdir: Path) -> 
 
 
 def verdict(result: StepResult) -> str:
-    """A step's mark in the report; a skipped scan must not look like a clean one."""
-    if not result.ok:
-        return "❌"
-    return "⚠️ skipped" if result.outputs.get("verdict") == "skipped" else "✅"
+    """A step's mark in the report; a skipped scan must not look like a clean one, a real one names grype."""
+    if result.ok and result.outputs.get("verdict") == "skipped":
+        return "⚠️ skipped"
+    mark = "✅" if result.ok else "❌"
+    scanner = result.outputs.get("grype-version")
+    return f"{mark} grype {scanner}; {result.outputs.get('database', '')}" if scanner else mark
 
 
 def report(results: list[StepResult], planned: list[str]) -> str:
@@ -197,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
                 break
     gha.add_summary(report(results, [name for name, _, _ in planned]))
     passed = len(results) == len(planned) and results[-1].ok
+    for name in ("sbom-spdx", "sbom-cyclonedx"):
+        if outputs.get("scan", {}).get(name):
+            gha.set_output(name, outputs["scan"][name])
     if passed and "push" in outputs:
         gha.set_output("digest", outputs["push"].get("digest", ""))
         gha.set_output("image-ref", outputs["push"].get("image-ref", ""))

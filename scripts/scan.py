@@ -231,11 +231,7 @@ def render_summary(
         notes.append(f"{verdict.skipped_unfixed} without a fix not counted (only-fixed)")
     lines = [head, ""]
     if database.test_advisories is not None:
-        lines += [
-            f"> **Scanned with the offline test database ({database.test_advisories} advisories); "
-            "this is not a vulnerability assessment.**",
-            "",
-        ]
+        lines += [f"> **{database.test_note[0].upper()}{database.test_note[1:]}.**", ""]
     lines += [f"**{counts_line(verdict)}** ({'; '.join(notes)})", ""]
     lines += ["| Severity | Count |", "| --- | ---: |"]
     lines += [f"| {severity.label} | {count} |" for severity, count in verdict.counts.items()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,41 @@ def build_test_database(advisories: Path, out: Path) -> dict[str, str]:
         [tool("grype-testdb"), str(advisories), str(out)], capture_output=True, text=True, check=True
     )
     return dict(line.split("=", 1) for line in shlex.split(done.stdout))
+
+
+def advisories_naming(package: str, severity: str, folder: Path) -> Path:
+    """The project's advisories plus one of the test's own: every version of a python PACKAGE is
+    affected at SEVERITY, with no fix. Returns the new advisories folder."""
+    shutil.copytree(ADVISORIES, folder)
+    record = {
+        "schema": "https://raw.githubusercontent.com/anchore/vunnel/main/schema/vulnerability/"
+        "github-security-advisory/schema-1.0.1.json",
+        "identifier": f"github:python/GHSA-test-{package}",
+        "item": {
+            "Advisory": {
+                "CVE": [],
+                "FixedIn": [
+                    {
+                        "ecosystem": "pip",
+                        "identifier": "None",
+                        "name": package,
+                        "namespace": "github:python",
+                        "range": ">= 0",
+                    }
+                ],
+                "Metadata": {"CVE": []},
+                "Severity": severity,
+                "Summary": f"a test advisory against every {package} (modelship's tests)",
+                "ghsaId": f"GHSA-test-{package}",
+                "namespace": "github:python",
+                "url": "",
+                "withdrawn": None,
+            },
+            "Vulnerability": {},
+        },
+    }
+    (folder / "github" / f"GHSA-test-{package}.json").write_text(json.dumps(record), encoding="utf-8")
+    return folder
 
 
 def sarif_schema() -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +10,8 @@ import docker
 import pytest
 import requests
 
-from scripts import gha, pipeline
-from tests.fakes import fake_grype_in
+from scripts import gha, pipeline, scanners
+from tests import scanner
 from tests.registry import Registry
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry]
@@ -24,10 +23,9 @@ BASE_IMAGE = "modelship/python-base:3.11-bookworm"
 
 @pytest.fixture
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: Registry) -> Iterator[pipeline.StepMain]:
-    """Run the pipeline in-process with the stand-in grype first on PATH; remove what it built."""
-    bin_dir = fake_grype_in(tmp_path / "bin").parent
-    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin")
-    monkeypatch.setenv("FAKE_GRYPE_FIXTURE", "clean")
+    """Run the pipeline in-process, grype on the offline test database; remove what it built."""
+    for name, value in scanner.build_test_database(scanner.ADVISORIES, tmp_path / "grype-db").items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
     monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "outputs"))
@@ -62,6 +60,13 @@ def test_delivers_and_a_rerun_reuses_the_cache_and_the_digest(
     assert first["digest"].startswith("sha256:")
     assert second["digest"] == first["digest"]
     assert "✅ pipeline passed" in report(tmp_path)
+    # the serving image passes the real scan, which names grype and the database it used
+    assert f"| scan | ✅ grype {scanners.pinned_version('grype')}; vulnerability database v6." in report(
+        tmp_path
+    )
+    assert "the offline test database (3 advisories)" in report(tmp_path)
+    assert Path(second["sbom-spdx"]).is_file()
+    assert Path(second["sbom-cyclonedx"]).is_file()
     repository = first["image-ref"].split("@")[0].split("/", 1)[1]
     served = requests.head(
         f"http://{registry.host}/v2/{repository}/manifests/{first['digest']}",
@@ -118,8 +123,10 @@ def test_each_gate_stops_the_pipeline_at_its_step(
         extra = ["--model", str(write_corrupt_model(tmp_path / "broken"))]
     elif case == "lint-errors":
         extra = ["--dockerfile", str(write_bad_dockerfile(tmp_path))]
-    elif case == "vulnerable":
-        monkeypatch.setenv("FAKE_GRYPE_FIXTURE", "vulnerable")
+    elif case == "vulnerable":  # a database of the test's own that names the image's onnxruntime
+        advisories = scanner.advisories_naming("onnxruntime", "Critical", tmp_path / "advisories")
+        for name, value in scanner.build_test_database(advisories, tmp_path / "vulnerable-db").items():
+            monkeypatch.setenv(name, value)
     elif case == "wrong-answer":
         extra = ["--samples", str(write_wrong_samples(tmp_path))]
     elif case == "bad-login":
@@ -127,7 +134,7 @@ def test_each_gate_stops_the_pipeline_at_its_step(
     assert run(extra) == 1
     text = report(tmp_path)
     assert f"❌ pipeline stopped at **{stopped_at}**" in text
-    assert f"| {stopped_at} | ❌ |" in text
+    assert f"| {stopped_at} | ❌ " in text
     planned = ["fetch", "lint", "build", "scan", "smoke-test", "push"]
     for later in planned[planned.index(stopped_at) + 1 :]:
         assert f"| {later} | ⏭️ not run | |" in text

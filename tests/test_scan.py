@@ -413,5 +413,10 @@ def test_the_pinned_versions_have_one_home() -> None:
         check=True,
     ).stdout.split()
     version = re.compile(r"(grype|syft)[@_ =:-]+v?[0-9]+\.[0-9]+\.[0-9]+")
-    named = [name for name in files if version.search((scanner.PROJECT / name).read_text(encoding="utf-8"))]
+    named = [
+        name
+        for name in files
+        if not name.startswith("tools/grype-testdb/")
+        and version.search((scanner.PROJECT / name).read_text(encoding="utf-8"))
+    ]
     assert named == [], "grype/syft versions belong in tools/grype-testdb/go.mod only"
