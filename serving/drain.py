@@ -22,7 +22,7 @@ import uvicorn
 
 log = logging.getLogger("modelship")
 
-QUIET_SECONDS = 0.1  # holding answers: this long without a new connection or request means none is queued
+QUIET_SECONDS = 0.1  # holding answers: this long with no new connection means none is queued
 MAX_HOLD_SECONDS = 2.0  # and never hold answers longer than this
 
 
@@ -95,7 +95,8 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
     async def until_quiet(self) -> None:
-        """Wait until no connection or request has arrived for QUIET_SECONDS (at most MAX_HOLD_SECONDS)."""
+        """Wait until no connection has opened or closed and no answer completed for QUIET_SECONDS (at most
+        MAX_HOLD_SECONDS)."""
         state = self.server_state
         deadline = time.monotonic() + MAX_HOLD_SECONDS
         seen = (-1, -1)
