@@ -12,6 +12,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 MODEL_FILE = "model.onnx"  # the graph inside a model folder (contract A)
 METRICS_DIR_ENV = "MODELSHIP_METRICS_DIR"  # where several workers share their metrics (set by __main__)
 ACCESS_LOG_MODES = ("errors", "all", "off")
+ACCESS_LOG_BOOLEANS = {"true": "all", "false": "off"}  # the values of earlier releases keep their meaning
 MAX_DRAIN_SECONDS = 3600.0
 
 
@@ -53,10 +54,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return value
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+def _choice(
+    env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...], aliases: Mapping[str, str]
+) -> str:
     raw = env.get(name, "").strip().lower()
     if raw == "":
         return default
+    raw = aliases.get(raw, raw)
     if raw not in choices:
         raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}; set it to one of them")
     return raw
@@ -120,7 +124,9 @@ def load_settings(env: Mapping[str, str] | None = None, cgroup_root: Path = CGRO
         workers=workers,
         ort_threads=_int(env, "MODELSHIP_ORT_THREADS", default_threads, 1),
         max_body_bytes=_int(env, "MODELSHIP_MAX_BODY_BYTES", Settings.max_body_bytes, 1),
-        access_log=_choice(env, "MODELSHIP_ACCESS_LOG", Settings.access_log, ACCESS_LOG_MODES),
+        access_log=_choice(
+            env, "MODELSHIP_ACCESS_LOG", Settings.access_log, ACCESS_LOG_MODES, ACCESS_LOG_BOOLEANS
+        ),
         access_log_file=Path(path) if (path := _optional(env, "MODELSHIP_ACCESS_LOG_FILE")) else None,
         slow_request_ms=_int(env, "MODELSHIP_SLOW_REQUEST_MS", Settings.slow_request_ms, 1),
         drain_seconds=_seconds(env, "MODELSHIP_DRAIN_SECONDS", Settings.drain_seconds, MAX_DRAIN_SECONDS),

@@ -104,6 +104,11 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(("given", "mode"), [("true", "all"), ("False", "off"), (" Errors ", "errors")])
+def test_access_log_modes_and_the_booleans_of_earlier_releases(tmp_path: Path, given: str, mode: str) -> None:
+    assert load_settings({"MODELSHIP_ACCESS_LOG": given}, tmp_path).access_log == mode
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
