@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ from scripts import scanners
 
 PROJECT = Path(__file__).resolve().parents[1]
 ADVISORIES = PROJECT / "tools" / "grype-testdb" / "advisories"
+# Not a real advisory: it names every onnxruntime, so the serving image fails the scan (critical).
+AGAINST_ONNXRUNTIME = PROJECT / "tests" / "fixtures" / "advisories" / "onnxruntime"
 WHEELS = PROJECT / "tests" / "fixtures" / "wheels"
 BASE_IMAGE = "modelship/python-base:3.11-bookworm"
 SITE_PACKAGES = "/usr/lib/python3/dist-packages"
@@ -31,47 +35,13 @@ def tool(name: str) -> str:
     return path
 
 
-def build_test_database(advisories: Path, out: Path) -> dict[str, str]:
-    """Run grype-testdb on ADVISORIES into OUT and return the environment it prints."""
+def build_test_database(out: Path, *advisories: Path) -> dict[str, str]:
+    """Run grype-testdb on the project's ADVISORIES and any others into OUT; the environment it prints."""
+    folders = [str(folder) for folder in (ADVISORIES, *advisories)]
     done = subprocess.run(
-        [tool("grype-testdb"), str(advisories), str(out)], capture_output=True, text=True, check=True
+        [tool("grype-testdb"), *folders, str(out)], capture_output=True, text=True, check=True
     )
     return dict(line.split("=", 1) for line in shlex.split(done.stdout))
-
-
-def advisories_naming(package: str, severity: str, folder: Path) -> Path:
-    """The project's advisories plus one of the test's own: every version of a python PACKAGE is
-    affected at SEVERITY, with no fix. Returns the new advisories folder."""
-    shutil.copytree(ADVISORIES, folder)
-    record = {
-        "schema": "https://raw.githubusercontent.com/anchore/vunnel/main/schema/vulnerability/"
-        "github-security-advisory/schema-1.0.1.json",
-        "identifier": f"github:python/GHSA-test-{package}",
-        "item": {
-            "Advisory": {
-                "CVE": [],
-                "FixedIn": [
-                    {
-                        "ecosystem": "pip",
-                        "identifier": "None",
-                        "name": package,
-                        "namespace": "github:python",
-                        "range": ">= 0",
-                    }
-                ],
-                "Metadata": {"CVE": []},
-                "Severity": severity,
-                "Summary": f"a test advisory against every {package} (modelship's tests)",
-                "ghsaId": f"GHSA-test-{package}",
-                "namespace": "github:python",
-                "url": "",
-                "withdrawn": None,
-            },
-            "Vulnerability": {},
-        },
-    }
-    (folder / "github" / f"GHSA-test-{package}.json").write_text(json.dumps(record), encoding="utf-8")
-    return folder
 
 
 def sarif_schema() -> dict[str, Any]:
@@ -112,3 +82,52 @@ def image_with_wheels(tag: str, wheels: list[str], workdir: Path) -> Iterator[st
     finally:
         client.images.remove(tag, force=True)
         client.close()
+
+
+@dataclass
+class UpdateServer:
+    """A loopback server of one database's distribution files, with the requests it saw."""
+
+    url: str
+    requests: list[str] = field(default_factory=list)
+    failing: bool = False
+
+    def archive_downloads(self) -> int:
+        """How many times the archive itself was fetched."""
+        return sum(1 for path in self.requests if ".tar." in path)
+
+
+@contextmanager
+def update_server(folder: Path, *advisories: Path) -> Iterator[UpdateServer]:
+    """Build the test database (plus ADVISORIES) in FOLDER and serve its dist/ at /databases/v6/ on loopback,
+    as grype.anchore.io lays it out; GRYPE_DB_UPDATE_URL is the server's `url`."""
+    build_test_database(folder, *advisories)
+    root = folder / "site"
+    (root / "databases").mkdir(parents=True)
+    (folder / "dist").rename(root / "databases" / "v6")
+    state = UpdateServer(url="")
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def do_GET(self) -> None:
+            state.requests.append(self.path)
+            if state.failing:
+                self.send_error(503, "the update server is down for the test")
+                return
+            super().do_GET()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the requests are recorded, not printed."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/databases"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

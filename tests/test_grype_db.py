@@ -3,65 +3,21 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from scripts import grype
 from tests import scanner
-
-
-@dataclass
-class UpdateServer:
-    """A loopback server of one database's distribution files, with the requests it saw."""
-
-    url: str
-    requests: list[str] = field(default_factory=list)
-    failing: bool = False
-
-    def archive_downloads(self) -> int:
-        """How many times the archive itself was fetched."""
-        return sum(1 for path in self.requests if ".tar." in path)
+from tests.scanner import UpdateServer
 
 
 @pytest.fixture
 def update_server(tmp_path: Path) -> Iterator[UpdateServer]:
-    """Serve the test database's dist/ at /databases/v6/, as grype.anchore.io lays it out."""
-    scanner.build_test_database(scanner.ADVISORIES, tmp_path / "db")
-    root = tmp_path / "site"
-    (root / "databases").mkdir(parents=True)
-    (tmp_path / "db" / "dist").rename(root / "databases" / "v6")
-    state = UpdateServer(url="")
-
-    class Handler(SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def do_GET(self) -> None:
-            state.requests.append(self.path)
-            if state.failing:
-                self.send_error(503, "the update server is down for the test")
-                return
-            super().do_GET()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the requests are recorded, not printed."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/databases"
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    """The project's test database, served on loopback as grype.anchore.io lays it out."""
+    with scanner.update_server(tmp_path / "db") as server:
+        yield server
 
 
 @pytest.fixture

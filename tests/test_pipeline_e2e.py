@@ -24,7 +24,7 @@ BASE_IMAGE = "modelship/python-base:3.11-bookworm"
 @pytest.fixture
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: Registry) -> Iterator[pipeline.StepMain]:
     """Run the pipeline in-process, grype on the offline test database; remove what it built."""
-    for name, value in scanner.build_test_database(scanner.ADVISORIES, tmp_path / "grype-db").items():
+    for name, value in scanner.build_test_database(tmp_path / "grype-db").items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
@@ -124,8 +124,8 @@ def test_each_gate_stops_the_pipeline_at_its_step(
     elif case == "lint-errors":
         extra = ["--dockerfile", str(write_bad_dockerfile(tmp_path))]
     elif case == "vulnerable":  # a database of the test's own that names the image's onnxruntime
-        advisories = scanner.advisories_naming("onnxruntime", "Critical", tmp_path / "advisories")
-        for name, value in scanner.build_test_database(advisories, tmp_path / "vulnerable-db").items():
+        database = scanner.build_test_database(tmp_path / "vulnerable-db", scanner.AGAINST_ONNXRUNTIME)
+        for name, value in database.items():
             monkeypatch.setenv(name, value)
     elif case == "wrong-answer":
         extra = ["--samples", str(write_wrong_samples(tmp_path))]

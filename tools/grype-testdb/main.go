@@ -1,9 +1,9 @@
 // Command grype-testdb writes a small, real grype vulnerability database (schema v6) from advisory
 // records kept in the project, for tests and offline demos; it is not a vulnerability feed.
 //
-//	grype-testdb ADVISORIES OUT
+//	grype-testdb ADVISORIES... OUT
 //
-// ADVISORIES holds one folder per provider (e.g. github/, debian/) of vunnel result envelopes
+// Each ADVISORIES folder holds one folder per provider (e.g. github/, debian/) of vunnel result envelopes
 // ({"schema", "identifier", "item"}), the format grype's database builder reads from its providers.
 // OUT receives:
 //
@@ -44,18 +44,19 @@ var schemas = map[string]string{
 }
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: grype-testdb ADVISORIES OUT\n"+
-			"  ADVISORIES: one folder per provider (github/, debian/) of vunnel result envelopes\n"+
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: grype-testdb ADVISORIES... OUT\n"+
+			"  ADVISORIES: folders of one folder per provider (github/, debian/) of vunnel result envelopes\n"+
 			"  OUT: where the database, its distribution files and its cache are written")
 		os.Exit(2)
 	}
-	count, err := run(os.Args[1], os.Args[2])
+	last := len(os.Args) - 1
+	count, err := run(os.Args[1:last], os.Args[last])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "grype-testdb: %v\n", err)
 		os.Exit(1)
 	}
-	out, _ := filepath.Abs(os.Args[2])
+	out, _ := filepath.Abs(os.Args[last])
 	cache := filepath.Join(out, "cache")
 	fmt.Printf("GRYPE_DB_CACHE_DIR=%s\n", shellQuote(cache))
 	fmt.Println("GRYPE_DB_AUTO_UPDATE=false")
@@ -65,7 +66,7 @@ func main() {
 }
 
 // run builds the database from the advisories and returns how many advisory records it holds.
-func run(advisories, out string) (int, error) {
+func run(advisories []string, out string) (int, error) {
 	for _, sub := range []string{"work", "build", "dist", "cache"} {
 		if err := os.RemoveAll(filepath.Join(out, sub)); err != nil {
 			return 0, err
@@ -104,28 +105,38 @@ func run(advisories, out string) (int, error) {
 	return count, os.RemoveAll(filepath.Join(out, "work"))
 }
 
-// workspaces lays each provider folder out as a vunnel provider workspace, the input grype's
+// workspaces lays each provider's records out as a vunnel provider workspace, the input grype's
 // builder reads, and returns the provider states and the number of records.
-func workspaces(advisories, work string) (provider.States, int, error) {
-	entries, err := os.ReadDir(advisories)
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading the advisories folder: %w", err)
+func workspaces(advisories []string, work string) (provider.States, int, error) {
+	byProvider := map[string][]string{}
+	for _, folder := range advisories {
+		entries, err := os.ReadDir(folder)
+		if err != nil {
+			return nil, 0, fmt.Errorf("reading the advisories folder: %w", err)
+		}
+		for _, entry := range entries {
+			if !entry.IsDir() {
+				continue
+			}
+			if _, known := schemas[entry.Name()]; !known {
+				return nil, 0, fmt.Errorf("advisories folder %q: unknown provider %q (known: github, debian)", folder, entry.Name())
+			}
+			records, err := filepath.Glob(filepath.Join(folder, entry.Name(), "*.json"))
+			if err != nil {
+				return nil, 0, err
+			}
+			byProvider[entry.Name()] = append(byProvider[entry.Name()], records...)
+		}
 	}
+	names := make([]string, 0, len(byProvider))
+	for name := range byProvider {
+		names = append(names, name)
+	}
+	sort.Strings(names)
 	var states provider.States
 	count := 0
-	for _, entry := range entries {
-		if !entry.IsDir() {
-			continue
-		}
-		name := entry.Name()
-		schema, known := schemas[name]
-		if !known {
-			return nil, 0, fmt.Errorf("advisories folder %q: unknown provider %q (known: github, debian)", advisories, name)
-		}
-		records, err := filepath.Glob(filepath.Join(advisories, name, "*.json"))
-		if err != nil {
-			return nil, 0, err
-		}
+	for _, name := range names {
+		schema, records := schemas[name], byProvider[name]
 		sort.Strings(records)
 		writer := provider.NewWorkspaceWriter(work, name)
 		var files []provider.File
@@ -159,7 +170,7 @@ func workspaces(advisories, work string) (provider.States, int, error) {
 		count += len(records)
 	}
 	if count == 0 {
-		return nil, 0, fmt.Errorf("no advisory records (*.json) under %s/{github,debian}", advisories)
+		return nil, 0, fmt.Errorf("no advisory records (*.json) under %s, in github/ or debian/", strings.Join(advisories, ", "))
 	}
 	return states, count, nil
 }
@@ -185,6 +196,11 @@ func distribute(build, dist string) (string, error) {
 	return archive, nil
 }
 
+// shellQuote quotes s for a shell only when it needs it, so that plain paths also suit
+// GitHub's $GITHUB_ENV, which takes values as they are.
 func shellQuote(s string) string {
+	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-") == "" {
+		return s
+	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
