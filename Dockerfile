@@ -11,15 +11,20 @@ COPY ${WHEELHOUSE}/ /tmp/wheels/
 # pip runs from its own wheel (no pip in a minimal base), offline, from the host-made wheelhouse,
 # and installs only wheels whose sha256 the lock lists (--require-hashes);
 # then tests, headers and onnxruntime's unused training/tool parts are dropped.
+# The bytecode is compiled afterwards with hash-based .pyc files, not by pip with timestamps: the
+# same wheels then give byte-identical files, so on an engine with an empty cache the final stage's
+# COPY --from matches the layers of the image pushed last time (build --cache-from) and only the
+# model layer is new.
 RUN set -eu; \
     set -- /tmp/wheels/pip-*.whl; \
     python3 "$1/pip" install --no-index --no-deps --require-hashes --find-links /tmp/wheels \
-        --disable-pip-version-check --root-user-action ignore --target /opt/modelship/site \
+        --disable-pip-version-check --root-user-action ignore --no-compile --target /opt/modelship/site \
         -r /tmp/requirements.txt
 WORKDIR /opt/modelship/site
 RUN rm -rf bin numpy/_core/include numpy/_core/tests numpy/f2py numpy/_pyinstaller \
         onnxruntime/tools onnxruntime/transformers onnxruntime/quantization onnxruntime/datasets \
-    && find . -type d -name tests -prune -exec rm -rf {} +
+    && find . -type d -name tests -prune -exec rm -rf {} + \
+    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/modelship/site
 
 FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="modelship-serving" \

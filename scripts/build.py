@@ -23,6 +23,7 @@ from typing import Any
 from scripts import gha, labels, provenance, tags
 from scripts.fetch import MODEL_FILE, first_line
 from scripts.provenance import Provenance
+from scripts.registry import DOCKER_HUB, parse_ref
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 LOG_TAIL_LINES = 25
@@ -49,14 +50,35 @@ class BuildPlan:
     project_dir: Path
     wheelhouse: Path
     base_image: str
+    cache_candidates: tuple[str, ...] = ()
+    registry_auth: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
 class BuildResult:
-    """The built image."""
+    """The built image, what it was built from, and the pushed image whose layers it reused."""
 
     image_id: str
     size_bytes: int
+    base_image_id: str = ""
+    base_image_digest: str = ""
+    cache_from: str = ""
+
+
+def cache_candidates(image_name: str, refs: Iterable[str], use_cache: bool) -> tuple[str, ...]:
+    """Where the image this name pushed last time may be: this build's own tags, then `latest`."""
+    if not use_cache:
+        return ()
+    return tuple(dict.fromkeys([*refs, f"{image_name}:latest"]))
+
+
+def registry_auth(username: str) -> dict[str, str] | None:
+    """The pull credentials: --username with the password from env REGISTRY_PASSWORD (as the push step)."""
+    password = os.environ.get("REGISTRY_PASSWORD", "")
+    gha.mask(password)
+    if username and not password:
+        raise gha.StepError(f"--username {username!r} needs its password or token in env REGISTRY_PASSWORD")
+    return {"username": username, "password": password} if username else None
 
 
 def dockerfile_default_base(text: str) -> str:
@@ -146,18 +168,21 @@ def plan(args: Any) -> BuildPlan:
     if args.base_image:
         buildargs["BASE_IMAGE"] = args.base_image
     base_image = args.base_image or dockerfile_default_base(dockerfile.read_text(encoding="utf-8"))
+    refs = tuple(tags.full_refs(image_name, image_tags))
     return BuildPlan(
         model_dir=Path(args.model_dir),
         record=record,
         image_name=image_name,
         tags=tuple(image_tags),
-        refs=tuple(tags.full_refs(image_name, image_tags)),
+        refs=refs,
         labels=labels.image_labels(record, created=created, source_url=source_url or "", revision=git_sha),
         buildargs=buildargs,
         dockerfile=dockerfile,
         project_dir=project_dir,
         wheelhouse=Path(args.wheelhouse) if args.wheelhouse else project_dir / ".wheelhouse",
         base_image=base_image,
+        cache_candidates=cache_candidates(image_name, refs, not args.no_cache_from),
+        registry_auth=registry_auth(args.username or ""),
     )
 
 
@@ -244,7 +269,62 @@ def failure_message(error: str, tail: Iterable[str], build: BuildPlan) -> str:
     return f"the image build failed: {error.strip()}; {hint}. Last lines of the build log:\n{log}"
 
 
-def run_build(client: Any, build: BuildPlan, context: Path) -> str:
+def is_not_found(message: str) -> bool:
+    """True for a registry's answer that the repository or tag does not exist (a first push)."""
+    lowered = message.lower()
+    return any(text in lowered for text in ("not found", "manifest unknown", "name unknown", "404"))
+
+
+def pull_previous(client: Any, build: BuildPlan) -> str:
+    """Pull the image this name pushed last time, for its layers; "" when there is none to reuse.
+
+    The classic builder takes cache only from the `cache_from` images once any is given, so none is
+    given when the engine already holds one of the candidates (its own cache serves then). A missing
+    image (a first push, a new branch) is quiet; other registry trouble builds without it, saying why.
+    """
+    from docker.errors import APIError, ImageNotFound
+
+    for ref in build.cache_candidates:
+        try:
+            client.images.get(ref)
+            return ""
+        except ImageNotFound:
+            continue
+        except APIError:
+            return ""
+    for ref in build.cache_candidates:
+        parsed = parse_ref(ref)
+        auth = build.registry_auth if parsed.registry != DOCKER_HUB or build.registry_auth else None
+        try:
+            events = client.api.pull(parsed.name, tag=parsed.tag, stream=True, decode=True, auth_config=auth)
+            failure = next((str(event.get("error")) for event in events if "error" in event), "")
+        except APIError as error:
+            failure = str(error.explanation or error)
+        if not failure:
+            print(f"reusing the layers of {ref}, pulled from the registry", flush=True)
+            return ref
+        if not is_not_found(failure):
+            reason = failure.strip().splitlines()[0] if failure.strip() else "no reason given"
+            print(f"not reusing {ref} ({reason}); building without the registry's layers", flush=True)
+            return ""
+    return ""
+
+
+def base_identity(client: Any, base_image: str) -> tuple[str, str]:
+    """The base image's id and, when it came from a registry, its repository digest ("" when unknown)."""
+    from docker.errors import DockerException
+
+    if not base_image:
+        return "", ""
+    try:
+        attrs = client.images.get(base_image).attrs
+    except DockerException:
+        return "", ""
+    repo_digests = [str(entry) for entry in attrs.get("RepoDigests") or []]
+    return str(attrs.get("Id") or ""), repo_digests[0] if repo_digests else ""
+
+
+def run_build(client: Any, build: BuildPlan, context: Path, cache_from: str = "") -> str:
     """Build, print the log as it comes, and return the image id."""
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     image_id = ""
@@ -261,6 +341,7 @@ def run_build(client: Any, build: BuildPlan, context: Path) -> str:
             forcerm=True,
             pull=False,
             decode=True,
+            cache_from=[cache_from] if cache_from else None,
         )
         failure = ""
         for kind, text in stream_log(chunks):  # read to the end, even after an error, to free the connection
@@ -287,14 +368,22 @@ def build_image(build: BuildPlan) -> BuildResult:
     client = connect()
     try:
         wheels = wheelhouse.ensure(build.wheelhouse, build.project_dir / "requirements" / "serving.txt")
+        cache_from = pull_previous(client, build)
         with tempfile.TemporaryDirectory(prefix="modelship-build-") as temporary:
             context = Path(temporary)
             stage_context(build, wheels, context)
-            image_id = run_build(client, build, context)
+            image_id = run_build(client, build, context, cache_from)
         image = client.images.get(image_id)
         for tag in build.tags[1:]:
             image.tag(build.image_name, tag)
-        return BuildResult(image_id=image_id, size_bytes=int(image.attrs.get("Size") or 0))
+        base_id, base_digest = base_identity(client, build.base_image)
+        return BuildResult(
+            image_id=image_id,
+            size_bytes=int(image.attrs.get("Size") or 0),
+            base_image_id=base_id,
+            base_image_digest=base_digest,
+            cache_from=cache_from,
+        )
     finally:
         client.close()
 
@@ -308,6 +397,7 @@ def summary(build: BuildPlan, result: BuildResult) -> str:
         ("size", f"{megabytes:.1f} MB ({result.size_bytes:,} bytes)"),
         ("model", f"{record.name} {record.version} from {record.source} (sha256 `{record.sha256[:12]}…`)"),
         ("base image", f"`{build.base_image}`" if build.base_image else "the Dockerfile's default"),
+        ("layers reused from", f"`{result.cache_from}`" if result.cache_from else "this engine's cache only"),
         ("tags", "<br>".join(f"`{ref}`" for ref in build.refs)),
     ]
     table = gha.key_value_table(rows)
@@ -330,6 +420,8 @@ def build_parser() -> gha.StepParser:
     parser.add_input("--dockerfile", help="the serving Dockerfile (default: <project-dir>/Dockerfile)")
     parser.add_input("--project-dir", default=str(PROJECT_DIR), help="folder with serving/ and requirements/")
     parser.add_input("--wheelhouse", help="wheel cache folder (default: <project-dir>/.wheelhouse)")
+    parser.add_input("--username", help="registry user for the cache pull (password: REGISTRY_PASSWORD)")
+    parser.add_flag("--no-cache-from", help="do not pull the image last pushed under this name for its cache")
     return parser
 
 
@@ -344,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     gha.set_output("tags", "\n".join(build.refs))
     gha.set_output("labels", json.dumps(build.labels, sort_keys=True))
     gha.set_output("size-bytes", result.size_bytes)
+    gha.set_output("base-image", build.base_image)
+    gha.set_output("base-image-id", result.base_image_id)
+    gha.set_output("base-image-digest", result.base_image_digest)
+    gha.set_output("cache-from", result.cache_from)
     gha.add_summary(summary(build, result))
     return 0
 

@@ -146,6 +146,8 @@ def stages(args: argparse.Namespace) -> list[Stage]:
             *option("--base-image", args.base_image),
             "--dockerfile",
             args.dockerfile,
+            # to pull the image pushed last time under this name, whose layers the build reuses
+            *option("--username", args.username),
         ]
 
     def scan_argv(out: Outputs) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +140,47 @@ def test_each_gate_stops_the_pipeline_at_its_step(
     for later in planned[planned.index(stopped_at) + 1 :]:
         assert f"| {later} | ⏭️ not run | |" in text
     assert not (tmp_path / "outputs").exists() or "digest" not in gha.read_outputs(tmp_path / "outputs")
+
+
+def image_layers(client: docker.DockerClient, ref: str) -> list[str]:
+    """An image's filesystem layers (diff ids), bottom first."""
+    return list(client.images.get(ref).attrs["RootFS"]["Layers"])
+
+
+def new_model_version(tmp_path: Path) -> Path:
+    """The housing model as version 2 with other weights' bytes (a doc string): a new model layer."""
+    import onnx
+
+    folder = tmp_path / "housing-2"
+    shutil.copytree(HOUSING, folder)
+    model = onnx.load(str(folder / "model.onnx"))
+    model.doc_string = "version 2"
+    onnx.save(model, str(folder / "model.onnx"))
+    config = json.loads((folder / "modelship.json").read_text(encoding="utf-8"))
+    config["version"] = "2"
+    (folder / "modelship.json").write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
+def test_a_cold_engine_rebuilds_only_the_model_layer_from_the_registrys_image(
+    run: pipeline.StepMain, tmp_path: Path
+) -> None:
+    client = docker.from_env()
+    try:
+        assert run(["--skip-scan", "--tags", "cold-engine"]) == 0
+        first = gha.read_outputs(tmp_path / "outputs")
+        pushed = image_layers(client, first["image-ref"].split("@")[0] + ":1")
+        for image in client.images.list(name=first["image-ref"].split("@")[0]):
+            client.images.remove(image.id, force=True)
+        (tmp_path / "outputs").unlink()
+        model = new_model_version(tmp_path)
+        assert run(["--skip-scan", "--model", str(model), "--dest", str(tmp_path / "model-2")]) == 0
+        second = gha.read_outputs(tmp_path / "outputs")
+        rebuilt = image_layers(client, second["image-ref"].split("@")[0] + ":2")
+    finally:
+        client.close()
+    assert second["digest"] != first["digest"]
+    assert len(rebuilt) == len(pushed)
+    assert rebuilt[:-1] == pushed[:-1], "every layer below the model's comes from the pushed image"
+    assert rebuilt[-1] != pushed[-1], "the model layer is new"
+    assert "layers reused from" in (tmp_path / "summary.md").read_text(encoding="utf-8")
