@@ -1,10 +1,11 @@
 """The Azure ML source of the fetch step: resolve a registered model, download it, find its ONNX file.
 
-Signs in with `DefaultAzureCredential` (after `azure/login` with OIDC, or with a service principal's
-`AZURE_CLIENT_ID`/`AZURE_TENANT_ID`/`AZURE_CLIENT_SECRET`), resolves `latest` or a label with
-`MLClient.models.get`, downloads with `MLClient.models.download`, then checks that files really
-arrived. Every failure the user can fix becomes one `gha.StepError` that says what and what next.
-The Azure SDKs are imported lazily so that the other sources never pay for them.
+Signs in with the credential `scripts.azure_credential` chooses (the Azure CLI session after
+`azure/login` with OIDC, or a service principal's `AZURE_CLIENT_ID`/`AZURE_TENANT_ID`/
+`AZURE_CLIENT_SECRET`), resolves `latest` or a label with `MLClient.models.get`, and streams the
+model's files from its datastore (`scripts.azureml_files`). Every failure the user can fix becomes
+one `gha.StepError` that says what and what next. The Azure SDKs are imported lazily so that the
+other sources never pay for them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scripts import gha
+from scripts import azure_blob, azure_credential, azure_faults, azureml_files, gha
+from scripts.azure_blob import Limits
+from scripts.azureml_files import ModelFiles
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -59,16 +62,6 @@ RETRY_SETTINGS: dict[str, Any] = {
     "connection_timeout": 10,
     "read_timeout": 60,
 }
-# What a CI step can sign in with: environment variables, workload identity, managed identity and
-# the Azure CLI session that azure/login leaves. Desktop-only credentials only lengthen the error.
-CREDENTIAL_EXCLUSIONS = {
-    "exclude_shared_token_cache_credential": True,
-    "exclude_visual_studio_code_credential": True,
-    "exclude_powershell_credential": True,
-    "exclude_developer_cli_credential": True,
-    "exclude_interactive_browser_credential": True,
-    "exclude_broker_credential": True,
-}
 NETWORK_MARKERS = (
     "Unable to connect to proxy",
     "Failed to establish a new connection",
@@ -99,7 +92,7 @@ class AzureModelRef:
 class DownloadedModel:
     """A downloaded model version: its ONNX file and what Azure ML says about it."""
 
-    onnx_path: Path
+    files: ModelFiles
     name: str
     version: str
     asset_id: str
@@ -181,35 +174,6 @@ def no_versions_message(ref: AzureModelRef) -> str:
     )
 
 
-def choose_onnx(files: Sequence[str], onnx_file: str | None) -> str:
-    """Pick the ONNX file among the downloaded files (paths relative to the download root)."""
-    if not files:
-        raise gha.StepError("the model's download was empty")
-    onnx = sorted(name for name in files if name.lower().endswith(".onnx"))
-    if onnx_file:
-        wanted = onnx_file.strip("/")
-        matches = [name for name in files if name == wanted or name.endswith("/" + wanted)]
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            raise gha.StepError(
-                f"the model has no file '{onnx_file}'; its files are: {', '.join(sorted(files))}"
-            )
-        raise gha.StepError(
-            f"'{onnx_file}' matches several files ({', '.join(sorted(matches))}); give a longer path"
-        )
-    if len(onnx) == 1:
-        return onnx[0]
-    if not onnx:
-        raise gha.StepError(
-            "the model has no .onnx file; its files are: "
-            f"{', '.join(sorted(files))}; register the ONNX export of the model"
-        )
-    raise gha.StepError(
-        f"the model has several ONNX files ({', '.join(onnx)}); choose one with the onnx-file input"
-    )
-
-
 def first_line(error: BaseException) -> str:
     """The SDK's message without its multi-line noise or tokens."""
     text = getattr(error, "message", None) or str(error)
@@ -232,6 +196,7 @@ def _network_hint() -> str:
 @contextmanager
 def azure_errors(ref: AzureModelRef, doing: str, role_hint: str = ROLE_HINT) -> Iterator[None]:
     """Turn the SDK's sign-in, permission and network failures into one StepError each."""
+    from azure.ai.ml.exceptions import MlException
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
@@ -241,6 +206,8 @@ def azure_errors(ref: AzureModelRef, doing: str, role_hint: str = ROLE_HINT) -> 
 
     try:
         yield
+    except MlException as error:
+        raise gha.StepError(f"{doing} failed: Azure ML said: {first_line(error)}") from None
     except ClientAuthenticationError as error:
         if is_network_failure(str(error)):
             raise gha.StepError(f"{doing} failed: {_network_hint()} ({credential_detail(error)})") from None
@@ -310,10 +277,13 @@ def _mask_secrets() -> None:
         gha.mask(secret)
 
 
-def sign_in(credential: TokenCredential, ref: AzureModelRef) -> None:
+def sign_in(credential: TokenCredential, ref: AzureModelRef, kind: azure_credential.CredentialKind) -> None:
     """Get an ARM token once up front, so a failed sign-in is told apart from a refused request."""
-    with azure_errors(ref, "signing in to Azure"):
-        token = credential.get_token(ARM_SCOPE)
+    try:
+        with azure_errors(ref, "signing in to Azure"):
+            token = credential.get_token(ARM_SCOPE)
+    except gha.StepError as error:
+        raise gha.StepError(f"{error} (the step signed in with {kind.value})") from None
     gha.mask(token.token)
 
 
@@ -386,13 +356,6 @@ def _created(model: Any) -> str:
     return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
 
-def files_under(root: Path) -> list[str]:
-    """Every regular file below `root`, as POSIX paths relative to it."""
-    if not root.exists():
-        return []
-    return sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
-
-
 def make_client(credential: TokenCredential, ref: AzureModelRef) -> MLClient:
     """An MLClient for the workspace with bounded retries and no telemetry."""
     from azure.ai.ml import MLClient
@@ -408,47 +371,51 @@ def make_client(credential: TokenCredential, ref: AzureModelRef) -> MLClient:
     )
 
 
-def download(ref: AzureModelRef, dest: Path, onnx_file: str | None = None) -> DownloadedModel:
-    """Download the registered model's files under `dest` (the SDK's layout: dest/<name>/...).
+def download(ref: AzureModelRef, dest: Path, onnx_file: str | None, limits: Limits) -> DownloadedModel:
+    """Download the registered model's ONNX file, its external data and sidecars under `dest`.
 
-    Returns the ONNX file's path there and the version's metadata; raises gha.StepError when
-    anything is wrong, with the fix in the message.
+    Returns where they are and the version's metadata; raises gha.StepError when anything is
+    wrong, with the fix in the message.
     """
     check_ref(ref)
     _mask_secrets()
-    # DefaultAzureCredential logs its own warning on failure; the StepError says it better.
     logging.getLogger("azure.identity").setLevel(logging.ERROR)
-    from azure.identity import DefaultAzureCredential
-
-    credential = DefaultAzureCredential(**CREDENTIAL_EXCLUSIONS, **RETRY_SETTINGS)
-    sign_in(credential, ref)
+    kind = azure_credential.choose(os.environ)
+    credential = azure_credential.make(kind, **RETRY_SETTINGS)
+    sign_in(credential, ref, kind)
     client = make_client(credential, ref)
     model = resolve(client, ref)
     version = str(model.version)
-    dest.mkdir(parents=True, exist_ok=True)
-    before = set(files_under(dest))
-    with azure_errors(ref, f"downloading model '{ref.name}' version {version}", STORAGE_ROLE_HINT):
-        client.models.download(ref.name, version, download_path=str(dest))
-    arrived = [name for name in files_under(dest) if name not in before]
-    root = dest
-    if arrived and all(name.startswith(ref.name + "/") for name in arrived):
-        # The SDK puts the files under dest/<model name>/; name them from there in messages.
-        root = dest / ref.name
-        arrived = [name.removeprefix(ref.name + "/") for name in arrived]
-    if not arrived:
-        raise gha.StepError(
-            f"model '{ref.name}' version {version} downloaded no files: its datastore path "
-            f"{model.path} is empty or was deleted; re-register the model from its files"
-        )
-    try:
-        chosen = choose_onnx(arrived, onnx_file)
-    except gha.StepError as error:
-        raise gha.StepError(f"model '{ref.name}' version {version}: {error}") from None
+    datastore, prefix = azure_blob.parse_model_uri(str(model.path))
+    with azure_errors(ref, f"reading datastore '{datastore}'", STORAGE_ROLE_HINT):
+        container = azure_blob.open_container(client, datastore, credential)
+    transfer = azure_blob.Transfer(limits, account=str(container.account_name))
+    with storage_errors(transfer.account, f"downloading model '{ref.name}' version {version}"):
+        try:
+            files = azureml_files.download_model_files(container, prefix, dest, onnx_file, transfer)
+        except gha.StepError as error:
+            raise gha.StepError(f"model '{ref.name}' version {version}: {error}") from None
     return DownloadedModel(
-        onnx_path=root / chosen,
+        files=files,
         name=ref.name,
         version=version,
         asset_id=str(model.id),
         created=_created(model),
         tags={str(key): str(value) for key, value in (model.tags or {}).items()},
     )
+
+
+@contextmanager
+def storage_errors(account: str, doing: str) -> Iterator[None]:
+    """Turn a storage failure into its cause and fix (azure_faults), never a traceback."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    try:
+        yield
+    except HttpResponseError as error:
+        cause = azure_faults.storage_cause(
+            error_code(error), error.status_code or 0, account, first_line(error)
+        )
+        raise gha.StepError(f"{doing} failed: {cause}") from None
+    except (ServiceRequestError, ServiceResponseError) as error:
+        raise gha.StepError(f"{doing} failed: {_network_hint()} ({first_line(error)})") from None

@@ -12,12 +12,13 @@ import argparse
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from scripts import gha, provenance
+from scripts import gha, mlflow_model, onnx_files, provenance
 from scripts.provenance import Provenance, redact_url
 
 MODEL_FILE = "model.onnx"
@@ -53,6 +54,17 @@ class FetchRequest:
 
 
 @dataclass(frozen=True)
+class Fetched:
+    """What one source brought: the record, the sidecars, the external data, the download's totals."""
+
+    record: Provenance
+    sidecars: tuple[str, ...]
+    external: tuple[str, ...] = ()
+    downloaded_bytes: int = 0
+    download_seconds: float | None = None
+
+
+@dataclass(frozen=True)
 class FetchResult:
     """What the fetch step produced."""
 
@@ -61,6 +73,9 @@ class FetchResult:
     record: Provenance
     size_bytes: int
     sidecars: tuple[str, ...]
+    external: tuple[str, ...] = ()
+    downloaded_bytes: int = 0
+    download_seconds: float | None = None
 
 
 def normalize_sha256(value: str | None) -> str | None:
@@ -201,6 +216,12 @@ def pick_onnx(folder: Path, onnx_file: str | None, label: str) -> Path:
         if not chosen.is_file():
             raise gha.StepError(f"input 'onnx-file' names {onnx_file!r}, which is not a file in {label}")
         return chosen
+    if (folder / mlflow_model.MLMODEL).is_file():
+        text = (folder / mlflow_model.MLMODEL).read_text(encoding="utf-8", errors="replace")
+        chosen = folder / mlflow_model.onnx_file_of(text, label)
+        if not chosen.is_file():
+            raise gha.StepError(f"{label}'s {mlflow_model.MLMODEL} names {chosen.name!r}, which is missing")
+        return chosen
     found = sorted(folder.glob("*.onnx"))
     if not found:
         raise gha.StepError(f"{label} holds no .onnx file; point input 'model' at the model file itself")
@@ -236,6 +257,7 @@ def prepare_dest(dest: Path, source_folder: Path | None) -> Provenance | None:
         previous: Provenance | None = provenance.read(dest)
     except gha.StepError:
         previous = None
+    onnx_files.remove_fetched(dest, dest / MODEL_FILE)
     for name in (MODEL_FILE, provenance.FILENAME, _PARTIAL, *SIDECARS):
         (dest / name).unlink(missing_ok=True)
     shutil.rmtree(dest / _AZURE_STAGING, ignore_errors=True)
@@ -332,7 +354,7 @@ def first_line(error: BaseException) -> str:
     return (text.splitlines()[0] if text else type(error).__name__)[:300]
 
 
-def fetch_local(request: FetchRequest) -> tuple[Provenance, tuple[str, ...]]:
+def fetch_local(request: FetchRequest) -> Fetched:
     """Copy a local model (file or folder) and its sidecars into the destination."""
     path = Path(request.model).expanduser()
     if not path.exists():
@@ -346,10 +368,12 @@ def fetch_local(request: FetchRequest) -> tuple[Provenance, tuple[str, ...]]:
             )
         model_file = path
     folder = model_file.parent
+    external = onnx_files.external_locations(model_file, str(model_file))
     previous = prepare_dest(request.dest, folder)
     config = read_sidecar_config(folder)
     partial = request.dest / _PARTIAL
     shutil.copyfile(model_file, partial)
+    onnx_files.copy_external_data(folder, external, request.dest, str(model_file))
     stem = folder.name if model_file.stem == "model" else model_file.stem
     record = finish(
         request,
@@ -360,11 +384,12 @@ def fetch_local(request: FetchRequest) -> tuple[Provenance, tuple[str, ...]]:
         name=request.name or str(config.get("name") or stem),
         version=request.version or str(config.get("version") or DEFAULT_VERSION),
         previous=previous,
+        external=external,
     )
-    return record, copy_sidecars(folder, request.dest)
+    return Fetched(record, copy_sidecars(folder, request.dest), tuple(external))
 
 
-def fetch_https(request: FetchRequest) -> tuple[Provenance, tuple[str, ...]]:
+def fetch_https(request: FetchRequest) -> Fetched:
     """Download a model from a URL into the destination."""
     query = urlsplit(request.model).query
     if query:
@@ -377,6 +402,12 @@ def fetch_https(request: FetchRequest) -> tuple[Provenance, tuple[str, ...]]:
         partial.unlink(missing_ok=True)
         raise
     shown = redact_url(request.model)
+    if onnx_files.external_locations(partial, shown):
+        partial.unlink()
+        raise gha.StepError(
+            f"{shown} keeps its weights in external-data files, which one URL cannot bring along; "
+            "fetch the model's folder with source 'local' or 'azureml'"
+        )
     stem = Path(urlsplit(request.model).path).stem or "model"
     record = finish(
         request,
@@ -388,11 +419,12 @@ def fetch_https(request: FetchRequest) -> tuple[Provenance, tuple[str, ...]]:
         version=request.version or DEFAULT_VERSION,
         previous=previous,
     )
-    return record, ()
+    return Fetched(record, ())
 
 
-def fetch_azureml(request: FetchRequest) -> tuple[Provenance, tuple[str, ...]]:
+def fetch_azureml(request: FetchRequest) -> Fetched:
     """Download a registered model from Azure ML (scripts.azureml) into the destination."""
+    from scripts.azure_blob import Limits
     from scripts.azureml import AzureModelRef, download  # the Azure SDKs load slowly
 
     previous = prepare_dest(request.dest, None)
@@ -407,14 +439,21 @@ def fetch_azureml(request: FetchRequest) -> tuple[Provenance, tuple[str, ...]]:
             version=request.model_version,
             label=request.model_label,
         )
-        downloaded = download(ref, staging, request.onnx_file)
+        downloaded = download(ref, staging, request.onnx_file, Limits(request.max_bytes, request.timeout))
+        files = downloaded.files
         partial = request.dest / _PARTIAL
-        shutil.move(downloaded.onnx_path, partial)
+        shutil.move(files.onnx_path, partial)
+        folder = files.onnx_path.parent
+        for location in files.external:
+            (request.dest / location).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(folder / location, request.dest / location)
         name, version = downloaded.name, downloaded.version
         record = finish(
             request,
             partial,
             label=f"Azure ML model {name} version {version}",
+            previous=previous,
+            external=files.external,
             source="azureml",
             uri=(
                 f"azureml://subscriptions/{request.subscription_id}/resourcegroups/{request.resource_group}"
@@ -422,7 +461,6 @@ def fetch_azureml(request: FetchRequest) -> tuple[Provenance, tuple[str, ...]]:
             ),
             name=name,
             version=version,
-            previous=previous,
             workspace=request.workspace,
             resource_group=request.resource_group,
             subscription_id=request.subscription_id,
@@ -430,10 +468,10 @@ def fetch_azureml(request: FetchRequest) -> tuple[Provenance, tuple[str, ...]]:
             created=downloaded.created or None,
             tags=dict(downloaded.tags),
         )
-        sidecars = copy_sidecars(downloaded.onnx_path.parent, request.dest)
+        sidecars = copy_sidecars(folder, request.dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return record, sidecars
+    return Fetched(record, sidecars, files.external, files.downloaded_bytes, files.seconds)
 
 
 def copy_sidecars(folder: Path, dest: Path) -> tuple[str, ...]:
@@ -452,9 +490,11 @@ def finish(
     *,
     label: str,
     previous: Provenance | None,
+    external: Sequence[str] = (),
     **fields: Any,
 ) -> Provenance:
-    """Check the fetched file (sha256, ONNX), move it to `model.onnx`, write `provenance.json`."""
+    """Check the fetched file (sha256, ONNX, beside its external data), move it to `model.onnx`, write
+    `provenance.json`."""
     try:
         digest = provenance.sha256_of(partial)
         if request.expected_sha256 and digest != request.expected_sha256:
@@ -465,6 +505,8 @@ def finish(
         check_onnx(partial, label)
     except gha.StepError:
         partial.unlink(missing_ok=True)
+        for location in external:
+            (request.dest / location).unlink(missing_ok=True)
         raise
     partial.replace(request.dest / MODEL_FILE)
     record = Provenance(sha256=digest, fetched_at=provenance.utc_now(), **fields)
@@ -477,14 +519,17 @@ def finish(
 def fetch(request: FetchRequest) -> FetchResult:
     """Run the fetch for a checked request."""
     fetchers = {"local": fetch_local, "https": fetch_https, "azureml": fetch_azureml}
-    record, sidecars = fetchers[request.source](request)
+    fetched = fetchers[request.source](request)
     model_path = request.dest / MODEL_FILE
     return FetchResult(
         model_dir=request.dest.resolve(),
         model_path=model_path.resolve(),
-        record=record,
-        size_bytes=model_path.stat().st_size,
-        sidecars=sidecars,
+        record=fetched.record,
+        size_bytes=sum((request.dest / name).stat().st_size for name in (MODEL_FILE, *fetched.external)),
+        sidecars=fetched.sidecars,
+        external=fetched.external,
+        downloaded_bytes=fetched.downloaded_bytes,
+        download_seconds=fetched.download_seconds,
     )
 
 
@@ -497,12 +542,21 @@ def summary(result: FetchResult) -> str:
         ("size", f"{result.size_bytes:,} bytes"),
         ("folder", f"`{result.model_dir}`"),
         ("sidecars", ", ".join(f"`{name}`" for name in result.sidecars) or "none"),
+        ("external data", ", ".join(f"`{name}`" for name in result.external) or "none"),
     ]
+    if result.download_seconds is not None:
+        rows.append(("download", download_rate(result.downloaded_bytes, result.download_seconds)))
     table = gha.key_value_table(rows)
     record_json = json.dumps(record.to_dict(), indent=2, sort_keys=True)
     return f"### ✅ Fetched model `{record.name}` version `{record.version}`\n\n{table}\n\n" + gha.details(
         "provenance.json", record_json, "json"
     )
+
+
+def download_rate(size: int, seconds: float) -> str:
+    """`12.3 MB in 4.0 s (3.1 MB/s)`."""
+    rate = size / 1e6 / seconds if seconds > 0 else 0.0
+    return f"{size / 1e6:.1f} MB in {seconds:.1f} s ({rate:.1f} MB/s)"
 
 
 def build_parser() -> gha.StepParser:
@@ -519,8 +573,14 @@ def build_parser() -> gha.StepParser:
         "--version", help=f"model version (local/https; default: modelship.json, then {DEFAULT_VERSION})"
     )
     parser.add_input("--onnx-file", help="which .onnx file of a folder or Azure ML asset to take")
-    parser.add_input("--timeout", default="300", help="seconds allowed for an https download (default 300)")
-    parser.add_input("--max-size-mb", default="2048", help="largest model accepted over https (default 2048)")
+    parser.add_input(
+        "--timeout", default="300", help="seconds allowed for an https or azureml download (default 300)"
+    )
+    parser.add_input(
+        "--max-size-mb",
+        default="2048",
+        help="largest model accepted over https or from azureml (default 2048)",
+    )
     parser.add_flag("--allow-http", help="accept plain http:// URLs (local development servers only)")
     parser.add_input("--subscription-id", help="azureml: the Azure subscription id")
     parser.add_input("--resource-group", help="azureml: the workspace's resource group")

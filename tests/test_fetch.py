@@ -24,6 +24,7 @@ from onnx import TensorProto, helper, save
 from scripts import fetch
 from scripts.provenance import redact_url
 from tests import steps
+from tests.mlflow_models import onnx_with_external_data
 from tests.steps import StepRun
 
 LOCALHOST = "127.0.0.1"
@@ -438,6 +439,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
             path = self.path.split("?", 1)[0]
             if path == "/models/housing.onnx":
                 self.reply(200, model_bytes)
+            elif path == "/external.onnx":
+                self.reply(200, onnx_with_external_data(1.0)["model.onnx"])
             elif path == "/login.onnx":
                 self.reply(200, HTML_PAGE)
             elif path == "/private.onnx":
@@ -506,6 +509,16 @@ def test_https_download(run_step: types.SimpleNamespace, trusted: TlsServer, tmp
     assert run.outputs["sha256"] == expected
     assert "s3cret" not in run.summary
     assert "/models/housing.onnx?sig=s3cret" in trusted.requests_seen
+
+
+def test_https_model_with_external_data_is_refused(
+    run_step: types.SimpleNamespace, trusted: TlsServer, tmp_path: Path
+) -> None:
+    summary = run_step.fails(
+        "--source", "https", "--model", f"{trusted.base}/external.onnx", "--dest", str(tmp_path)
+    )
+    assert "keeps its weights in external-data files, which one URL cannot bring along" in summary
+    assert not (tmp_path / ".model.onnx.part").exists()
 
 
 @pytest.mark.parametrize(

@@ -167,6 +167,10 @@ class Azure:
         self.models: dict[str, list[ModelVersion]] = {}
         self.blobs: dict[str, bytes] = {}
         self.faults: set[str] = set()
+        # Answers for the next blob reads, in order (status, storage error code, extra headers).
+        self.blob_failures: list[tuple[int, str, dict[str, str]]] = []
+        # A storage error code that every blob request is refused with (403), like a locked-down account.
+        self.storage_refusal: str | None = None
         self.log: list[LoggedRequest] = []
         self.lock = threading.Lock()
 
@@ -176,6 +180,8 @@ class Azure:
             self.models.clear()
             self.blobs.clear()
             self.faults.clear()
+            self.blob_failures.clear()
+            self.storage_refusal = None
             self.log.clear()
 
     def register(
@@ -449,6 +455,11 @@ class Azure:
 
 
 STORAGE_MESSAGES = {
+    "AuthorizationFailure": "This request is not authorized to perform this operation.",
+    "KeyBasedAuthenticationNotPermitted": "Key based authentication is not permitted on this storage account.",
+    "ServerBusy": "The server is currently unable to receive requests. Please retry your request.",
+    "AuthenticationFailed": "Server failed to authenticate the request. Make sure the value of Authorization "
+    "header is formed correctly including the signature.",
     "AuthorizationPermissionMismatch": "This request is not authorized to perform this operation using "
     "this permission.",
 }
@@ -552,6 +563,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if FAULT_BLOB_FORBIDDEN in azure.faults:
             self._storage_error(403, "AuthorizationPermissionMismatch", common)
             return
+        if azure.storage_refusal:
+            self._storage_error(403, azure.storage_refusal, common)
+            return
+        if not self.headers.get("Authorization", "").startswith(f"SharedKey {STORAGE_ACCOUNT}:"):
+            self._storage_error(403, "AuthenticationFailed", common)
+            return
         if container != CONTAINER:
             self._storage_error(404, "ContainerNotFound", common)
             return
@@ -561,6 +578,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         with azure.lock:
             blob = azure.blobs.get(name)
+            failure = azure.blob_failures.pop(0) if blob is not None and azure.blob_failures else None
+        if failure is not None:
+            status, code, extra = failure
+            self._storage_error(status, code, {**common, **extra})
+            return
         if blob is None:
             self._storage_error(404, "BlobNotFound", common)
             return

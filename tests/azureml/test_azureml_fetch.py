@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from onnx import TensorProto, helper
 
-from scripts import azureml, gha
+from scripts import azureml, gha, onnx_files
 
 from .harness import (
     CLIENT_SECRET,
@@ -174,7 +174,9 @@ def test_folder_model_takes_the_onnx_inside_and_its_sidecars(standin: AzureStand
     blob_reads = sorted(
         r.path.rsplit("/", 1)[-1] for r in standin.azure.requests(host=BLOB_HOST, method="GET")
     )
-    assert {"model.onnx", "modelship.json", "README.md", "data.bin"} <= set(blob_reads)
+    # Only what the image needs is read: the asset's other files stay in the datastore.
+    assert {"model.onnx", "modelship.json"} <= set(blob_reads)
+    assert not {"README.md", "data.bin"} & set(blob_reads)
 
 
 @pytest.mark.parametrize(
@@ -199,7 +201,6 @@ def test_latest_is_the_most_recently_created_version(
     assert run.outputs["model-version"] == "2"
     calls = arm_calls(standin)
     assert calls[0] == "GET /models/churn/versions?$orderBy=createdtime desc&$top=1"
-    assert "GET /models/churn/versions/2" in calls  # models.download reads the resolved version
 
 
 def test_several_onnx_files_need_a_choice(standin: AzureStandIn, tmp_path: Path) -> None:
@@ -208,7 +209,7 @@ def test_several_onnx_files_need_a_choice(standin: AzureStandIn, tmp_path: Path)
 
     undecided = run_fetch(standin, tmp_path, "--model-name", "ensemble", "--model-version", "1")
     message = only_error(undecided)
-    assert "several ONNX files (export/a.onnx, export/b.onnx)" in message
+    assert "several ONNX files (a.onnx, b.onnx)" in message
     assert "onnx-file" in message
 
     decided = run_fetch(
@@ -299,8 +300,8 @@ def test_empty_download_is_an_error(standin: AzureStandIn, tmp_path: Path) -> No
 
     message = only_error(run_fetch(standin, tmp_path, "--model-name", "housing", "--model-version", "1"))
 
-    assert message.startswith("model 'housing' version 1 downloaded no files: its datastore path azureml://")
-    assert "re-register the model" in message
+    assert message.startswith("model 'housing' version 1: the model's datastore path LocalUpload/")
+    assert "holds no files: it is empty or was deleted; re-register the model" in message
     assert [r for r in standin.azure.requests(host=BLOB_HOST, method="GET") if r.query.get("comp") == "list"]
     assert not (tmp_path / "model" / "model.onnx").exists()
 
@@ -326,7 +327,10 @@ def test_sign_in_failure_says_which_variables_to_check(standin: AzureStandIn, tm
     run = run_fetch(standin, tmp_path, "--model-name", "housing", "--model-version", "1")
     message = only_error(run)
 
-    assert message.startswith("sign-in to Azure failed (AADSTS7000215): EnvironmentCredential: ")
+    assert message.startswith("sign-in to Azure failed (AADSTS7000215): Authentication failed: AADSTS7000215")
+    assert message.endswith(
+        "(the step signed in with client secret (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET))"
+    )
     assert (
         "Variables set: AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET; "
         "not set: AZURE_FEDERATED_TOKEN_FILE"
@@ -357,7 +361,7 @@ def test_storage_refusal_names_the_storage_role(standin: AzureStandIn, tmp_path:
 
     message = only_error(run_fetch(standin, tmp_path, "--model-name", "housing", "--model-version", "1"))
 
-    assert message.startswith("downloading model 'housing' version 1 was refused (403)")
+    assert message.startswith("downloading model 'housing' version 1 failed: the signed-in identity may not")
     assert "AuthorizationPermissionMismatch" in message
     assert "'Storage Blob Data Reader' on the storage account" in message
 
@@ -429,7 +433,7 @@ def test_check_ref_accepts_a_label_with_the_default_version() -> None:
     ],
 )
 def test_choose_onnx(files: list[str], choice: str | None, expected: str) -> None:
-    assert azureml.choose_onnx(files, choice) == expected
+    assert onnx_files.choose_onnx(files, choice) == expected
 
 
 @pytest.mark.parametrize(
@@ -444,7 +448,7 @@ def test_choose_onnx(files: list[str], choice: str | None, expected: str) -> Non
 )
 def test_choose_onnx_refuses(files: list[str], choice: str | None, expected: str) -> None:
     with pytest.raises(gha.StepError, match=expected):
-        azureml.choose_onnx(files, choice)
+        onnx_files.choose_onnx(files, choice)
 
 
 def test_latest_is_by_creation_time_not_by_number() -> None:
