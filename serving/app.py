@@ -259,15 +259,22 @@ async def prometheus(request: Request) -> Response:
 
 
 async def openapi_json(request: Request) -> Response:
-    """The OpenAPI document."""
-    return Response(request.app.state.openapi, media_type=JSON)
+    """The OpenAPI document of the served model (made once it is loaded)."""
+    document: bytes | None = request.app.state.openapi
+    if document is None:
+        return error(503, "the model is still loading; retry when /ready answers 200")
+    return Response(document, media_type=JSON)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    """404/405 from the router, as JSON like every other refusal."""
+    """404/405 from the router, as JSON like every other refusal, with the router's headers: a 405
+    carries `Allow`, the methods the route supports (RFC 9110 §15.5.6 requires it)."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
-    return error(status, f"{detail}: {request.method} {request.url.path}; see /openapi.json for the routes")
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    answer = error(status, f"{detail}: {request.method} {request.url.path}; see /openapi.json for the routes")
+    answer.headers.update(headers or {})
+    return answer
 
 
 routes = [
@@ -434,8 +441,7 @@ def create_app(
         except ModelError as exc:
             app.startup_error = str(exc)
             raise
-        document = openapi.document(model.name, model.version, model.response_schemas())
-        app.state.openapi = orjson.dumps(document)
+        app.state.openapi = orjson.dumps(openapi.document(model))
         app.state.model = model
         log.info(
             "model %s version %s (sha256 %s) loaded and warmed up in %.0f ms, %d onnxruntime thread(s)",
@@ -465,5 +471,5 @@ def create_app(
     )
     app.state.max_body = settings.max_body_bytes
     app.state.model = None
-    app.state.openapi = orjson.dumps(openapi.document("model", "0"))
+    app.state.openapi = None
     return app

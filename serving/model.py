@@ -62,6 +62,9 @@ EXPECTED = {
 }
 
 
+_ABSENT = object()  # a key the request leaves out (null is a value, and refused)
+
+
 class ModelError(Exception):
     """The model folder cannot be served; the message says what is wrong with it and how to fix it."""
 
@@ -246,7 +249,10 @@ class ServedModel:
             elif len(column) != len(index) or list(column) != index:
                 return None
             values = list(column.values())
-            array = np.asarray(values)
+            try:
+                array = np.asarray(values)
+            except ValueError:  # ragged: the general path says where
+                return None
             if array.dtype.kind not in kinds or array.ndim != 1:
                 return None
             if kinds != "b" and bool in map(type, values):  # numpy reads true as 1
@@ -354,7 +360,9 @@ class ServedModel:
                     f"missing input '{spec.name}'; this model takes "
                     + ", ".join(f"{s.name} ({V2_TYPES[s.onnx_type]})" for s in self.inputs)
                 )
-        wanted = self.v2_outputs(body.get("outputs"))
+        if not isinstance(body.get("id", ""), str) or not isinstance(body.get("parameters", {}), dict):
+            raise bad_request('"id" must be a string and "parameters" an object')
+        wanted = self.v2_outputs(body.get("outputs", _ABSENT))
         results = self.run(wanted, feeds)
         request_id = body.get("id")
         return {
@@ -377,6 +385,8 @@ class ServedModel:
         if not isinstance(tensor, dict) or not {"name", "shape", "datatype", "data"} <= tensor.keys():
             raise bad_request(f'inputs[{i}] must be an object with "name", "shape", "datatype" and "data"')
         name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
+        if not isinstance(name, str) or not isinstance(datatype, str):
+            raise bad_request(f'inputs[{i}]: "name" and "datatype" must be strings')
         spec = self.input_by_name.get(name)
         if spec is None:
             raise bad_request(
@@ -412,10 +422,12 @@ class ServedModel:
 
     def v2_outputs(self, requested: Any) -> list[str]:
         """Names of the outputs a V2 request asks for (default: every tensor output)."""
-        if requested is None:
+        if requested is _ABSENT:
             return [o.name for o in self.outputs if o.onnx_type in V2_TYPES]
-        if not isinstance(requested, list) or not all(isinstance(r, dict) and "name" in r for r in requested):
-            raise bad_request('"outputs" must be a list of {"name": "<output>"}')
+        if not isinstance(requested, list) or not requested:
+            raise bad_request('"outputs" must be a non-empty list of {"name": "<output>"}')
+        if not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in requested):
+            raise bad_request('"outputs" must be a list of {"name": "<output>"}, each name a string')
         names = []
         for entry in requested:
             spec = self.output_by_name.get(entry["name"])
@@ -609,13 +621,23 @@ def convert(
                 return np.asarray(values, dtype=np.float64).astype(dtype)
             raise bad_request(f"{what or 'rows'}: {huge[1]} is out of range for {dtype.name} values")
         raise wrong_type(what, columns, bad, dtype.kind, ragged)
-    if (
-        dtype.kind in "iu"
-        and kind == "f"
-        and not (np.all(np.abs(array) < 2.0**63) and np.all(array == np.trunc(array)))
-    ):
-        bad = first_bad(values, lambda v: not isinstance(v, float) or (v.is_integer() and abs(v) < 2.0**63))
-        raise wrong_type(what, columns, bad, dtype.kind, ragged)
+    if dtype.kind in "iu" and kind == "f":
+        if not np.all(array == np.trunc(array)):
+            bad = first_bad(values, lambda v: not isinstance(v, float) or v.is_integer())
+            raise wrong_type(what, columns, bad, dtype.kind, ragged)
+        info = np.iinfo(dtype)
+        low, high = float(info.min), float(info.max) + 1  # both exact in float64; high excluded
+        inside = bool(np.all((array >= low) & (array < high)))
+        if inside and dtype.itemsize == 8 and np.any(array == low):
+            # -2**63 as a float may be a longer integer that orjson rounded: only an exact int is in range
+            inside = first_bad(values, lambda v: isinstance(v, int) or v > low) is None
+        if not inside:
+            bad = first_bad(
+                values, lambda v: info.min <= v <= info.max if isinstance(v, int) else low < v < high
+            )
+            raise bad_request(
+                f"{what or 'rows'}: {bad[1] if bad else 'a value'} is out of range for {dtype.name} values"
+            )
     if (
         dtype.kind in "iu"
         and kind in "iu"

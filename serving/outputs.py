@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 
 CASTS = ("bool", "int", "float", "str")
-CAST_SCHEMAS = {"bool": "boolean", "int": "integer", "float": "number", "str": "string"}
+CAST_SCHEMAS: dict[str, Any] = {
+    "bool": "boolean",
+    "int": "integer",
+    "float": ["number", "null"],
+    "str": "string",
+}
 
 
 class OutputsError(Exception):
@@ -97,12 +102,16 @@ def item_schema(onnx_type: str, shape: tuple[int | None, ...] | None) -> dict[st
     if not onnx_type.startswith("tensor("):
         return {}
     element = onnx_type[7:-1]
+    scalar: dict[str, Any]
     if element == "string":
         scalar = {"type": "string"}
     elif element == "bool":
         scalar = {"type": "boolean"}
     else:
-        scalar = {"type": "number" if element in ("float", "double", "float16") else "integer"}
+        # orjson writes NaN and infinity as null, so a float value may be null
+        scalar = (
+            {"type": ["number", "null"]} if element in ("float", "double", "float16") else {"type": "integer"}
+        )
     per_row = shape is not None and (len(shape) <= 1 or (len(shape) == 2 and shape[1] == 1))
     return scalar if per_row else {"type": "array"}
 

@@ -107,6 +107,13 @@ def parse_list(items: list[Any], where: str) -> Batch:
 
 def parse_split(body: dict[str, Any], where: str) -> Rows:
     """The pandas/MLflow split form {"columns": [...], "data": [[...]], "index": [...]}."""
+    extra = [key for key in body if key not in ("columns", "data", "index")]
+    if extra:
+        raise bad_request(
+            f'{where}: unknown key "{extra[0]}"; the split form has "columns", "data" and "index"'
+        )
+    if not isinstance(body.get("index", []), list):
+        raise bad_request(f'{where}: "index" must be a list of row labels, got {type_name(body["index"])}')
     columns, data = body.get("columns"), body.get("data")
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise bad_request(f'{where}: "columns" must be a list of column names (strings)')

@@ -224,14 +224,17 @@ def test_metadata_and_openapi_describe_the_answer_a_client_gets(make_client: Cli
     responses = client.get("/metadata").json()["responses"]
     keyed = responses["/predict"]["properties"]["prediction"]
     assert keyed["required"] == ["doubled", "positive"]
-    assert keyed["properties"]["doubled"] == {"type": "array", "items": {"type": "number"}}
+    assert keyed["properties"]["doubled"] == {"type": "array", "items": {"type": ["number", "null"]}}
     assert keyed["properties"]["positive"] == {"type": "array", "items": {"type": "boolean"}}
     assert responses["/invocations"]["properties"]["predictions"] == keyed
     document = client.get("/openapi.json").json()
     answer = document["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
     assert answer["schema"] == responses["/predict"]
     single = make_client("matrix_sidecar").get("/metadata").json()["responses"]
-    assert single["/predict"]["properties"]["prediction"] == {"type": "array", "items": {"type": "number"}}
+    assert single["/predict"]["properties"]["prediction"] == {
+        "type": "array",
+        "items": {"type": ["number", "null"]},
+    }
     assert single["/invocations"]["properties"]["predictions"]["type"] == "array"
     unwrapped = make_client("text").get("/metadata").json()["responses"]["/predict"]["properties"]["positive"]
     assert {"type": "boolean"} in unwrapped["oneOf"]
@@ -433,7 +436,7 @@ def test_bad_input_is_a_400_naming_the_problem(make_client: Client, body: Any, w
         pytest.param({"count": "3"}, ["column 'count'", "expected an integer", '"3"'], id="string-for-int64"),
         pytest.param({"count": 2**63}, ["column 'count'", "out of range for int64"], id="past-int64"),
         pytest.param(
-            {"count": 1e30}, ["column 'count'", "expected an integer", "1e+30"], id="huge-for-int64"
+            {"count": 1e30}, ["column 'count'", "1e+30 is out of range for int64"], id="huge-for-int64"
         ),
         pytest.param(
             {"ratio": "abc"}, ["column 'ratio'", "expected a number", '"abc"'], id="string-for-double"
@@ -681,25 +684,6 @@ def test_settings_override_the_model_identity(models: dict[str, Path]) -> None:
         answer = client.get("/metadata").json()
         assert (answer["name"], answer["version"], answer["sha256"]) == ("boston", "3", "f" * 64)
         assert client.get("/v2/models/boston").status_code == 200
-
-
-def test_openapi_document_carries_the_two_verbatim_examples(make_client: Client) -> None:
-    document = make_client("matrix_sidecar").get("/openapi.json").json()
-    assert document["openapi"].startswith("3.1")
-    examples = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["examples"]
-    values = [example["value"] for example in examples.values()]
-    assert ["MLOps is critical for robustness"] in values
-    assert {
-        "CHAS": {"0": 0},
-        "RM": {"0": 6.575},
-        "TAX": {"0": 296.0},
-        "PTRATIO": {"0": 15.3},
-        "B": {"0": 396.9},
-        "LSTAT": {"0": 4.98},
-    } in values
-    assert {"/predict", "/invocations", "/metadata", "/metrics", "/v2/models/{name}/infer"} <= set(
-        document["paths"]
-    )
 
 
 def count_of(page: str, route: str, status: int) -> float:
