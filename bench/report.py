@@ -152,6 +152,16 @@ def image_figures(images: dict[str, Any], pipeline: dict[str, Any] | None) -> li
     cold = (pipeline or {}).get("cold", {}).get("seconds")
     if cold is not None:
         figures.append(info("local pipeline, cold cache", f"{cold:.1f} s"))
+    from_registry = (pipeline or {}).get("registry_cache")
+    if from_registry and from_registry.get("exit_code") == 0:
+        build = from_registry["steps"].get("build", {}).get("seconds")
+        figures.append(
+            info(
+                "local pipeline, new model on an empty engine, registry kept",
+                f"{from_registry['seconds']:.1f} s (build {number(build, 1)} s), "
+                f"{from_registry['layers_rebuilt']} of {from_registry['layers_total']} layers rebuilt",
+            )
+        )
     return figures
 
 

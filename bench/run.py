@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         if "images" not in args.skip and built:
             results["images"] = guarded("images", failures, bench_images, args, built, scratch, logs)
         if "pipeline" not in args.skip:
-            progress("pipeline: cold cache, then warm")
+            progress("pipeline: cold cache, warm, then a new model on an empty engine with the registry kept")
             model_dir = EXAMPLES / args.models[0]
             pipeline_log = logs / "pipeline.log"
             measured = guarded(
@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.skip_scan,
             )
             results["pipeline"] = measured
-            for run in ("cold", "warm"):
+            for run in ("cold", "warm", "registry_cache"):
                 if measured and measured[run]["exit_code"] != 0:
                     failures.append(
                         f"pipeline ({run}) exited {measured[run]['exit_code']}; see {pipeline_log}"

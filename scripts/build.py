@@ -294,9 +294,14 @@ def pull_previous(client: Any, build: BuildPlan) -> str:
             return ""
     for ref in build.cache_candidates:
         parsed = parse_ref(ref)
-        auth = build.registry_auth if parsed.registry != DOCKER_HUB or build.registry_auth else None
+        if parsed.registry == DOCKER_HUB and build.registry_auth is None:
+            # A name without a registry host is a local one unless a Docker Hub user is given:
+            # no anonymous pull from Docker Hub for it.
+            return ""
         try:
-            events = client.api.pull(parsed.name, tag=parsed.tag, stream=True, decode=True, auth_config=auth)
+            events = client.api.pull(
+                parsed.name, tag=parsed.tag, stream=True, decode=True, auth_config=build.registry_auth
+            )
             failure = next((str(event.get("error")) for event in events if "error" in event), "")
         except APIError as error:
             failure = str(error.explanation or error)

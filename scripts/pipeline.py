@@ -7,6 +7,7 @@ to the next, stops at the first failing gate and ends with a report of every ste
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
 
-from scripts import gha, provenance
+from scripts import attestation, gha, provenance
 
 StepMain = Callable[[list[str] | None], int]
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -107,6 +108,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_input("--username", help="registry user; the password comes from $REGISTRY_PASSWORD")
     parser.add_flag("--no-push", help="stop after the smoke test")
     parser.add_flag("--dry-run", help="check the push without pushing")
+    parser.add_input(
+        "--provenance-file",
+        help=f"the pushed image's provenance statement (default: {attestation.FILENAME} beside --dest)",
+    )
     return parser.parse_args(argv)
 
 
@@ -186,12 +191,31 @@ def stages(args: argparse.Namespace) -> list[Stage]:
     return planned if args.no_push else [*planned, ("push", push.main, push_argv)]
 
 
+def build_facts(args: argparse.Namespace, outputs: Outputs, started_on: str) -> attestation.BuildFacts:
+    """What the provenance statement says, from the steps' outputs (after a push with a digest)."""
+    build_labels = json.loads(outputs["build"].get("labels") or "{}")
+    return attestation.BuildFacts(
+        repository=outputs["push"]["image-ref"].split("@", 1)[0],
+        digest=outputs["push"]["digest"],
+        model=provenance.read(Path(outputs["fetch"]["model-dir"])),
+        dockerfile=Path(args.dockerfile),
+        base_image=outputs["build"].get("base-image", ""),
+        base_image_id=outputs["build"].get("base-image-id", ""),
+        base_image_digest=outputs["build"].get("base-image-digest", ""),
+        git_commit=build_labels.get("org.opencontainers.image.revision", ""),
+        source_url=build_labels.get("org.opencontainers.image.source", ""),
+        started_on=started_on,
+        finished_on=provenance.utc_now(),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every step in order, stopping at the first failure."""
     args = parse_args(argv)
     planned = stages(args)
     results: list[StepResult] = []
     outputs: Outputs = {}
+    started_on = provenance.utc_now()
     with tempfile.TemporaryDirectory(prefix="modelship-pipeline-") as scratch:
         for name, step_main, make_argv in planned:
             result = run_step(name, step_main, make_argv(outputs), Path(scratch))
@@ -207,6 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     if passed and "push" in outputs:
         gha.set_output("digest", outputs["push"].get("digest", ""))
         gha.set_output("image-ref", outputs["push"].get("image-ref", ""))
+        if outputs["push"].get("digest"):
+            default = Path(args.dest).parent / attestation.FILENAME
+            written = attestation.write(
+                Path(args.provenance_file or default), build_facts(args, outputs, started_on)
+            )
+            print(f"provenance statement (in-toto, SLSA provenance v1, unsigned): {written}")
+            gha.set_output("provenance", written)
     return 0 if passed else 1
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +86,30 @@ def test_delivers_and_a_rerun_reuses_the_cache_and_the_digest(
     ).json()["tags"]
     assert "1" in listed  # every tag the build made is pushed: the model version and the commit
     assert any(tag.startswith("sha-") for tag in listed)
+    # the provenance statement names the pushed digest and what the image was made from
+    statement = json.loads(Path(second["provenance"]).read_text(encoding="utf-8"))
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    assert statement["subject"] == [
+        {
+            "name": first["image-ref"].split("@")[0],
+            "digest": {"sha256": second["digest"].removeprefix("sha256:")},
+        }
+    ]
+    definition = statement["predicate"]["buildDefinition"]
+    model_sha256 = hashlib.sha256((HOUSING / "model.onnx").read_bytes()).hexdigest()
+    assert definition["externalParameters"]["model"]["sha256"] == model_sha256
+    assert definition["externalParameters"]["model"]["source"] == "local"
+    materials = {entry["name"]: entry for entry in definition["resolvedDependencies"]}
+    assert materials["model.onnx"]["digest"] == {"sha256": model_sha256}
+    client = docker.from_env()
+    base_id = client.images.get(BASE_IMAGE).id
+    client.close()
+    assert materials["base-image"]["digest"] == {"sha256": base_id.removeprefix("sha256:")}
+    head = subprocess.run(["git", "-C", str(PROJECT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert materials["source"]["digest"] == {"gitCommit": head.stdout.strip()}
+    dockerfile_sha256 = hashlib.sha256((PROJECT / "Dockerfile").read_bytes()).hexdigest()
+    assert materials["Dockerfile"]["digest"] == {"sha256": dockerfile_sha256}
 
 
 def write_corrupt_model(folder: Path) -> Path:

@@ -77,6 +77,8 @@ STANDIN_FOR = {
     "actions/download-artifact": "download-artifact",
     "actions/cache": "cache",
     "actions/setup-go": "setup-go",
+    "actions/attest-build-provenance": "attest-build-provenance",
+    "actions/attest-sbom": "attest-sbom",
 }
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -145,6 +147,7 @@ class ActRun:
     failed_steps: dict[str, list[str]] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
     result: dict[str, str] = field(default_factory=dict)
+    passed_steps: dict[str, list[str]] = field(default_factory=dict)
 
     def tail(self, lines: int = 80) -> str:
         """The end of act's log, for assertion messages."""
@@ -153,10 +156,11 @@ class ActRun:
 
 @dataclass
 class ActLog:
-    """What a `--json` act log says: job results, failed top-level steps, error annotations."""
+    """What a `--json` act log says: job results, failed and passed top-level steps, error annotations."""
 
     jobs: dict[str, str] = field(default_factory=dict)
     failed_steps: dict[str, list[str]] = field(default_factory=dict)
+    passed_steps: dict[str, list[str]] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
 
@@ -175,8 +179,11 @@ def read_act_log(lines: list[str]) -> ActLog:
         if "jobResult" in entry:
             log.jobs[job] = entry["jobResult"]
         step_ids = entry.get("stepID") or []
-        if entry.get("stepResult") == "failure" and entry.get("stage") == "Main" and len(step_ids) == 1:
-            log.failed_steps.setdefault(job, []).append(step_ids[0])
+        if entry.get("stage") == "Main" and len(step_ids) == 1:
+            if entry.get("stepResult") == "failure":
+                log.failed_steps.setdefault(job, []).append(step_ids[0])
+            elif entry.get("stepResult") == "success":
+                log.passed_steps.setdefault(job, []).append(step_ids[0])
         if "::error" in message and "Run Main" not in message:
             log.errors.setdefault(job, []).append(message.strip())
     return log
@@ -262,6 +269,8 @@ class Harness:
             "--env",
             f"MODELSHIP_STANDIN_ARTIFACTS={artifacts}",
             "--env",
+            f"MODELSHIP_STANDINS={STANDINS_DIR}",
+            "--env",
             f"GRYPE_DB_UPDATE_URL={self.databases[database].url}",
             "--env",
             f"GRYPE_DB_CACHE_DIR={run_dir / 'grype-db'}",
@@ -292,7 +301,16 @@ class Harness:
                 key, _, value = line.partition("=")
                 result[key] = value
         print(f"act run {name}: exit {done.returncode} in {seconds:.0f} s; jobs {log.jobs}")
-        return ActRun(done.returncode, seconds, log_file, log.jobs, log.failed_steps, log.errors, result)
+        return ActRun(
+            done.returncode,
+            seconds,
+            log_file,
+            log.jobs,
+            log.failed_steps,
+            log.errors,
+            result,
+            passed_steps=log.passed_steps,
+        )
 
     def image(self, name: str) -> str:
         """A registry repository of its own: no run, of this session or an earlier one, sees another's."""
@@ -370,6 +388,7 @@ jobs:
       packages: write
       security-events: write
       actions: read
+      attestations: write
     with:{model_inputs}
       image-name: {image}
       base-image: {BASE_IMAGE}
@@ -445,11 +464,21 @@ def assert_delivered(harness: Harness, run: ActRun, image: str) -> None:
     assert f"## modelship: ✅ delivered `{image}@{digest}`" in run.log_file.read_text(encoding="utf-8")
 
 
+def read_attestations(folder: Path) -> dict[str, dict[str, Any]]:
+    """The statements the attest stand-ins wrote, by kind (provenance, sbom)."""
+    return {
+        path.name.split("-", 1)[0]: json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(folder.glob("*.json"))
+    }
+
+
 def test_reusable_workflow_delivers_the_example_model(harness: Harness) -> None:
     image = harness.image("act-deliver")
     run = harness.run("deliver", deliver_caller(harness, image))
     assert_delivered(harness, run, image)
-    assert set(run.jobs) >= {"build", "scan", "smoke-test", "push", "summary", "record"}
+    assert set(run.jobs) >= {"pipeline", "sarif", "attest", "summary", "record"}
+    # build, both gates and the push ran in the one job that holds the image
+    assert {"build", "scan", "smoke", "push"} <= set(run.passed_steps.get("pipeline", [])), run.passed_steps
     # One code-scanning category per image, so two deliveries in one run keep both results.
     sarif_dir = harness.work / "deliver" / "artifacts" / "sarif"
     uploads = [line.split("\t") for line in (sarif_dir / "categories.tsv").read_text().splitlines()]
@@ -458,8 +487,28 @@ def test_reusable_workflow_delivers_the_example_model(harness: Harness) -> None:
     assert sarif["version"] == "2.1.0"
     # the real grype fetched the database from the update server inside the workflow
     assert harness.databases["clean"].archive_downloads() >= 1
-    [sboms] = (harness.work / "deliver" / "artifacts").glob("*-sbom")
-    assert sorted(path.name.rsplit(".", 2)[1] for path in sboms.iterdir()) == ["cdx", "spdx"]
+    # No image and no model leave the job: the artifacts are the SARIF and the SBOMs, nothing else.
+    artifacts = harness.work / "deliver" / "artifacts"
+    [sboms] = artifacts.glob("*-sbom")
+    assert sorted(path.name for path in sboms.iterdir()) == ["sbom.cdx.json", "sbom.spdx.json"]
+    [sarifs] = artifacts.glob("*-sarif")
+    assert [path.name for path in sarifs.iterdir()] == ["grype.sarif"]
+    kept = {path.name for path in artifacts.rglob("*") if path.is_file()}
+    assert not any(name.endswith((".tar", ".onnx")) for name in kept), kept
+    assert {path.name for path in artifacts.iterdir()} == {sboms.name, sarifs.name, "sarif", "attestations"}
+    # the pushed digest's provenance and its SPDX SBOM, attested (GitHub's service is the stand-in)
+    digest = run.result["digest"]
+    attested = read_attestations(artifacts / "attestations")
+    assert sorted(attested) == ["provenance", "sbom"]
+    for statement in attested.values():
+        assert statement["subject"] == [{"name": image, "digest": {"sha256": digest.removeprefix("sha256:")}}]
+    assert attested["provenance"]["predicateType"] == "https://slsa.dev/provenance/v1"
+    assert attested["sbom"]["predicateType"].startswith("https://spdx.dev/Document/v2.")
+    spdx = json.loads((sboms / "sbom.spdx.json").read_text(encoding="utf-8"))
+    assert attested["sbom"]["predicate"] == spdx
+    assert any(package["name"] == "onnxruntime" for package in spdx["packages"])
+    log = run.log_file.read_text(encoding="utf-8")
+    assert f"gh attestation verify oci://{image}@{digest} --owner modelship" in log
 
 
 def test_root_action_delivers_the_example_model(harness: Harness) -> None:
@@ -469,19 +518,17 @@ def test_root_action_delivers_the_example_model(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize(
-    ("case", "failing_job", "failing_step", "passing_job", "error"),
+    ("case", "failing_step", "passing_step", "error"),
     [
         pytest.param(
             "vulnerable",
             "scan",
-            "scan",
-            "smoke-test",
+            "smoke",
             "GHSA-test-onnxruntime (critical) in onnxruntime",
             id="vulnerable-scan-result",
         ),
         pytest.param(
             "wrong-answer",
-            "smoke-test",
             "smoke",
             "scan",
             "differs from the expected response",
@@ -489,21 +536,26 @@ def test_root_action_delivers_the_example_model(harness: Harness) -> None:
         ),
     ],
 )
-def test_failing_gate_stops_the_delivery_at_its_job(
-    harness: Harness, case: str, failing_job: str, failing_step: str, passing_job: str, error: str
+def test_failing_gate_stops_the_delivery_at_its_step(
+    harness: Harness, case: str, failing_step: str, passing_step: str, error: str
 ) -> None:
     image = harness.image(f"act-{case}")
     samples = WRONG_SAMPLES if case == "wrong-answer" else ""
     database = "vulnerable" if case == "vulnerable" else "clean"
     run = harness.run(case, deliver_caller(harness, image, samples=samples), database=database)
     assert run.returncode != 0, run.tail()
-    assert run.jobs.get("build") == "success", f"{run.jobs}\n{run.tail()}"
-    assert run.jobs.get(failing_job) == "failure", f"{run.jobs}\n{run.tail()}"
-    assert run.failed_steps.get(failing_job) == [failing_step], f"{run.failed_steps}\n{run.tail()}"
-    assert error in "\n".join(run.errors.get(failing_job, [])), f"{run.errors}\n{run.tail()}"
-    assert run.jobs.get(passing_job) == "success", f"{run.jobs}\n{run.tail()}"
-    assert run.jobs.get("push") != "success"
+    # build, scan, smoke-test and push share the job that holds the image: it fails at the gate's step
+    assert run.jobs.get("pipeline") == "failure", f"{run.jobs}\n{run.tail()}"
+    assert run.failed_steps.get("pipeline") == [failing_step], f"{run.failed_steps}\n{run.tail()}"
+    assert error in "\n".join(run.errors.get("pipeline", [])), f"{run.errors}\n{run.tail()}"
+    passed = run.passed_steps.get("pipeline", [])
+    assert {"build", passing_step} <= set(passed), f"{run.passed_steps}\n{run.tail()}"
+    assert "push" not in passed, "the push step may not run after a failed gate"
+    assert "attest" not in run.jobs, "nothing pushed, nothing attested"
+    # the findings still reach code scanning after a failed gate
+    assert run.jobs.get("sarif") == "success", f"{run.jobs}\n{run.tail()}"
     assert run.jobs.get("summary") == "success", "the summary runs whatever happened"
+    assert "## modelship: ❌ not delivered" in run.log_file.read_text(encoding="utf-8")
     assert harness.registry.tags(image.split("/", 1)[1]) == [], "nothing may be pushed after a failed gate"
 
 
@@ -544,8 +596,9 @@ def test_pull_request_fetches_from_azure_ml_with_a_client_secret_and_does_not_pu
         secrets={"AZURE_CLIENT_SECRET": CLIENT_SECRET},
     )
     assert run.returncode == 0, run.tail()
-    for job in ("build", "scan", "smoke-test", "summary", "record"):
+    for job in ("pipeline", "sarif", "summary", "record"):
         assert run.jobs.get(job) == "success", f"{run.jobs}\n{run.tail()}"
+    assert {"fetch", "build", "scan", "smoke"} <= set(run.passed_steps.get("pipeline", [])), run.passed_steps
     assert (run.result["model-version"], run.result["sha256"]) == (
         "3",
         hashlib.sha256(files["model.onnx"]).hexdigest(),
@@ -554,6 +607,7 @@ def test_pull_request_fetches_from_azure_ml_with_a_client_secret_and_does_not_pu
     assert {ARM_HOST, LOGIN_HOST} <= hosts, hosts
     assert any(host.endswith(BLOB_SUFFIX) for host in hosts), hosts
     assert CLIENT_SECRET not in run.log_file.read_text(encoding="utf-8")
-    assert "push" not in run.jobs, "push must be skipped for a pull request unless push-on-pull-request"
+    assert "push" not in run.passed_steps.get("pipeline", []), "no push for a pull request by default"
+    assert "attest" not in run.jobs, "nothing pushed, nothing attested"
     assert run.result["digest"] == ""
     assert harness.registry.tags(image.split("/", 1)[1]) == []

@@ -432,3 +432,19 @@ def test_wrong_samples_fixture_asks_the_examples_questions_with_other_answers() 
     wrong = json.loads(wrong_file.read_text(encoding="utf-8"))
     assert [sample["request"] for sample in wrong] == [sample["request"] for sample in example]
     assert all(a["response"] != b["response"] for a, b in zip(wrong, example, strict=True))
+
+
+def test_deliver_keeps_the_image_and_model_on_its_runner_and_attests_in_a_job_of_its_own() -> None:
+    jobs = load(PROJECT_DIR / ".github" / "workflows" / "deliver.yml")["jobs"]
+    for job_id, job in jobs.items():
+        for step in job.get("steps", []):
+            assert "docker save" not in step.get("run", ""), f"{job_id}: the image may not leave the runner"
+            if str(step.get("uses", "")).startswith("actions/upload-artifact@"):
+                assert step["with"]["name"].endswith(("-sarif", "-sbom")), f"{job_id}: {step['with']}"
+    granted = {job_id: job.get("permissions", {}) for job_id, job in jobs.items()}
+    assert granted["attest"] == {"id-token": "write", "attestations": "write"}
+    assert [job_id for job_id, permissions in granted.items() if "attestations" in permissions] == ["attest"]
+    assert granted["summary"] == {}
+    attest_uses = [step.get("uses", "") for step in jobs["attest"]["steps"]]
+    assert any(uses.startswith("actions/attest-build-provenance@") for uses in attest_uses)
+    assert any(uses.startswith("actions/attest-sbom@") for uses in attest_uses)
