@@ -37,6 +37,7 @@ class StepRun:
     stderr: str
     outputs: dict[str, str]
     seconds: float
+    max_rss_mb: float  # the step process's peak resident memory (getrusage of that child alone)
 
     @property
     def log(self) -> str:
@@ -95,7 +96,12 @@ def running_standin(folder: Path) -> Iterator[AzureStandIn]:
 
 
 def run_fetch(
-    standin: AzureStandIn, work: Path, *options: str, proxy: str | None = None, timeout: float = 60
+    standin: AzureStandIn,
+    work: Path,
+    *options: str,
+    proxy: str | None = None,
+    timeout: float = 60,
+    env_changes: dict[str, str | None] | None = None,
 ) -> StepRun:
     """Run `python -m scripts.fetch --source azureml` against the stand-in's workspace."""
     outputs_file = work / "github-output"
@@ -103,6 +109,11 @@ def run_fetch(
     outputs_file.write_text("")
     env = standin.env(proxy)
     env.update(GITHUB_OUTPUT=str(outputs_file), GITHUB_STEP_SUMMARY=str(summary_file), HOME=str(work))
+    for key, value in (env_changes or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     argv = [
         sys.executable,
         "-m",
@@ -120,12 +131,30 @@ def run_fetch(
         *options,
     ]
     started = time.monotonic()
-    done = subprocess.run(
-        argv, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    with (work / "stdout").open("w+") as stdout, (work / "stderr").open("w+") as stderr:
+        process = subprocess.Popen(argv, cwd=PROJECT, env=env, stdout=stdout, stderr=stderr, text=True)
+        returncode, max_rss_kb = reap(process, started + timeout)
+        stdout.seek(0)
+        stderr.seek(0)
+        out, err = stdout.read(), stderr.read()
     return StepRun(
-        done.returncode, done.stdout, done.stderr, gha.read_outputs(outputs_file), time.monotonic() - started
+        returncode, out, err, gha.read_outputs(outputs_file), time.monotonic() - started, max_rss_kb / 1024
     )
+
+
+def reap(process: subprocess.Popen[str], deadline: float) -> tuple[int, int]:
+    """Wait for `process` with wait4, which reports that child's own peak RSS (KiB); kill it at `deadline`."""
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait for it again
+            return process.returncode, usage.ru_maxrss
+        if time.monotonic() > deadline:
+            process.kill()
+            os.wait4(process.pid, 0)
+            process.returncode = -9
+            raise subprocess.TimeoutExpired(process.args, 0)
+        time.sleep(0.02)
 
 
 def read_json(path: Path) -> object:

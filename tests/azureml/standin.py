@@ -456,7 +456,8 @@ class Azure:
 
 STORAGE_MESSAGES = {
     "AuthorizationFailure": "This request is not authorized to perform this operation.",
-    "KeyBasedAuthenticationNotPermitted": "Key based authentication is not permitted on this storage account.",
+    "KeyBasedAuthenticationNotPermitted": "Key based authentication is not permitted on this storage "
+    "account.",
     "ServerBusy": "The server is currently unable to receive requests. Please retry your request.",
     "AuthenticationFailed": "Server failed to authenticate the request. Make sure the value of Authorization "
     "header is formed correctly including the signature.",
