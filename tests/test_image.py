@@ -22,6 +22,7 @@ from docker.models.containers import Container
 from scripts import build, fetch
 from tests import steps
 from tests.registry import free_port
+from tests.serving.fuzz import schemathesis_finds_nothing
 
 pytestmark = pytest.mark.docker
 
@@ -324,3 +325,12 @@ def test_docker_stop_under_load_loses_no_request(images: dict[str, str], tmp_pat
     assert figures["requests"] > 1000, output
     assert (figures["read"], figures["non2xx"]) == (0, 0), output + log
     assert "draining for 5 s" in log
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("model", ["housing", "sentiment"])
+def test_schemathesis_finds_nothing_against_the_image(
+    images: dict[str, str], start: Any, model: str, tmp_path: Path
+) -> None:
+    _, url = start(images[model])
+    schemathesis_finds_nothing(url, tmp_path)

@@ -20,6 +20,7 @@ from openapi_spec_validator import validate
 from starlette.testclient import TestClient  # conftest imported it first, quieting its httpx2 warning
 
 from tests.registry import free_port
+from tests.serving.fuzz import schemathesis_finds_nothing
 
 Client = Callable[..., TestClient]
 REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +29,6 @@ LAYOUTS = ["matrix_sidecar", "matrix_bare", "mixed", "text", "zipmap", "classifi
 # the issue's verbatim housing request opens samples.json (tests/test_examples.py checks it)
 HOUSING = json.loads((EXAMPLES / "housing" / "samples.json").read_text())[0]["request"]
 SENTIMENT = ["MLOps is critical for robustness"]
-FUZZ_EXAMPLES = 10  # per operation and phase; the whole run of one model stays near 10 s
 
 
 @pytest.fixture(scope="module")
@@ -202,30 +202,4 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("served", ["housing", "sentiment"], indirect=True)
 def test_schemathesis_finds_nothing_with_every_check(served: str, tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "SCHEMATHESIS_HOOKS": "schemathesis_hooks"}
-    run = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("schemathesis")),
-            "run",
-            f"{served}/openapi.json",
-            "--checks",
-            "all",
-            "--max-examples",
-            str(FUZZ_EXAMPLES),
-            "--generation-deterministic",  # the same cases on every run
-            "--workers",
-            "1",
-            "--no-color",
-        ],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=55,
-    )
-    summary = run.stdout[-3000:]
-    generated = re.search(r"(\d+) generated", run.stdout)
-    assert generated, summary
-    assert int(generated.group(1)) >= 200, summary
-    assert run.returncode == 0, summary
-    assert "No issues found" in run.stdout, summary
+    schemathesis_finds_nothing(served, tmp_path)
