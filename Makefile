@@ -16,9 +16,10 @@ $(BIN)/.installed: requirements/serving.txt requirements/pipeline.txt requiremen
 # The locks (requirements/*.txt): exact versions and hashes of each set's whole closure, compiled
 # from the hand-edited requirements/*.in. Serving first: the pipeline and dev locks keep its versions.
 # An existing pin stays until its .in asks for another; LOCK_ARGS=--upgrade moves every pin.
-# onnxruntime's dependencies the server never imports stay out of the image's lock (serving.in says why).
+# onnxruntime's dependencies the server never imports stay out of the image's lock (serving.in says why),
+# and so does tokenizers' Hugging Face hub client with the packages only it needs.
 .PHONY: locks
-SERVING_UNUSED := flatbuffers packaging protobuf
+SERVING_UNUSED := flatbuffers packaging protobuf huggingface-hub filelock fsspec hf-xet httpcore2 httpx2 pyyaml tqdm truststore
 LOCK_ARGS ?=
 LOCK_COMPILER ?= $(BIN)/pip-compile
 LOCK = CUSTOM_COMPILE_COMMAND="make locks" $(LOCK_COMPILER) --quiet --generate-hashes --strip-extras \

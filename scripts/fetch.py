@@ -1,7 +1,8 @@
 """Fetch an ONNX model into a model folder (contract A): from a local path, an https:// URL or Azure ML.
 
-The folder gets `model.onnx` (always that name), the `modelship.json`/`samples.json` sidecars when
-the source has them beside the model, and `provenance.json`, which the build step turns into labels.
+The folder gets `model.onnx` (always that name), the sidecars `modelship.json`, `samples.json`
+and `tokenizer.json` when the source has them beside the model, and `provenance.json`, which the build
+step turns into labels.
 Fetching the same model again keeps the first `fetched_at`, so the folder (and the image built
 from it) stays byte-identical and the build cache holds.
 """
@@ -22,7 +23,7 @@ from scripts import gha, mlflow_model, onnx_files, provenance
 from scripts.provenance import Provenance, redact_url
 
 MODEL_FILE = "model.onnx"
-SIDECARS = ("modelship.json", "samples.json")
+SIDECARS = ("modelship.json", "samples.json", "tokenizer.json")  # tokenizer.json: serving/tokenizer.py
 DEFAULT_DEST = ".modelship/model"
 DEFAULT_VERSION = "0"
 AZURE_OPTIONS = ("subscription_id", "resource_group", "workspace", "model_name", "model_label")
@@ -475,7 +476,7 @@ def fetch_azureml(request: FetchRequest) -> Fetched:
 
 
 def copy_sidecars(folder: Path, dest: Path) -> tuple[str, ...]:
-    """Copy the optional `modelship.json`/`samples.json` found beside the model."""
+    """Copy the optional sidecars (SIDECARS) found beside the model."""
     copied = []
     for name in SIDECARS:
         if (folder / name).is_file():

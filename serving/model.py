@@ -18,6 +18,7 @@ from serving.config import MODEL_FILE
 from serving.errors import ClientError, bad_request
 from serving.outputs import OutputsError, item_schema, parse_answer
 from serving.payload import Batch, Columns, Rows, Values, type_name
+from serving.tokenizer import TEXT_INPUT, TokenizerError, load_text_encoder
 
 CONFIG_FILE = "modelship.json"
 PROVENANCE_FILE = "provenance.json"
@@ -97,6 +98,11 @@ class TensorSpec:
         return {"name": self.name, "dtype": dtype, "shape": None if self.shape is None else list(self.shape)}
 
 
+TEXT_SPEC = TensorSpec(
+    TEXT_INPUT, "tensor(string)", np.dtype(np.object_), (None,), None, f"column '{TEXT_INPUT}'"
+)
+
+
 def read_json_file(path: Path) -> dict[str, Any]:
     """A JSON object from `path`, or {} when the file is absent."""
     if not path.is_file():
@@ -150,10 +156,17 @@ class ServedModel:
         self.session = session
         self.model_dir = model_dir
         self.name, self.version, self.sha256 = name, version, sha256
-        self.inputs = [TensorSpec.from_node(n) for n in session.get_inputs()]
+        graph_inputs = [TensorSpec.from_node(n) for n in session.get_inputs()]
         self.outputs = [TensorSpec.from_node(n) for n in session.get_outputs()]
         self.output_by_name = {o.name: o for o in self.outputs}
         where = model_dir / CONFIG_FILE
+        try:
+            signature = [(s.name, s.dtype, s.shape) for s in graph_inputs]
+            self.text_encoder = load_text_encoder(model_dir, signature, config, where)
+        except TokenizerError as exc:
+            raise ModelError(str(exc)) from None
+        # With a tokenizer, clients send one string column; the encoder makes the graph's token inputs.
+        self.inputs = [TEXT_SPEC] if self.text_encoder is not None else graph_inputs
         for spec in self.inputs:
             if spec.dtype is None:
                 raise ModelError(
@@ -263,6 +276,8 @@ class ServedModel:
 
     def run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[Any]:
         """Run the session; input values the graph rejects are the client's mistake (400)."""
+        if self.text_encoder is not None:
+            feeds = self.text_encoder.encode(feeds[TEXT_INPUT])
         try:
             return self.session.run(outputs, feeds)
         except ort.capi.onnxruntime_pybind11_state.InvalidArgument as exc:
@@ -459,10 +474,11 @@ class ServedModel:
             "input_mode": "matrix" if self.matrix else "columns",
             "fields": {
                 f.name: {"output": f.output, "dtype": f.cast, "unwrap": f.unwrap}
+                | ({"postprocess": f.postprocess, "labels": f.labels} if f.postprocess else dict[str, Any]())
                 for f in self.answer_shape.fields
             },
             "responses": self.response_schemas(),
-        }
+        } | ({"tokenizer": self.text_encoder.describe()} if self.text_encoder is not None else {})
 
     def response_schemas(self) -> dict[str, dict[str, Any]]:
         """JSON Schemas of the /predict and /invocations answers of this model."""

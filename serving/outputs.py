@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from serving import postprocess
+
 CASTS = ("bool", "int", "float", "str")
 CAST_SCHEMAS: dict[str, Any] = {
     "bool": "boolean",
@@ -24,12 +26,20 @@ class OutputsError(Exception):
 
 @dataclass(frozen=True)
 class Field:
-    """A response field: which graph output it carries, an optional cast, and whether to unwrap one row."""
+    """A response field: which graph output it carries, an optional post-processing step and cast, and
+    whether to unwrap one row."""
 
     name: str
     output: str
     cast: str | None = None
     unwrap: bool = False
+    postprocess: str | None = None
+    labels: tuple[str, ...] | None = None
+
+    def value(self, results: dict[str, Any]) -> Any:
+        """The field's graph output, post-processed when modelship.json asks for it."""
+        value = results[self.output]
+        return postprocess.apply(value, self.postprocess, self.labels) if self.postprocess else value
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,7 @@ class Answer:
 
     def values(self, results: dict[str, Any]) -> dict[str, list[Any]]:
         """Each field's JSON values from the graph's results by output name."""
-        return {f.name: to_json(results[f.output], f.cast) for f in self.fields}
+        return {f.name: to_json(f.value(results), f.cast) for f in self.fields}
 
     def predict(self, values: dict[str, list[Any]], rows: int) -> dict[str, Any]:
         """The /predict body: {"prediction": [...]}, the mapped fields, or {"prediction": {output: [...]}}."""
@@ -86,8 +96,12 @@ class Answer:
 
     @staticmethod
     def item(field: Field, items: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """The schema of one row's value of a field (its cast wins over the output's type)."""
-        return {"type": CAST_SCHEMAS[field.cast]} if field.cast else items[field.output]
+        """The schema of one row's value of a field (its cast wins over its post-processing and type)."""
+        if field.cast:
+            return {"type": CAST_SCHEMAS[field.cast]}
+        if field.postprocess:
+            return postprocess.schema(field.postprocess, field.labels)
+        return items[field.output]
 
 
 def object_of(properties: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +152,20 @@ def parse_answer(config: dict[str, Any], outputs: list[str], where: Path) -> Ans
         cast = entry.get("dtype")
         if cast is not None and cast not in CASTS:
             raise OutputsError(f'{where}: field "{field}" has dtype {cast!r}; use one of {", ".join(CASTS)}')
-        fields.append(Field(field, entry["output"], cast, bool(entry.get("unwrap", False))))
+        problem = postprocess.check(entry.get("postprocess"), entry.get("labels"))
+        if problem:
+            raise OutputsError(f'{where}: field "{field}": {problem}')
+        labels = tuple(entry["labels"]) if entry.get("labels") else None
+        fields.append(
+            Field(
+                field,
+                entry["output"],
+                cast,
+                bool(entry.get("unwrap", False)),
+                entry.get("postprocess"),
+                labels,
+            )
+        )
     return Answer(tuple(fields), nested=False)
 
 
