@@ -2,7 +2,7 @@
 
 An MLflow folder's `MLmodel` is read first, so that a non-ONNX flavor is refused before any weights
 are downloaded; then the ONNX file, then the external-data files its tensors name, then the
-`modelship.json`/`samples.json` sidecars beside it. Other files of the asset (conda.yaml, code) stay
+sidecars beside it (`scripts.fetch.SIDECARS`). Other files of the asset (conda.yaml, code) stay
 in the datastore.
 """
 
@@ -15,12 +15,10 @@ from typing import TYPE_CHECKING
 
 from scripts import azure_blob, gha, mlflow_model, onnx_files
 from scripts.azure_blob import StoredFile, Transfer
+from scripts.fetch import SIDECARS
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
-
-SIDECARS = ("modelship.json", "samples.json")
-
 
 @dataclass(frozen=True)
 class ModelFiles:
