@@ -167,8 +167,9 @@ class Azure:
         self.models: dict[str, list[ModelVersion]] = {}
         self.blobs: dict[str, bytes] = {}
         self.faults: set[str] = set()
-        # Answers for the next blob reads, in order (status, storage error code, extra headers).
-        self.blob_failures: list[tuple[int, str, dict[str, str]]] = []
+        # Answers for the next blob reads, in order: (status, storage error code, extra headers), or None
+        # for a read answered as usual.
+        self.blob_failures: list[tuple[int, str, dict[str, str]] | None] = []
         # A storage error code that every blob request is refused with (403), like a locked-down account.
         self.storage_refusal: str | None = None
         self.log: list[LoggedRequest] = []

@@ -95,6 +95,21 @@ def test_throttled_reads_wait_as_retry_after_says(standin: AzureStandIn, tmp_pat
     assert blob_reads(standin)[:3] == ["MLmodel", "MLmodel", "MLmodel"]
 
 
+def test_a_read_failing_mid_file_resumes_at_the_last_byte(standin: AzureStandIn, tmp_path: Path) -> None:
+    files = mlflow_onnx_files()
+    files[WEIGHTS_FILE] += os.urandom(10 * 1024 * 1024)  # after the tensor's bytes: 3 chunks of 4 MiB
+    standin.azure.register("linear", "4", files, folder="model")
+    # MLmodel, model.onnx and the weights' first chunk are answered; the second chunk fails once.
+    standin.azure.blob_failures += [None, None, None, (503, "ServerBusy", {"Retry-After": "0"})]
+
+    run = run_fetch(standin, tmp_path, "--model-name", "linear", "--model-version", "4")
+
+    assert run.returncode == 0, run.log
+    assert (tmp_path / "model" / WEIGHTS_FILE).read_bytes() == files[WEIGHTS_FILE]
+    # chunk 1, chunk 2 refused, chunk 2 again, chunk 3: nothing read twice.
+    assert blob_reads(standin).count(WEIGHTS_FILE) == 4
+
+
 @pytest.mark.parametrize(
     ("status", "code"),
     [pytest.param(503, "ServerBusy", id="throttled"), pytest.param(500, "InternalError", id="server-error")],
