@@ -597,7 +597,8 @@ def test_pull_request_fetches_from_azure_ml_with_a_client_secret_and_does_not_pu
         secrets={"AZURE_CLIENT_SECRET": CLIENT_SECRET},
     )
     assert run.returncode == 0, run.tail()
-    for job in ("pipeline", "sarif", "summary", "record"):
+    # (no sarif job here: act names the repository itself, so the pull request looks like a fork's)
+    for job in ("pipeline", "summary", "record"):
         assert run.jobs.get(job) == "success", f"{run.jobs}\n{run.tail()}"
     assert {"fetch", "build", "scan", "smoke"} <= set(run.passed_steps.get("pipeline", [])), run.passed_steps
     assert (run.result["model-version"], run.result["sha256"]) == (
