@@ -14,8 +14,8 @@ from typing import Any
 
 from bench import images
 from bench.servers import PROJECT_DIR, free_port
+from scripts import scanners
 
-FAKE_GRYPE_DIR = PROJECT_DIR / "tests" / "fakes"
 _HEADER = "| step | verdict | time |"
 _STEP_ROW = re.compile(r"^\| (?P<step>[\w-]+) \| (?P<verdict>[^|]+) \| (?:(?P<seconds>[\d.]+) s)? *\|$")
 
@@ -60,10 +60,9 @@ def run_pipeline(
         **os.environ,
         "REGISTRY_PASSWORD": registry["MODELSHIP_TEST_REGISTRY_PASSWORD"],
         "GITHUB_STEP_SUMMARY": str(summary),
-        # The stand-in grype (tests/fakes) with a clean report: the scan step's own work is timed,
-        # not a real vulnerability-database scan (no feed on this machine).
-        "PATH": f"{FAKE_GRYPE_DIR}:{os.environ['PATH']}",
-        "FAKE_GRYPE_FIXTURE": "clean",
+        # The real grype and syft on grype-testdb's offline database (no feed on this machine): the
+        # scan's real work (SBOM, matching) is timed, against 3 advisories, not grype's full database.
+        **scanners.offline_test_database(workdir / "grype-db"),
     }
     env.pop("GITHUB_OUTPUT", None)
     command = [

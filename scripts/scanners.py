@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -12,6 +14,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 # against the same grype, so the scanner and the test database always share a schema.
 GO_MOD = PROJECT_DIR / "tools" / "grype-testdb" / "go.mod"
 BIN_DIR = PROJECT_DIR / ".modelship" / "bin"
+TEST_ADVISORIES = PROJECT_DIR / "tools" / "grype-testdb" / "advisories"
 MODULES = {"grype": "github.com/anchore/grype", "syft": "github.com/anchore/syft"}
 INSTALL_HINT = (
     "run `make setup` (it builds the pinned grype and syft into .modelship/bin with Go >= 1.26), "
@@ -33,3 +36,13 @@ def find(tool: str) -> str | None:
     """The tool on PATH, else the one `make setup` built into .modelship/bin, else None."""
     built = BIN_DIR / tool
     return shutil.which(tool) or (str(built) if os.access(built, os.X_OK) else None)
+
+
+def offline_test_database(out: Path, *advisories: Path) -> dict[str, str]:
+    """Build grype-testdb's database of the project's advisories (and any others) into OUT; the
+    environment it prints, which makes grype scan offline with it (not a vulnerability assessment)."""
+    folders = [str(folder) for folder in (TEST_ADVISORIES, *advisories)]
+    done = subprocess.run(
+        [str(BIN_DIR / "grype-testdb"), *folders, str(out)], capture_output=True, text=True, check=True
+    )
+    return dict(line.split("=", 1) for line in shlex.split(done.stdout))

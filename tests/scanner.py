@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import docker
 from scripts import scanners
 
 PROJECT = Path(__file__).resolve().parents[1]
-ADVISORIES = PROJECT / "tools" / "grype-testdb" / "advisories"
+ADVISORIES = scanners.TEST_ADVISORIES
 # Not a real advisory: it names every onnxruntime, so the serving image fails the scan (critical).
 AGAINST_ONNXRUNTIME = PROJECT / "tests" / "fixtures" / "advisories" / "onnxruntime"
 WHEELS = PROJECT / "tests" / "fixtures" / "wheels"
@@ -36,12 +35,9 @@ def tool(name: str) -> str:
 
 
 def build_test_database(out: Path, *advisories: Path) -> dict[str, str]:
-    """Run grype-testdb on the project's ADVISORIES and any others into OUT; the environment it prints."""
-    folders = [str(folder) for folder in (ADVISORIES, *advisories)]
-    done = subprocess.run(
-        [tool("grype-testdb"), *folders, str(out)], capture_output=True, text=True, check=True
-    )
-    return dict(line.split("=", 1) for line in shlex.split(done.stdout))
+    """The offline test database of the project's advisories and any others, built into OUT."""
+    tool("grype-testdb")  # a clear failure when `make setup` did not build it
+    return scanners.offline_test_database(out, *advisories)
 
 
 def sarif_schema() -> dict[str, Any]:
