@@ -20,6 +20,7 @@ from scripts.fetch import SIDECARS
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
+
 @dataclass(frozen=True)
 class ModelFiles:
     """What arrived: the ONNX file, its external data (relative to it), and the transfer's totals."""
