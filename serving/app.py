@@ -21,10 +21,12 @@ from starlette.types import Message, Receive, Scope, Send
 
 from serving import csvbody, metrics, openapi
 from serving.accesslog import AccessLog, file_sink
+from serving.batcher import Batcher
 from serving.config import Settings, load_settings
 from serving.drain import DRAIN, Drain
 from serving.errors import ClientError
 from serving.model import ModelError, ServedModel, load_model
+from serving.outputs import Answer
 
 log = logging.getLogger("modelship")
 
@@ -178,7 +180,7 @@ class Answering:
                 name = scope["path_params"]["name"]
                 raise ClientError(404, f"no model named {name!r}; this server serves {model.name!r}")
             body = await read_request(receive, headers, state.max_body, model if self.csv else None)
-            return 200, orjson.dumps(self.method(model, body))
+            return 200, orjson.dumps(await self.result(model, body, state.batcher))
         except ClientError as exc:
             return exc.status, orjson.dumps({"error": exc.message})
         except Disconnected:
@@ -190,14 +192,33 @@ class Answering:
                 b'{"error":"the server failed to answer this request; the server log has the details"}',
             )
 
+    async def result(self, model: ServedModel, body: Any, batcher: Batcher | None) -> dict[str, Any]:
+        """The answer's JSON object for a parsed body."""
+        return self.method(model, body)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, body = await self.answer(scope, receive, read_headers(scope))
         if status != CLIENT_GONE:
             await send_json(send, status, body)
 
 
-PREDICT = Answering(ServedModel.predict, csv=True)
-INVOCATIONS = Answering(ServedModel.invocations, csv=True)
+class Scoring(Answering):
+    """/predict and /invocations: the body is checked first (its own 4xx), then its rows run in the
+    worker's batcher, gathered with other requests' rows, or alone when batching is off."""
+
+    def __init__(self, form: Callable[[Answer, dict[str, list[Any]], int], dict[str, Any]]) -> None:
+        super().__init__(lambda model, body: form(model.answer_shape, *model.answer(body)), csv=True)
+        self.form = form
+
+    async def result(self, model: ServedModel, body: Any, batcher: Batcher | None) -> dict[str, Any]:
+        if batcher is None:
+            return self.method(model, body)
+        feeds, rows = model.prepare(body)
+        return self.form(model.answer_shape, model.values(await batcher.submit(feeds, rows)), rows)
+
+
+PREDICT = Scoring(Answer.predict)
+INVOCATIONS = Scoring(Answer.invocations)
 
 
 def v2_model(request: Request) -> ServedModel:
@@ -442,20 +463,23 @@ def create_app(
             app.startup_error = str(exc)
             raise
         app.state.openapi = orjson.dumps(openapi.document(model))
+        app.state.batcher = make_batcher(settings, model)
         app.state.model = model
         log.info(
-            "model %s version %s (sha256 %s) loaded and warmed up in %.0f ms, %d onnxruntime thread(s)",
+            "model %s version %s (sha256 %s) loaded and warmed up in %.0f ms, %d onnxruntime thread(s); %s",
             model.name,
             model.version,
             model.sha256[:12],
             (time.perf_counter() - started) * 1000,
             settings.ort_threads,
+            batching_summary(settings, app.state.batcher is not None, model),
         )
         chores = [asyncio.create_task(metrics.RECORDER.snapshot_periodically())]
         if access_log is not None:
             chores.append(asyncio.create_task(access_log.flush_periodically()))
         yield
         app.state.model = None
+        app.state.batcher = None
         for chore in chores:
             chore.cancel()
             with suppress(asyncio.CancelledError):
@@ -472,4 +496,26 @@ def create_app(
     app.state.max_body = settings.max_body_bytes
     app.state.model = None
     app.state.openapi = None
+    app.state.batcher = None
     return app
+
+
+def make_batcher(settings: Settings, model: ServedModel) -> Batcher | None:
+    """The worker's batcher for /predict and /invocations; None when batching is off, limited to one row,
+    or the graph has a fixed batch dimension."""
+    if settings.batching == "off" or settings.max_batch_size < 2 or not model.batchable:
+        return None
+    return Batcher(
+        model.run_fetched, settings.max_batch_size, settings.max_batch_delay_ms / 1000, metrics.RECORDER
+    )
+
+
+def batching_summary(settings: Settings, on: bool, model: ServedModel) -> str:
+    """The start-up log's words on batching."""
+    if on:
+        return (
+            f"dynamic batching up to {settings.max_batch_size} rows, {settings.max_batch_delay_ms:g} ms delay"
+        )
+    if settings.batching == "off" or settings.max_batch_size < 2:
+        return "dynamic batching off"
+    return "dynamic batching off: the graph has a fixed batch dimension"

@@ -14,6 +14,10 @@ METRICS_DIR_ENV = "MODELSHIP_METRICS_DIR"  # where several workers share their m
 ACCESS_LOG_MODES = ("errors", "all", "off")
 ACCESS_LOG_BOOLEANS = {"true": "all", "false": "off"}  # the values of earlier releases keep their meaning
 MAX_DRAIN_SECONDS = 3600.0
+BATCHING_MODES = ("on", "off")
+BATCHING_BOOLEANS = {"true": "on", "false": "off", "1": "on", "0": "off"}
+MAX_BATCH_SIZE = 4096  # rows; a batch past this is more likely a typo than a plan
+MAX_BATCH_DELAY_MS = 1000.0
 
 
 class ConfigError(Exception):
@@ -37,9 +41,12 @@ class Settings:
     model_name: str | None = None
     model_version: str | None = None
     model_sha256: str | None = None
+    batching: str = "on"  # one of BATCHING_MODES: gather concurrent requests into one session.run
+    max_batch_size: int = 32  # rows per session.run (a larger request still runs, alone)
+    max_batch_delay_ms: float = 0.0  # 0: run at once what has gathered while the model was busy
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int | None = None) -> int:
     raw = env.get(name, "").strip()
     if raw == "":
         return default
@@ -51,6 +58,10 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
         ) from None
     if value < minimum:
         raise ConfigError(f"{name}={value} is too small; set it to a whole number >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(
+            f"{name}={value} is too large; set it to a whole number from {minimum} to {maximum}"
+        )
     return value
 
 
@@ -66,16 +77,16 @@ def _choice(
     return raw
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float, maximum: float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, maximum: float, unit: str) -> float:
     raw = env.get(name, "").strip()
     if raw == "":
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number; set it to seconds, e.g. {default:g}") from None
-    if not 0 <= value <= maximum:
-        raise ConfigError(f"{name}={raw} is out of range; set it to seconds from 0 to {maximum:g}")
+        raise ConfigError(f"{name}={raw!r} is not a number; set it to {unit}, e.g. {default:g}") from None
+    if not 0 <= value <= maximum:  # also refuses nan
+        raise ConfigError(f"{name}={raw} is out of range; set it to {unit} from 0 to {maximum:g}")
     return value
 
 
@@ -129,8 +140,19 @@ def load_settings(env: Mapping[str, str] | None = None, cgroup_root: Path = CGRO
         ),
         access_log_file=Path(path) if (path := _optional(env, "MODELSHIP_ACCESS_LOG_FILE")) else None,
         slow_request_ms=_int(env, "MODELSHIP_SLOW_REQUEST_MS", Settings.slow_request_ms, 1),
-        drain_seconds=_seconds(env, "MODELSHIP_DRAIN_SECONDS", Settings.drain_seconds, MAX_DRAIN_SECONDS),
+        drain_seconds=_number(
+            env, "MODELSHIP_DRAIN_SECONDS", Settings.drain_seconds, MAX_DRAIN_SECONDS, "seconds"
+        ),
         model_name=_optional(env, "MODELSHIP_MODEL_NAME"),
         model_version=_optional(env, "MODELSHIP_MODEL_VERSION"),
         model_sha256=_optional(env, "MODELSHIP_MODEL_SHA256"),
+        batching=_choice(env, "MODELSHIP_BATCHING", Settings.batching, BATCHING_MODES, BATCHING_BOOLEANS),
+        max_batch_size=_int(env, "MODELSHIP_MAX_BATCH_SIZE", Settings.max_batch_size, 1, MAX_BATCH_SIZE),
+        max_batch_delay_ms=_number(
+            env,
+            "MODELSHIP_MAX_BATCH_DELAY_MS",
+            Settings.max_batch_delay_ms,
+            MAX_BATCH_DELAY_MS,
+            "milliseconds",
+        ),
     )

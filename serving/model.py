@@ -226,15 +226,32 @@ class ServedModel:
 
     def answer(self, body: Any) -> tuple[dict[str, list[Any]], int]:
         """Each response field's JSON values for a /predict-style body, and the number of rows."""
+        feeds, rows = self.prepare(body)
+        return self.values(self.run(self.fetch, feeds)), rows
+
+    def prepare(self, body: Any) -> tuple[dict[str, np.ndarray], int]:
+        """The checked feeds of a /predict-style body (a 400 ClientError if it does not fit), and its rows."""
         fast = self.pandas_columns_feeds(body) if self.column_feeds else None
         if fast is not None:
-            feeds, rows = fast
-        else:
-            batch = body if isinstance(body, Columns | Rows | Values) else payload.parse(body)
-            rows = payload.n_rows(batch)
-            feeds = self.feeds(batch, rows)
-        results = dict(zip(self.fetch, self.run(self.fetch, feeds), strict=True))
-        return self.answer_shape.values(results), rows
+            return fast
+        batch = body if isinstance(body, Columns | Rows | Values) else payload.parse(body)
+        rows = payload.n_rows(batch)
+        return self.feeds(batch, rows), rows
+
+    def values(self, results: list[Any]) -> dict[str, list[Any]]:
+        """Each response field's JSON values from the fetched outputs (in `fetch` order)."""
+        return self.answer_shape.values(dict(zip(self.fetch, results, strict=True)))
+
+    @property
+    def batchable(self) -> bool:
+        """True when requests' rows can be stacked into one run and split back: every input and every
+        fetched output is a tensor whose first dimension is free."""
+        fetched = [self.output_by_name[name] for name in self.fetch]
+        return all(spec.shape and spec.shape[0] is None for spec in [*self.inputs, *fetched])
+
+    def run_fetched(self, feeds: dict[str, np.ndarray]) -> list[Any]:
+        """The outputs the answer needs, for `feeds` (what the batcher runs)."""
+        return self.run(self.fetch, feeds)
 
     def kind_of(self, column: str) -> str | None:
         """The numpy kind ("f", "i", "u", "b", "O") of a column's input; None for an unknown column."""

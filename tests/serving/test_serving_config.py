@@ -61,6 +61,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert (settings.access_log, settings.slow_request_ms) == ("errors", 1000)
     assert settings.access_log_file is None
     assert settings.drain_seconds == 5.0  # below Docker's 10 s stop timeout
+    assert (settings.batching, settings.max_batch_size, settings.max_batch_delay_ms) == ("on", 32, 0.0)
 
 
 def test_threads_default_to_the_quota_shared_between_workers(tmp_path: Path) -> None:
@@ -86,6 +87,9 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "MODELSHIP_MODEL_NAME": "housing",
         "MODELSHIP_MODEL_VERSION": "4",
         "MODELSHIP_MODEL_SHA256": "ab" * 32,
+        "MODELSHIP_BATCHING": "false",
+        "MODELSHIP_MAX_BATCH_SIZE": "64",
+        "MODELSHIP_MAX_BATCH_DELAY_MS": "2.5",
     }
     assert load_settings(env, tmp_path) == Settings(
         model_dir=Path("/models/x"),
@@ -101,6 +105,9 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         model_name="housing",
         model_version="4",
         model_sha256="ab" * 32,
+        batching="off",
+        max_batch_size=64,
+        max_batch_delay_ms=2.5,
     )
 
 
@@ -132,6 +139,29 @@ def test_access_log_modes_and_the_booleans_of_earlier_releases(tmp_path: Path, g
             {"MODELSHIP_DRAIN_SECONDS": "-1"},
             "MODELSHIP_DRAIN_SECONDS=-1 is out of range; set it to seconds from 0 to 3600",
             id="drain-negative",
+        ),
+        pytest.param(
+            {"MODELSHIP_BATCHING": "sometimes"},
+            "MODELSHIP_BATCHING='sometimes' is not one of on, off",
+            id="batching-mode",
+        ),
+        pytest.param(
+            {"MODELSHIP_MAX_BATCH_SIZE": "0"}, "MODELSHIP_MAX_BATCH_SIZE=0 is too small", id="batch-size-zero"
+        ),
+        pytest.param(
+            {"MODELSHIP_MAX_BATCH_SIZE": "100000"},
+            "MODELSHIP_MAX_BATCH_SIZE=100000 is too large; set it to a whole number from 1 to 4096",
+            id="batch-size-huge",
+        ),
+        pytest.param(
+            {"MODELSHIP_MAX_BATCH_DELAY_MS": "-1"},
+            "MODELSHIP_MAX_BATCH_DELAY_MS=-1 is out of range; set it to milliseconds from 0 to 1000",
+            id="batch-delay-negative",
+        ),
+        pytest.param(
+            {"MODELSHIP_MAX_BATCH_DELAY_MS": "nan"},
+            "MODELSHIP_MAX_BATCH_DELAY_MS=nan is out of range",
+            id="batch-delay-nan",
         ),
     ],
 )

@@ -49,6 +49,20 @@ def test_workers_share_their_counts_through_snapshots(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["1.json"]
 
 
+def test_batch_sizes_and_queue_depth_add_up_over_workers(tmp_path: Path) -> None:
+    first, second = Recorder(tmp_path, worker="1"), Recorder(tmp_path, worker="2")
+    first.observe_batch(3, 5)
+    first.queued = 2
+    second.observe_batch(40, 40)
+    first.snapshot()
+    text = page(second)
+    assert 'modelship_batch_requests_bucket{le="4"} 1.0' in text
+    assert 'modelship_batch_requests_bucket{le="64"} 2.0' in text
+    assert "modelship_batch_requests_sum 43.0" in text
+    assert "modelship_batch_rows_sum 45.0" in text
+    assert "modelship_batch_queue_depth 2.0" in text
+
+
 def test_snapshots_are_written_every_period_and_at_the_end(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path, worker="1")
     reader = Recorder(tmp_path, worker="2")
