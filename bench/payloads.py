@@ -36,11 +36,22 @@ def sample_rows(request: Any, columns: list[str]) -> list[list[Any]]:
     return [[value] for value in request]
 
 
+def is_text_model(model_dir: Path) -> bool:
+    """True for a transformer folder: a tokenizer.json makes its one input a column of texts."""
+    return (model_dir / "tokenizer.json").is_file()
+
+
 def load_table(model_dir: Path) -> Table:
-    """Every distinct row found in `model_dir`/samples.json, as graph inputs."""
-    session = onnxruntime.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
-    columns = [graph_input.name for graph_input in session.get_inputs()]
-    ranks = [len(graph_input.shape) for graph_input in session.get_inputs()]
+    """Every distinct row found in `model_dir`/samples.json, as graph inputs (or texts, for a
+    transformer)."""
+    if is_text_model(model_dir):
+        columns, ranks = ["text"], [1]
+    else:
+        session = onnxruntime.InferenceSession(
+            str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"]
+        )
+        columns = [graph_input.name for graph_input in session.get_inputs()]
+        ranks = [len(graph_input.shape) for graph_input in session.get_inputs()]
     rows: list[list[Any]] = []
     for sample in json.loads((model_dir / "samples.json").read_text(encoding="utf-8")):
         rows += [row for row in sample_rows(sample["request"], columns) if row not in rows]
@@ -56,6 +67,11 @@ def columns_body(table: Table, size: int) -> bytes:
         for index, name in enumerate(table.columns)
     }
     return json.dumps(columns).encode()
+
+
+def texts_body(table: Table, size: int) -> bytes:
+    """A JSON list of texts, the seed's exchange (`["MLOps is critical for robustness"]`)."""
+    return json.dumps([row[0] for row in table.batch(size)]).encode()
 
 
 def mlflow_split_body(table: Table, size: int) -> bytes:

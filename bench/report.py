@@ -8,6 +8,8 @@ from typing import Any
 
 MODELSHIP = "modelship"
 MODELSHIP_VARIANTS = ("modelship", "modelship-all", "modelship-logfile")  # access log: default, all, file
+NOBATCH = "modelship-nobatch"  # MODELSHIP_BATCHING=off
+FLASK_TOKENIZE = "flask-tokenize"  # the seed's way for a transformer
 MLFLOW = "mlflow-2w"  # the pandas table as dataframe_split, like every other server
 MLFLOW_TENSORS = "mlflow-2w-tensors"  # MLflow's fastest input form
 BARE_ASGI = "bare-asgi"
@@ -37,6 +39,7 @@ class Summary:
     errors: int
     runs: int
     cpu_us: float | None = None  # the server's CPU time per request, all its processes
+    rss_mb: float | None = None  # the server's resident memory at the end of the run, all its processes
 
 
 def summarise(cell: Cell, runs: list[dict[str, Any]]) -> Summary:
@@ -50,6 +53,7 @@ def summarise(cell: Cell, runs: list[dict[str, Any]]) -> Summary:
         errors=sum(run["errors"] for run in runs),
         runs=len(runs),
         cpu_us=statistics.mean(run["server_cpu_us_per_request"] for run in runs),
+        rss_mb=max((run["server_rss_mb"] for run in runs if "server_rss_mb" in run), default=None),
     )
 
 
@@ -185,6 +189,42 @@ def serving_targets(rows: dict[Cell, Summary], model: str, server: str = MODELSH
     ]
 
 
+def transformer_targets(rows: dict[Cell, Summary], model: str, delay_ms: float = 0.0) -> list[Target]:
+    """Issue 15's targets for a transformer served one text per request: batching against no batching,
+    the in-process ceiling (batches of 32) and the seed's Flask app; `delay_ms` is the batch delay."""
+
+    def at(server: str, connections: int) -> Summary | None:
+        return rows.get(Cell(model, server, connections, 1))
+
+    ours, nobatch, flask, alone = at(MODELSHIP, 32), at(NOBATCH, 32), at(FLASK_TOKENIZE, 32), at(MODELSHIP, 1)
+    if ours is None:
+        return []
+    ceiling = next((s for c, s in rows.items() if c.model == model and c.server == CEILING), None)
+
+    def rows_ratio(other: Summary | None) -> float | None:
+        return ours.rows_per_s / other.rows_per_s if other and other.rows_per_s else None
+
+    vs_nobatch, vs_ceiling, vs_flask = rows_ratio(nobatch), rows_ratio(ceiling), rows_ratio(flask)
+    one = ratio(alone, at(NOBATCH, 1))
+    p99_limit = 2 * alone.p50_ms + delay_ms if alone and alone.p50_ms is not None else None
+    label = f"{model}, modelship"
+    return [
+        check(f"{label}: rows/s / nobatch's, c32", vs_nobatch, "≥ 2x", (vs_nobatch or 0) >= 2, "x"),
+        check(
+            f"{label}: rows/s / in-process ceiling (b32)", vs_ceiling, "≥ 0.7x", (vs_ceiling or 0) >= 0.7, "x"
+        ),
+        check(
+            f"{label}: p99 at c32 (limit: 2 x p50 at c1 + delay = {number(p99_limit, 1)} ms)",
+            ours.p99_ms,
+            "≤ 2x single + delay",
+            p99_limit is not None and (ours.p99_ms or 1e9) <= p99_limit,
+            " ms",
+        ),
+        check(f"{label}: req/s / nobatch's, c1", one, "≥ 0.95x", (one or 0) >= 0.95, "x"),
+        check(f"{label}: rows/s / flask-tokenize's, c32", vs_flask, "≥ 3x", (vs_flask or 0) >= 3, "x"),
+    ]
+
+
 def other_targets(images: dict[str, Any], pipeline: dict[str, Any] | None) -> list[Target]:
     """Image size, cold start, rebuild and pipeline targets."""
     targets = []
@@ -217,9 +257,9 @@ RATIO_COLUMNS = ("vs_mlflow", "vs_mlflow_tensors", "vs_bare_asgi", "vs_ceiling")
 def serving_table(rows: dict[Cell, Summary]) -> str:
     """The serving results as one Markdown table, modelship rows with their ratios."""
     lines = [
-        "| model | server | conns | batch | req/s | rows/s | p50 ms | p99 ms | CPU µs/req | errors "
+        "| model | server | conns | batch | req/s | rows/s | p50 ms | p99 ms | CPU µs/req | RSS MB | errors "
         "| x MLflow-2w | x MLflow-2w-tensors | x bare-ASGI | x ceiling |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for cell, summary in rows.items():
         found = ratios(rows, cell) if cell.server in MODELSHIP_VARIANTS else {}
@@ -228,7 +268,7 @@ def serving_table(rows: dict[Cell, Summary]) -> str:
         lines.append(
             f"| {cell.model} | {cell.server} | {connections} | {cell.batch} | {rate} "
             f"| {number(summary.rows_per_s)} | {number(summary.p50_ms, 2)} | {number(summary.p99_ms, 2)} "
-            f"| {number(summary.cpu_us)} "
+            f"| {number(summary.cpu_us)} | {number(summary.rss_mb)} "
             f"| {summary.errors if cell.server != CEILING else ''} | "
             + " | ".join(number(found.get(key), 2) for key in RATIO_COLUMNS)
             + " |"

@@ -31,7 +31,8 @@ EXAMPLES = PROJECT_DIR / "examples"
 DEFAULT_BASE = "modelship/python-base:3.11-bookworm"
 # modelship: the image's defaults (the access log logs refusals, errors and slow requests only);
 # modelship-all: the same image with MODELSHIP_ACCESS_LOG=all, a line per request on stdout;
-# modelship-logfile: MODELSHIP_ACCESS_LOG=all appended to a file on a mounted directory instead.
+# modelship-logfile: MODELSHIP_ACCESS_LOG=all appended to a file on a mounted directory instead;
+# modelship-nobatch: MODELSHIP_BATCHING=off. flask-tokenize: the seed's way for a transformer.
 # mlflow-Nw get the pandas table as MLflow's `dataframe_split`; mlflow-2w-tensors gets tensors instead.
 ALL_SERVERS = (
     "modelship",
@@ -42,6 +43,8 @@ ALL_SERVERS = (
     "mlflow-2w-tensors",
     "flask-gunicorn",
     "bare-asgi",
+    "modelship-nobatch",
+    "flask-tokenize",
 )
 # (servers, connection counts, batch sizes) per model. The second model gets a smaller matrix so the
 # whole run stays near 20 minutes: 16 connections only, without MLflow's 1 worker and Flask.
@@ -52,7 +55,10 @@ MATRIX: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]] = {
         (16,),
         (1, 32),
     ),
+    # The transformer: one text per request (the seed's exchange), where dynamic batching matters.
+    "minilm-sentiment": (("modelship", "modelship-nobatch", "flask-tokenize"), (1, 8, 32), (1,)),
 }
+TEXT_CEILING_BATCH = 32  # the transformer's in-process ceiling: onnxruntime on batches of 32 texts
 PARTS = ("serving", "images", "pipeline")
 
 
@@ -66,7 +72,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--workers", type=int, default=2, help="workers of every server but MLflow's 1w (default 2)"
     )
     parser.add_argument(
-        "--models", default="housing,sentiment", help="bundled models (default housing,sentiment)"
+        "--models",
+        default="housing,sentiment,minilm-sentiment",
+        help="bundled models (default housing,sentiment,minilm-sentiment)",
     )
     parser.add_argument("--skip", default="", help=f"parts to leave out, comma-separated: {', '.join(PARTS)}")
     parser.add_argument(
@@ -135,6 +143,8 @@ def server_for(
     """The context manager that runs one of ALL_SERVERS for `model`."""
     onnx_file = EXAMPLES / model / "model.onnx"
     log = logs / f"{model}-{name}.log"
+    if name == "modelship-nobatch":
+        return servers.modelship_container(image, workers, body, log, batching=False)
     if name.startswith("modelship"):
         access_log = {"modelship": "default", "modelship-all": "all", "modelship-logfile": "file"}[name]
         return servers.modelship_container(image, workers, body, log, access_log)
@@ -191,18 +201,24 @@ def bench_serving(
 ) -> dict[str, Any]:
     """The in-process ceiling, then every server of the model's matrix under wrk."""
     table = payloads.load_table(EXAMPLES / model)
+    text = payloads.is_text_model(EXAMPLES / model)
     names, batches = server_names(args, model), MATRIX[model][2]
     result: dict[str, Any] = {"ceiling": {}, "runs": []}
-    for batch in batches:
+    for batch in (TEXT_CEILING_BATCH,) if text else batches:
         calls = ceiling.ceiling(
-            EXAMPLES / model / "model.onnx", table, batch, min(args.duration, 5), len(os.sched_getaffinity(0))
+            EXAMPLES / model / "model.onnx",
+            table,
+            batch,
+            min(args.duration, 5),
+            len(os.sched_getaffinity(0)),
+            text,
         )
         result["ceiling"][batch] = calls
         progress(f"{model}: in-process ceiling, batch {batch}: {calls:,.0f} calls/s")
     bodies: dict[tuple[str, int], Path] = {}
     for batch in batches:
         for kind, make in (
-            ("columns", payloads.columns_body),
+            ("columns", payloads.texts_body if text else payloads.columns_body),
             ("mlflow", payloads.mlflow_split_body),
             ("tensors", payloads.mlflow_tensors_body),
         ):
@@ -235,10 +251,11 @@ def bench_serving(
             before = servers.cpu_seconds(pids)
             measured = load.run_wrk(running[name].url, body_for(name, batch), connections, args.duration)
             cpu_us = servers.cpu_used(before, servers.cpu_seconds(pids)) / max(measured.requests, 1) * 1e6
+            rss_mb = servers.rss_bytes(running[name].processes()) / 1e6
             progress(
                 f"{model} round {round_number + 1}: {name:<17} c{connections:<2} b{batch:<2} "
                 f"{measured.requests_per_s:>9,.0f} req/s  p99 {measured.p99_ms:7.2f} ms  "
-                f"{cpu_us:6.0f} µs CPU/req  errors {measured.errors}"
+                f"{cpu_us:6.0f} µs CPU/req  {rss_mb:5.0f} MB  errors {measured.errors}"
             )
             result["runs"].append(
                 {
@@ -248,6 +265,7 @@ def bench_serving(
                     "round": round_number + 1,
                     "load_average_1m": load_average,
                     "server_cpu_us_per_request": cpu_us,
+                    "server_rss_mb": rss_mb,
                     **measured.as_dict(),
                 }
             )
@@ -322,6 +340,7 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         for server in report.MODELSHIP_VARIANTS
         for target in report.serving_targets(rows, model, server)
     ]
+    targets += [target for model in serving for target in report.transformer_targets(rows, model)]
     targets += report.other_targets(results.get("images") or {}, results.get("pipeline"))
     targets += report.image_figures(results.get("images") or {}, results.get("pipeline"))
     info = results["machine"]

@@ -46,6 +46,19 @@ def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
 
 
+def rss_bytes(pids: list[int]) -> int:
+    """Resident memory of `pids` added up (shared pages count once per process, as `ps` shows them)."""
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        kilobytes = next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")), "0")
+        total += int(kilobytes) * 1024
+    return total
+
+
 def session_members(session: int) -> list[int]:
     """Pids of the processes in a session (a server started with start_new_session and its workers)."""
     members = []
@@ -152,9 +165,11 @@ def mlflow_server(
 
 
 def app_command(name: str, workers: int, port: int) -> list[str]:
-    """The Flask app on gunicorn (sync workers), or the bare-ASGI app on uvicorn (uvloop, httptools)."""
-    if name == "flask-gunicorn":
-        options = f"-w {workers} -b 127.0.0.1:{port} bench.apps.flask_app:app"
+    """A Flask app on gunicorn (sync workers): the pandas one, or the seed's tokenizing one for a
+    transformer; or the bare-ASGI app on uvicorn (uvloop, httptools)."""
+    flask_apps = {"flask-gunicorn": "flask_app", "flask-tokenize": "flask_text_app"}
+    if name in flask_apps:
+        options = f"-w {workers} -b 127.0.0.1:{port} bench.apps.{flask_apps[name]}:app"
         return [str(BENCH_BIN / "gunicorn"), *options.split()]
     options = f"--workers {workers} --host 127.0.0.1 --port {port} --loop uvloop --http httptools"
     options += " --no-access-log --lifespan off bench.apps.asgi_app:app"
@@ -163,7 +178,8 @@ def app_command(name: str, workers: int, port: int) -> list[str]:
 
 @contextmanager
 def bench_app(name: str, model: Path, workers: int, body: bytes, log: Path) -> Iterator[Running]:
-    """One of the apps in bench/apps ("flask-gunicorn" or "bare-asgi") serving `model` on POST /predict."""
+    """One of the apps in bench/apps ("flask-gunicorn", "flask-tokenize" or "bare-asgi") serving `model` on
+    POST /predict."""
     port = free_port()
     with host_process(
         name, app_command(name, workers, port), bench_env(model), port, "/predict", body, log
@@ -173,13 +189,15 @@ def bench_app(name: str, model: Path, workers: int, body: bytes, log: Path) -> I
 
 @contextmanager
 def modelship_container(
-    image: str, workers: int, body: bytes, log: Path, access_log: str = "default"
+    image: str, workers: int, body: bytes, log: Path, access_log: str = "default", batching: bool = True
 ) -> Iterator[Running]:
     """The modelship image as it starts itself, on the host network (no docker-proxy between wrk and it),
     its access log as the image's "default" (refusals, errors, slow requests), "all" requests on stdout,
-    or all of them to a "file" on a mounted directory."""
+    or all of them to a "file" on a mounted directory; dynamic batching on (the default) or off."""
     port = free_port()
     options = f"run -d --rm --network host -e MODELSHIP_PORT={port} -e MODELSHIP_WORKERS={workers}"
+    if not batching:
+        options += " -e MODELSHIP_BATCHING=off"
     with tempfile.TemporaryDirectory(prefix="modelship-bench-log-") as access_dir:
         if access_log in ("all", "file"):
             options += " -e MODELSHIP_ACCESS_LOG=all"

@@ -95,3 +95,36 @@ def test_only_modelship_rows_carry_ratios_in_the_table() -> None:
     assert "| 45.00 |  | 0.90 | 0.18 |" in lines["modelship-logfile"]
     assert lines["mlflow-2w"].endswith("|  |  |  |  |")
     assert lines["in-process ceiling"].startswith("| housing | in-process ceiling | - | 1 | 100,000 |")
+
+
+def test_transformer_targets_compare_rows_per_second_with_nobatch_the_ceiling_and_flask() -> None:
+    runs = [
+        run("modelship", 300, connections=32),
+        run("modelship-nobatch", 140, connections=32),
+        run("flask-tokenize", 120, connections=32),
+        run("modelship", 170, connections=1),
+        run("modelship-nobatch", 175, connections=1),
+    ]
+    rows = report.serving_rows(
+        {"minilm": {"runs": runs, "ceiling": {"32": 12.5}}},
+        ("modelship", "modelship-nobatch", "flask-tokenize"),
+    )
+    verdicts = {
+        t.name.split(": ", 1)[1].split(" (")[0]: t.met for t in report.transformer_targets(rows, "minilm")
+    }
+    assert verdicts == {
+        "rows/s / nobatch's, c32": True,  # 300 / 140
+        "rows/s / in-process ceiling": True,  # 300 / 400
+        "p99 at c32": False,  # 4 ms > 2 x 1 ms
+        "req/s / nobatch's, c1": True,  # 170 / 175 = 0.97
+        "rows/s / flask-tokenize's, c32": False,  # 2.5x
+    }
+
+
+def test_a_transformer_gets_the_seed_exchange_as_a_list_of_texts() -> None:
+    table = payloads.Table(["text"], [["MLOps is critical for robustness"], ["Containers"]], [1])
+    assert json.loads(payloads.texts_body(table, 3)) == [
+        "MLOps is critical for robustness",
+        "Containers",
+        "MLOps is critical for robustness",
+    ]
