@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts import gha, labels, provenance, tags
+from scripts import gha, labels, provenance, quantize, samples, tags
 from scripts.fetch import MODEL_FILE, first_line
 from scripts.provenance import Provenance
 from scripts.registry import DOCKER_HUB, parse_ref
@@ -52,6 +52,7 @@ class BuildPlan:
     base_image: str
     cache_candidates: tuple[str, ...] = ()
     registry_auth: dict[str, str] | None = None
+    gate: quantize.GateReport | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,11 @@ def plan(args: Any) -> BuildPlan:
     project_dir = Path(args.project_dir).resolve()
     dockerfile = Path(args.dockerfile) if args.dockerfile else project_dir / "Dockerfile"
     check_project(project_dir, dockerfile)
-    record = check_model_dir(Path(args.model_dir))
+    model_dir = Path(args.model_dir)
+    record = check_model_dir(model_dir)
+    settings = quantize.parse_settings(args.quantize or "", args.max_abs_error, args.max_rel_error)
+    samples_file = samples.locate(model_dir, args.samples or "") if settings else None
+    auth = registry_auth(args.username or "")
     # Each of --git-ref and --git-sha: as given, else GitHub's variable, else the project's checkout.
     git_ref = args.git_ref
     if git_ref is None:
@@ -160,6 +165,11 @@ def plan(args: Any) -> BuildPlan:
     # The commit being built is in the working directory's checkout (the caller's repository in Actions).
     commit_epoch = local_git(Path.cwd(), "show", "-s", "--format=%ct", git_sha) if git_sha else ""
     created = labels.created_time(os.environ.get("SOURCE_DATE_EPOCH"), record.fetched_at, commit_epoch)
+    gate = None
+    if settings:  # last, after every cheap check: the variant is built from here on
+        requests = [sample.request for sample in samples.load(samples_file)]
+        model_dir, record, gate = quantize.make_variant(model_dir, record, settings, requests)
+        image_tags = tags.with_suffix(image_tags, quantize.TAG_SUFFIX[settings.variant])
     buildargs = {
         "MODEL_NAME": record.name,
         "MODEL_VERSION": record.version,
@@ -170,7 +180,7 @@ def plan(args: Any) -> BuildPlan:
     base_image = args.base_image or dockerfile_default_base(dockerfile.read_text(encoding="utf-8"))
     refs = tuple(tags.full_refs(image_name, image_tags))
     return BuildPlan(
-        model_dir=Path(args.model_dir),
+        model_dir=model_dir,
         record=record,
         image_name=image_name,
         tags=tuple(image_tags),
@@ -182,7 +192,8 @@ def plan(args: Any) -> BuildPlan:
         wheelhouse=Path(args.wheelhouse) if args.wheelhouse else project_dir / ".wheelhouse",
         base_image=base_image,
         cache_candidates=cache_candidates(image_name, refs, not args.no_cache_from),
-        registry_auth=registry_auth(args.username or ""),
+        registry_auth=auth,
+        gate=gate,
     )
 
 
@@ -427,7 +438,30 @@ def build_parser() -> gha.StepParser:
     parser.add_input("--wheelhouse", help="wheel cache folder (default: <project-dir>/.wheelhouse)")
     parser.add_input("--username", help="registry user for the cache pull (password: REGISTRY_PASSWORD)")
     parser.add_flag("--no-cache-from", help="do not pull the image last pushed under this name for its cache")
+    parser.add_input("--quantize", default="", help="build this variant of the model: int8 (default: none)")
+    parser.add_input("--max-abs-error", default="0.01", help="int8 gate: absolute error allowed per number")
+    parser.add_input("--max-rel-error", default="0.01", help="int8 gate: relative error allowed per number")
+    parser.add_input("--samples", default="", help="int8 gate's samples (default: samples.json in the model)")
     return parser
+
+
+def publish_gate(build: BuildPlan) -> None:
+    """The quantization gate's outputs and summary; a failed gate stops the step before the build."""
+    gate = build.gate
+    assert gate is not None
+    gha.set_output("model-dir", build.model_dir)
+    gha.set_output("quantized", gate.settings.variant)
+    gha.set_output("quantize-verdict", "pass" if gate.passed else "fail")
+    gha.set_output("agreement", f"{gate.agreement.fraction:.4f}")
+    gha.set_output("worst-abs-error", f"{gate.agreement.worst_abs_error:.6g}")
+    gha.set_output("worst-rel-error", f"{gate.agreement.worst_rel_error:.6g}")
+    gha.set_output("size-ratio", f"{gate.size_ratio:.3f}")
+    gha.set_output("latency-ratio", f"{gate.latency_ratio:.3f}")
+    gha.add_summary(gate.summary())
+    if not gate.passed:
+        raise gha.StepError(
+            f"the {gate.settings.variant} accuracy gate failed: {gate.verdict().lstrip('❌ ')}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -435,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with gha.step_errors():
         build = plan(args)
+        if build.gate:
+            publish_gate(build)
         result = build_image(build)
     gha.set_output("image-id", result.image_id)
     gha.set_output("image", build.refs[0])

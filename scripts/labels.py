@@ -54,5 +54,7 @@ def image_labels(
         f"{MODEL}.workspace": record.workspace or "",
         f"{MODEL}.resource-group": record.resource_group or "",
         f"{MODEL}.asset-id": record.asset_id or "",
+        f"{MODEL}.quantized": record.quantized or "",
+        f"{MODEL}.fp32-sha256": record.fp32_sha256 or "",
     }
     return {key: value for key, value in labels.items() if value}

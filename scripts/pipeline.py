@@ -77,7 +77,21 @@ def report(results: list[StepResult], planned: list[str]) -> str:
             rows.append(f"| {name} | ⏭️ not run | |")
         else:
             rows.append(f"| {name} | {verdict(result)} | {result.seconds:.1f} s |")
-    return "\n".join([f"## modelship pipeline: {head}", "", *rows])
+    return "\n".join([f"## modelship pipeline: {head}", "", *rows, *quantization(done.get("build"))])
+
+
+def quantization(build: StepResult | None) -> list[str]:
+    """The int8 gate's figures under the table, when the build quantized the model."""
+    out = build.outputs if build else {}
+    if not out.get("quantize-verdict"):
+        return []
+    mark = "✅" if out["quantize-verdict"] == "pass" else "❌"
+    return [
+        "",
+        f"{mark} **{out['quantized']} variant**: agreement {float(out['agreement']):.1%}, worst error "
+        f"{out['worst-abs-error']} absolute ({float(out['worst-rel-error']):.2%} relative), model size "
+        f"{out['size-ratio']}x, in-process latency {out['latency-ratio']}x of the fp32 model's",
+    ]
 
 
 def option(flag: str, value: str | None) -> list[str]:
@@ -105,6 +119,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_input("--severity-cutoff", default="high")
     parser.add_flag("--skip-scan", help="do not scan (reported loudly); for machines without grype")
     parser.add_input("--samples", help="sample payloads for the smoke test (samples.json format)")
+    parser.add_input("--quantize", help="ship a variant of the model: int8, gated on agreement with fp32")
+    parser.add_input("--max-abs-error", default="0.01", help="quantize: absolute error allowed per number")
+    parser.add_input("--max-rel-error", default="0.01", help="quantize: relative error allowed per number")
     parser.add_input("--username", help="registry user; the password comes from $REGISTRY_PASSWORD")
     parser.add_flag("--no-push", help="stop after the smoke test")
     parser.add_flag("--dry-run", help="check the push without pushing")
@@ -137,6 +154,11 @@ Outputs = dict[str, dict[str, str]]
 Stage = tuple[str, StepMain, Callable[[Outputs], list[str]]]
 
 
+def built_model_dir(outputs: Outputs) -> str:
+    """The model folder the image holds: the quantized variant's when the build made one, else the fetched."""
+    return outputs.get("build", {}).get("model-dir") or outputs["fetch"]["model-dir"]
+
+
 def stages(args: argparse.Namespace) -> list[Stage]:
     """The steps in order, each with its arguments made from the earlier steps' outputs."""
     from scripts import build, fetch, lint, push, scan, smoke_test
@@ -153,14 +175,21 @@ def stages(args: argparse.Namespace) -> list[Stage]:
             args.dockerfile,
             # to pull the image pushed last time under this name, whose layers the build reuses
             *option("--username", args.username),
+            *quantize_argv(),
         ]
+
+    def quantize_argv() -> list[str]:
+        if not args.quantize:
+            return []
+        limits = ["--max-abs-error", args.max_abs_error, "--max-rel-error", args.max_rel_error]
+        return ["--quantize", args.quantize, *limits, *option("--samples", args.samples)]
 
     def scan_argv(out: Outputs) -> list[str]:
         skip = ["--skip"] if args.skip_scan else []
         return ["--image", out["build"]["image"], "--severity-cutoff", args.severity_cutoff, *skip]
 
     def smoke_argv(out: Outputs) -> list[str]:
-        model_dir = out["fetch"]["model-dir"]
+        model_dir = built_model_dir(out)
         return [
             "--image",
             out["build"]["image"],
@@ -197,7 +226,7 @@ def build_facts(args: argparse.Namespace, outputs: Outputs, started_on: str) -> 
     return attestation.BuildFacts(
         repository=outputs["push"]["image-ref"].split("@", 1)[0],
         digest=outputs["push"]["digest"],
-        model=provenance.read(Path(outputs["fetch"]["model-dir"])),
+        model=provenance.read(Path(built_model_dir(outputs))),
         dockerfile=Path(args.dockerfile),
         base_image=outputs["build"].get("base-image", ""),
         base_image_id=outputs["build"].get("base-image-id", ""),

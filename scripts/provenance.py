@@ -35,6 +35,9 @@ class Provenance:
     asset_id: str | None = None
     created: str | None = None
     tags: dict[str, str] | None = None
+    # A variant made by scripts.quantize: its name ("int8"), and the sha256 of the model it was made from.
+    quantized: str | None = None
+    fp32_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object, without the Azure ML fields when they are absent."""
@@ -79,7 +82,15 @@ def from_dict(data: object, where: str) -> Provenance:
     values = {key: value for key, value in data.items() if key in known}
     if values.get("tags") is not None:
         values["tags"] = {str(key): str(value) for key, value in dict(values["tags"]).items()}
-    for key in ("workspace", "resource_group", "subscription_id", "asset_id", "created"):
+    for key in (
+        "workspace",
+        "resource_group",
+        "subscription_id",
+        "asset_id",
+        "created",
+        "quantized",
+        "fp32_sha256",
+    ):
         if values.get(key) is not None:
             values[key] = str(values[key])
     return Provenance(**values)

@@ -28,6 +28,7 @@ from scripts.payloads import (
     v2_payloads,
 )
 from scripts.registry import docker_client, local_image
+from scripts.samples import Sample, load, locate
 
 CONTAINER_PORT = "8080/tcp"
 POLL_SECONDS = 0.02
@@ -35,15 +36,6 @@ REQUEST_TIMEOUT = 10.0
 BURST = 200
 LOG_HEAD_LINES = 60
 LOG_TAIL_LINES = 60
-
-
-@dataclass(frozen=True)
-class Sample:
-    """A request and the answer the user expects (contract A's samples.json entry)."""
-
-    name: str
-    request: Any
-    response: Any
 
 
 Outcome = tuple[str, str]  # (problem, note): an empty problem means the check passed
@@ -93,24 +85,6 @@ class Report:
 
 
 # ---- pure decisions ----------------------------------------------------------------------------
-
-
-def read_samples(text: str, source: str) -> list[Sample]:
-    """Parse a samples file: a list of {"request": ..., "response": ...}."""
-    try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise StepError(
-            f"{source} is not valid JSON ({error}); fix the file or leave --samples empty"
-        ) from None
-    if not isinstance(data, list) or not data:
-        raise StepError(f'{source} must be a non-empty list of {{"request": ..., "response": ...}}')
-    samples = []
-    for i, entry in enumerate(data, start=1):
-        if not isinstance(entry, dict) or not {"request", "response"} <= entry.keys():
-            raise StepError(f'{source}: entry {i} must be an object with "request" and "response"')
-        samples.append(Sample(f"sample {i}", entry["request"], entry["response"]))
-    return samples
 
 
 def answer_problem(expected: tuple[int, Any], actual: tuple[int, Any], against: str) -> str:
@@ -205,11 +179,7 @@ def parse_args(argv: list[str] | None) -> Options:
     model_dir = Path(args.model_dir)
     if not (model_dir / "model.onnx").is_file():
         raise StepError(f"--model-dir {model_dir} holds no model.onnx; pass the folder the fetch step wrote")
-    samples = Path(args.samples) if args.samples else None
-    if samples is None and (model_dir / "samples.json").is_file():
-        samples = model_dir / "samples.json"
-    if samples is not None and not samples.is_file():
-        raise StepError(f"--samples {samples} does not exist; give a samples.json path or leave it empty")
+    samples = locate(model_dir, args.samples)
     return Options(args.image, model_dir, samples, numbers["timeout"], numbers["cpus"], args.memory)
 
 
@@ -443,11 +413,7 @@ def finish_container(name: str) -> str:
 
 def smoke_test(options: Options) -> Report:
     """Run the container and every check; the container is removed whatever happens."""
-    samples = (
-        read_samples(options.samples.read_text(encoding="utf-8"), str(options.samples))
-        if options.samples
-        else []
-    )
+    samples = load(options.samples)
     model = load_reference_model(options.model_dir)
     client = docker_client()
     report = Report(options.image)

@@ -152,3 +152,8 @@ def check_image_name(image_name: str) -> str:
 def full_refs(image_name: str, tags: Iterable[str]) -> list[str]:
     """`name:tag` for each tag."""
     return [f"{image_name}:{tag}" for tag in tags]
+
+
+def with_suffix(tags: Iterable[str], suffix: str) -> list[str]:
+    """Each tag with a variant's suffix (`1.2.0` -> `1.2.0-int8`), so variants share one repository."""
+    return [f"{tag}{suffix}" for tag in tags]

@@ -100,3 +100,55 @@ def test_the_pipeline_stops_at_the_first_failing_step(
     assert pipeline.main(["--image-name", "x"]) == 1
     assert called == ["fetch", "lint"]
     assert "❌ pipeline stopped at **lint**" in (tmp_path / "summary").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("verdict", "mark"),
+    [pytest.param("pass", "✅", id="passed-gate"), pytest.param("fail", "❌", id="failed-gate")],
+)
+def test_report_gives_the_int8_gate_figures(verdict: str, mark: str) -> None:
+    outputs = {
+        "quantize-verdict": verdict,
+        "quantized": "int8",
+        "agreement": "0.9500",
+        "worst-abs-error": "0.25",
+        "worst-rel-error": "0.031",
+        "size-ratio": "0.258",
+        "latency-ratio": "0.410",
+    }
+    results = [pipeline.StepResult("fetch", 0, 0.5), pipeline.StepResult("build", 0, 1.0, outputs)]
+    last = pipeline.report(results, ["fetch", "build"]).splitlines()[-1]
+    assert last == (
+        f"{mark} **int8 variant**: agreement 95.0%, worst error 0.25 absolute (3.10% relative), "
+        "model size 0.258x, in-process latency 0.410x of the fp32 model's"
+    )
+
+
+def test_report_of_an_fp32_build_has_no_int8_line() -> None:
+    results = [pipeline.StepResult("build", 0, 1.0, {"image": "a:1"})]
+    assert "variant" not in pipeline.report(results, ["build"])
+
+
+def test_the_build_and_smoke_test_get_the_variant() -> None:
+    args = pipeline.parse_args(
+        ["--image-name", "h", "--model", "m", "--quantize", "int8", "--max-rel-error", "0.05", "--no-push"]
+    )
+    steps = {name: make_argv for name, _, make_argv in pipeline.stages(args)}
+    outputs = {
+        "fetch": {"model-dir": "/w/model"},
+        "build": {"image": "h:1-int8", "model-dir": "/w/model-int8"},
+    }
+    build_argv = steps["build"](outputs)
+    assert build_argv[build_argv.index("--quantize") + 1] == "int8"
+    assert build_argv[build_argv.index("--max-rel-error") + 1] == "0.05"
+    smoke_argv = steps["smoke-test"](outputs)
+    assert smoke_argv[smoke_argv.index("--model-dir") + 1] == "/w/model-int8"
+
+
+def test_an_fp32_build_is_asked_for_no_variant() -> None:
+    args = pipeline.parse_args(["--image-name", "h", "--model", "m", "--no-push"])
+    steps = {name: make_argv for name, _, make_argv in pipeline.stages(args)}
+    outputs = {"fetch": {"model-dir": "/w/model"}, "build": {"image": "h:1"}}
+    assert "--quantize" not in steps["build"](outputs)
+    smoke_argv = steps["smoke-test"](outputs)
+    assert smoke_argv[smoke_argv.index("--model-dir") + 1] == "/w/model"

@@ -21,6 +21,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from scripts import payloads, smoke_test
+from scripts import samples as samples_file
 from scripts.gha import StepError, read_outputs
 from scripts.payloads import Input, Signature
 from serving.errors import ClientError
@@ -254,12 +255,12 @@ def test_bad_payloads_are_refused_by_the_server_code(served_model: Any) -> None:
 )
 def test_read_samples_refuses(text: str, complaint: str) -> None:
     with pytest.raises(StepError, match=r"samples\.json") as caught:
-        smoke_test.read_samples(text, "samples.json")
+        samples_file.read_samples(text, "samples.json")
     assert complaint in str(caught.value)
 
 
 def test_read_samples_names_them() -> None:
-    samples = smoke_test.read_samples((HOUSING / "samples.json").read_text(), "samples.json")
+    samples = samples_file.read_samples((HOUSING / "samples.json").read_text(), "samples.json")
     assert [s.name for s in samples][:2] == ["sample 1", "sample 2"]
 
 
