@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -37,7 +38,7 @@ class StepRun:
     stderr: str
     outputs: dict[str, str]
     seconds: float
-    max_rss_mb: float  # the step process's peak resident memory (getrusage of that child alone)
+    max_rss_mb: float  # the step process's own peak resident memory (see PEAK_RSS_WRAPPER)
 
     @property
     def log(self) -> str:
@@ -95,6 +96,17 @@ def running_standin(folder: Path) -> Iterator[AzureStandIn]:
         server.stop()
 
 
+# A child forked from this test process starts with the test process's pages, which getrusage then
+# counts as the child's peak. So the step runs under a small Python process that reports the peak
+# resident memory of its one child (RUSAGE_CHILDREN), forked from that small process.
+PEAK_RSS_WRAPPER = """import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as peak:
+    peak.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
 def run_fetch(
     standin: AzureStandIn,
     work: Path,
@@ -131,9 +143,14 @@ def run_fetch(
         *options,
     ]
     started = time.monotonic()
+    peak_file = work / "peak-rss-kib"
+    wrapped = [sys.executable, "-c", PEAK_RSS_WRAPPER, str(peak_file), *argv]
     with (work / "stdout").open("w+") as stdout, (work / "stderr").open("w+") as stderr:
-        process = subprocess.Popen(argv, cwd=PROJECT, env=env, stdout=stdout, stderr=stderr, text=True)
-        returncode, max_rss_kb = reap(process, started + timeout)
+        process = subprocess.Popen(
+            wrapped, cwd=PROJECT, env=env, stdout=stdout, stderr=stderr, text=True, start_new_session=True
+        )
+        returncode = reap(process, started + timeout)
+        max_rss_kb = int(peak_file.read_text()) if peak_file.is_file() else 0
         stdout.seek(0)
         stderr.seek(0)
         out, err = stdout.read(), stderr.read()
@@ -142,19 +159,14 @@ def run_fetch(
     )
 
 
-def reap(process: subprocess.Popen[str], deadline: float) -> tuple[int, int]:
-    """Wait for `process` with wait4, which reports that child's own peak RSS (KiB); kill it at `deadline`."""
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            process.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait for it again
-            return process.returncode, usage.ru_maxrss
-        if time.monotonic() > deadline:
-            process.kill()
-            os.wait4(process.pid, 0)
-            process.returncode = -9
-            raise subprocess.TimeoutExpired(process.args, 0)
-        time.sleep(0.02)
+def reap(process: subprocess.Popen[str], deadline: float) -> int:
+    """Wait for `process`; kill its whole session at `deadline`."""
+    try:
+        return process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
 
 
 def read_json(path: Path) -> object:
