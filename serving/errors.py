@@ -1,4 +1,5 @@
-"""The one exception a client's mistake raises; the app turns it into a JSON 4xx."""
+"""The exceptions of the serving side: a client's mistake (the app turns it into a JSON 4xx) and a model
+folder that cannot be served."""
 
 from __future__ import annotations
 
@@ -15,3 +16,7 @@ class ClientError(Exception):
 def bad_request(message: str) -> ClientError:
     """A 400 with `message`."""
     return ClientError(400, message)
+
+
+class ModelError(Exception):
+    """The model folder cannot be served; the message says what is wrong with it and how to fix it."""

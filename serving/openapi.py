@@ -20,8 +20,10 @@ import numpy as np
 
 from serving import payload
 from serving.errors import ClientError
-from serving.model import V2_TYPES, ServedModel, TensorSpec
+from serving.model import ServedModel
 from serving.payload import Columns, Rows
+from serving.tensors import TensorSpec
+from serving.v2 import V2_TYPES
 
 SAMPLES_FILE = "samples.json"
 FLOAT_KINDS = "f"
