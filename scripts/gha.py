@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -82,10 +83,29 @@ def split_list(value: str | Sequence[str] | None) -> list[str]:
     return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
 
 
+# Where `set_output` writes inside an `outputs_to` block; None: `$GITHUB_OUTPUT`, or the terminal.
+_output_file: ContextVar[Path | None] = ContextVar("modelship_output_file", default=None)
+
+
+@contextmanager
+def outputs_to(path: Path) -> Iterator[Path]:
+    """Send every `set_output` in the block to `path` (created empty if missing), not to `$GITHUB_OUTPUT`.
+
+    The local pipeline runs each step's `main` in-process inside one of these, to read that step's
+    outputs apart from the others'; the job's own `$GITHUB_OUTPUT` and the environment are left alone.
+    """
+    path.touch()
+    token = _output_file.set(path)
+    try:
+        yield path
+    finally:
+        _output_file.reset(token)
+
+
 def set_output(name: str, value: object) -> None:
     """Write one step output (multi-line safe) to `$GITHUB_OUTPUT`, or print it in a terminal."""
     text = str(value).lower() if isinstance(value, bool) else str(value)
-    path = os.environ.get("GITHUB_OUTPUT")
+    path = _output_file.get() or os.environ.get("GITHUB_OUTPUT")
     if not path:
         print(f"{name}={text}")
         return

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from unittest import mock
 
 from scripts import attestation, gha, provenance
 
@@ -39,11 +37,9 @@ class StepResult:
 def run_step(name: str, step_main: StepMain, argv: list[str], workdir: Path) -> StepResult:
     """Run one step's `main(argv)` in-process and collect its exit code, time and outputs."""
     print(f"\n━━━ {name} ━━━", flush=True)
-    output_file = workdir / f"{name}.outputs"
-    output_file.touch()
     started = time.monotonic()
-    # The step writes its outputs to our file; the job's own $GITHUB_OUTPUT (if any) is restored after.
-    with mock.patch.dict(os.environ, {"GITHUB_OUTPUT": str(output_file)}):
+    # The step's outputs go to a file of its own; the job's $GITHUB_OUTPUT gets only the pipeline's.
+    with gha.outputs_to(workdir / f"{name}.outputs") as output_file:
         try:
             exit_code = step_main(argv)
         except SystemExit as exit_info:
