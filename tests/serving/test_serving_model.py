@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from onnx import TensorProto, helper
-from serving_models import matrix_graph, mixed_graph, save
+from serving_models import matrix_graph, save
 
 from serving.errors import ClientError
 from serving.model import ModelError, load_model
@@ -63,41 +62,6 @@ def test_a_model_that_fails_its_warm_up_run_is_a_model_error(tmp_path: Path) -> 
         model.warm_up()
 
 
-@pytest.mark.parametrize(
-    ("config", "message"),
-    [
-        pytest.param(
-            {"outputs": {"p": {"output": "nope"}}}, 'field "p" must name a graph output (Y)', id="bad-output"
-        ),
-        pytest.param(
-            {"outputs": {"p": {"output": "Y", "dtype": "complex"}}}, "dtype 'complex'", id="bad-cast"
-        ),
-        pytest.param({"outputs": []}, '"outputs" must be an object', id="outputs-list"),
-        pytest.param(
-            {"columns": ["a", "b"]}, "2 columns declared (a, b) but graph input 'X' takes 3", id="width"
-        ),
-        pytest.param({"columns": ["a", "a", "b"]}, "names a column twice", id="duplicate-columns"),
-        pytest.param({"columns": "a,b,c"}, "must be a non-empty list", id="columns-string"),
-    ],
-)
-def test_bad_model_config_is_refused_with_a_reason(
-    tmp_path: Path, config: dict[str, Any], message: str
-) -> None:
-    folder = save(tmp_path / "m", matrix_graph(), config)
-    with pytest.raises(ModelError) as error:
-        load_model(folder)
-    assert message in str(error.value)
-
-
-def test_declared_columns_must_match_per_column_inputs(tmp_path: Path) -> None:
-    folder = save(tmp_path / "m", mixed_graph(), {"columns": ["count", "ratio", "flag", "other"]})
-    with pytest.raises(ModelError, match="differ from the graph inputs"):
-        load_model(folder)
-    reordered = save(tmp_path / "r", mixed_graph(), {"columns": ["name", "flag", "ratio", "count"]})
-    model = load_model(reordered)
-    assert model.predict([["x", True, 0.5, 1]])["prediction"]["total"] == [1.5]  # the declared order
-
-
 def test_unreadable_folders(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"no model\.onnx in"):
         load_model(tmp_path)
@@ -111,29 +75,3 @@ def test_unreadable_folders(tmp_path: Path) -> None:
     bad_metadata = save(tmp_path / "b", matrix_graph(), metadata={"modelship.columns": "a,b,c"})
     with pytest.raises(ModelError, match=r'ONNX metadata "modelship\.columns" is not a JSON list'):
         load_model(bad_metadata)
-
-
-def test_python_integers_past_64_bits(models: dict[str, Path]) -> None:
-    assert load_model(models["matrix_sidecar"]).predict([[10**30, 0, 0]]) == {
-        "prediction": [pytest.approx(1e30)]
-    }
-    with pytest.raises(ClientError, match="out of range for int64"):
-        load_model(models["mixed"]).predict([{"count": 10**30, "ratio": 0.5, "flag": True, "name": "x"}])
-
-
-def test_pandas_columns_take_the_one_pass_path_only_when_nothing_is_amiss(models: dict[str, Path]) -> None:
-    model = load_model(models["numeric"])
-    body: dict[str, Any] = {"x": {"0": 1}, "y": {"0": 0.5}, "z": {"0": 2}}
-    fast = model.pandas_columns_feeds(body)
-    assert fast is not None
-    feeds, rows = fast
-    assert rows == 1
-    assert {name: (a.dtype.name, a.shape) for name, a in feeds.items()} == {
-        "x": ("int64", (1, 1)),
-        "y": ("float32", (1, 1)),
-        "z": ("float64", (1,)),
-    }
-    for surprise in ({**body, "w": {"0": 1}}, {**body, "y": {"0": "a"}}, {**body, "z": {"1": 2}}, [body]):
-        assert model.pandas_columns_feeds(surprise) is None
-    assert load_model(models["mixed"]).column_feeds == []  # a string input: always the general path
-    assert load_model(models["matrix_sidecar"]).column_feeds == []
