@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,23 +17,19 @@ from bench import images
 from bench.servers import PROJECT_DIR, free_port
 from scripts import scanners
 
-_HEADER = "| step | verdict | time |"
-_STEP_ROW = re.compile(r"^\| (?P<step>[\w-]+) \| (?P<verdict>[^|]+) \| (?:(?P<seconds>[\d.]+) s)? *\|$")
 
-
-def step_times(summary: str) -> dict[str, Any]:
-    """Each step's verdict and seconds, read from the pipeline's report table in its summary."""
-    steps: dict[str, Any] = {}
-    in_table = False
-    for line in summary.splitlines():
-        if line.strip() == _HEADER:
-            in_table = True
-        elif in_table and (match := _STEP_ROW.match(line.strip())):
-            seconds = float(match["seconds"]) if match["seconds"] else None
-            steps[match["step"]] = {"verdict": match["verdict"].strip(), "seconds": seconds}
-        elif in_table and not line.startswith("| ---"):
-            in_table = False
-    return steps
+def read_result(path: Path) -> dict[str, Any]:
+    """The pipeline's verdict, scanner and each step's verdict and seconds, from its --result-json."""
+    if not path.is_file():  # the pipeline stopped before writing it (a usage error): nothing to read
+        return {"verdict": None, "scanner": None, "steps": {}}
+    result = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        "verdict": result["verdict"],
+        "scanner": result["scanner"],
+        "steps": {
+            step["name"]: {"verdict": step["verdict"], "seconds": step["seconds"]} for step in result["steps"]
+        },
+    }
 
 
 @contextmanager
@@ -53,18 +50,18 @@ def private_registry(state: Path) -> Iterator[dict[str, str]]:
 def run_pipeline(
     model: Path, base_image: str, registry: dict[str, str], workdir: Path, log: Path, skip_scan: bool
 ) -> dict[str, Any]:
-    """One pipeline run; wall-clock seconds, exit code and per-step times."""
-    summary = workdir / f"summary-{time.monotonic_ns()}.md"
-    summary.touch()
+    """One pipeline run; wall-clock seconds, exit code, the scanner that ran and per-step times."""
+    run_id = time.monotonic_ns()
+    result_json = workdir / f"result-{run_id}.json"
     env = {
         **os.environ,
         "REGISTRY_PASSWORD": registry["MODELSHIP_TEST_REGISTRY_PASSWORD"],
-        "GITHUB_STEP_SUMMARY": str(summary),
         # The real grype and syft on grype-testdb's offline database (no feed on this machine): the
         # scan's real work (SBOM, matching) is timed, against 3 advisories, not grype's full database.
         **scanners.offline_test_database(workdir / "grype-db"),
     }
-    env.pop("GITHUB_OUTPUT", None)
+    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+        env.pop(name, None)
     command = [
         str(images.PRODUCT_PYTHON),
         "-m",
@@ -74,7 +71,9 @@ def run_pipeline(
         "--model",
         str(model),
         "--dest",
-        str(workdir / f"model-{time.monotonic_ns()}"),
+        str(workdir / f"model-{run_id}"),
+        "--result-json",
+        str(result_json),
         "--image-name",
         f"{registry['MODELSHIP_TEST_REGISTRY']}/bench/{model.name}",
         "--base-image",
@@ -89,7 +88,7 @@ def run_pipeline(
             command, cwd=PROJECT_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT, check=False
         )
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "exit_code": done.returncode, "steps": step_times(summary.read_text("utf-8"))}
+    return {"seconds": seconds, "exit_code": done.returncode, **read_result(result_json)}
 
 
 def remove_descendants(base_image: str) -> None:
@@ -146,7 +145,7 @@ def measure(model: Path, base_image: str, log: Path, skip_scan: bool) -> dict[st
             if repository:
                 images.remove_older(repository, keep="")
             subprocess.run(["docker", "rmi", cold_base], capture_output=True, check=False)
-    scan = "skipped (--skip-scan)" if skip_scan else "the stand-in grype of tests/fakes (clean report)"
+    scan = "skipped (--skip-scan)" if skip_scan else cold["scanner"] or "did not run (see the log)"
     return {
         "cold": cold,
         "warm": warm,

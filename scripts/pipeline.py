@@ -1,7 +1,8 @@
 """Run the whole pipeline locally: fetch → lint → build → scan → smoke-test → push.
 
 Each step is the same `main()` the composite actions run; the pipeline feeds one step's outputs
-to the next, stops at the first failing gate and ends with a report of every step's verdict and time.
+to the next, stops at the first failing gate and ends with a report of every step's verdict and time,
+in the summary for a person and as JSON (`--result-json`) for a program.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from scripts import attestation, gha, provenance
 
 StepMain = Callable[[list[str] | None], int]
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+RESULT_FILENAME = "pipeline-result.json"
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,31 @@ def run_step(name: str, step_main: StepMain, argv: list[str], workdir: Path) -> 
     return StepResult(name, exit_code, time.monotonic() - started, gha.read_outputs(output_file))
 
 
+def step_verdict(result: StepResult) -> str:
+    """passed, failed, or skipped: a step that passed without doing its work (a scan with --skip-scan)."""
+    if not result.ok:
+        return "failed"
+    return "skipped" if result.outputs.get("verdict") == "skipped" else "passed"
+
+
+def scanner_line(result: StepResult) -> str:
+    """'grype <version>; vulnerability database v6 ...' for a step that ran grype, else ''."""
+    version = result.outputs.get("grype-version")
+    return f"grype {version}; {result.outputs.get('database', '')}" if version else ""
+
+
 def verdict(result: StepResult) -> str:
     """A step's mark in the report; a skipped scan must not look like a clean one, a real one names grype."""
-    if result.ok and result.outputs.get("verdict") == "skipped":
+    if step_verdict(result) == "skipped":
         return "⚠️ skipped"
     mark = "✅" if result.ok else "❌"
-    scanner = result.outputs.get("grype-version")
-    return f"{mark} grype {scanner}; {result.outputs.get('database', '')}" if scanner else mark
+    scanner = scanner_line(result)
+    return f"{mark} {scanner}" if scanner else mark
+
+
+def pipeline_passed(results: list[StepResult], planned: list[str]) -> bool:
+    """Every planned step ran and passed."""
+    return len(results) == len(planned) and all(result.ok for result in results)
 
 
 def report(results: list[StepResult], planned: list[str]) -> str:
@@ -90,6 +111,51 @@ def quantization(build: StepResult | None) -> list[str]:
     ]
 
 
+def result_document(results: list[StepResult], planned: list[str], outputs: dict[str, str]) -> dict[str, Any]:
+    """The JSON result: overall verdict, the scanner that ran, each planned step, the pipeline's outputs."""
+    done = {result.name: result for result in results}
+    failed = next((result.name for result in results if not result.ok), None)
+    steps: list[dict[str, Any]] = []
+    for name in planned:
+        result = done.get(name)
+        if result is None:
+            steps.append(
+                {"name": name, "verdict": "not-run", "exit_code": None, "seconds": None, "outputs": {}}
+            )
+        else:
+            steps.append(
+                {
+                    "name": name,
+                    "verdict": step_verdict(result),
+                    "exit_code": result.exit_code,
+                    "seconds": round(result.seconds, 3),
+                    "outputs": result.outputs,
+                }
+            )
+    scan = done.get("scan")
+    return {
+        "verdict": "passed" if pipeline_passed(results, planned) else "failed",
+        "stopped_at": failed,
+        "seconds": round(sum(result.seconds for result in results), 3),
+        "scanner": (scanner_line(scan) or None) if scan else None,
+        "steps": steps,
+        "outputs": outputs,
+    }
+
+
+def write_result(path: Path, document: dict[str, Any]) -> Path:
+    """Write the JSON result to `path` and return it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as error:
+        gha.die(
+            f"cannot write the pipeline's result to {path}: {error.strerror}; "
+            "give --result-json a file in a folder you can write to"
+        )
+    return path
+
+
 def option(flag: str, value: str | None) -> list[str]:
     """`[flag, value]` when a value is given, else nothing."""
     return [flag, value] if value else []
@@ -124,6 +190,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_input(
         "--provenance-file",
         help=f"the pushed image's provenance statement (default: {attestation.FILENAME} beside --dest)",
+    )
+    parser.add_input(
+        "--result-json",
+        help=f"the run's verdicts, times and outputs as JSON (default: {RESULT_FILENAME} beside --dest)",
     )
     return parser.parse_args(argv)
 
@@ -234,6 +304,26 @@ def build_facts(args: argparse.Namespace, outputs: Outputs, started_on: str) -> 
     )
 
 
+def delivered_outputs(
+    args: argparse.Namespace, outputs: Outputs, passed: bool, started_on: str
+) -> dict[str, str]:
+    """The pipeline's own outputs: the SBOMs; after a push, its digest, reference and provenance statement."""
+    scan = outputs.get("scan", {})
+    delivered = {name: scan[name] for name in ("sbom-spdx", "sbom-cyclonedx") if scan.get(name)}
+    if not passed or "push" not in outputs:
+        return delivered
+    delivered["digest"] = outputs["push"].get("digest", "")
+    delivered["image-ref"] = outputs["push"].get("image-ref", "")
+    if delivered["digest"]:
+        default = Path(args.dest).parent / attestation.FILENAME
+        written = attestation.write(
+            Path(args.provenance_file or default), build_facts(args, outputs, started_on)
+        )
+        print(f"provenance statement (in-toto, SLSA provenance v1, unsigned): {written}")
+        delivered["provenance"] = str(written)
+    return delivered
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every step in order, stopping at the first failure."""
     args = parse_args(argv)
@@ -248,21 +338,14 @@ def main(argv: list[str] | None = None) -> int:
             outputs[name] = result.outputs
             if not result.ok:
                 break
-    gha.add_summary(report(results, [name for name, _, _ in planned]))
-    passed = len(results) == len(planned) and results[-1].ok
-    for name in ("sbom-spdx", "sbom-cyclonedx"):
-        if outputs.get("scan", {}).get(name):
-            gha.set_output(name, outputs["scan"][name])
-    if passed and "push" in outputs:
-        gha.set_output("digest", outputs["push"].get("digest", ""))
-        gha.set_output("image-ref", outputs["push"].get("image-ref", ""))
-        if outputs["push"].get("digest"):
-            default = Path(args.dest).parent / attestation.FILENAME
-            written = attestation.write(
-                Path(args.provenance_file or default), build_facts(args, outputs, started_on)
-            )
-            print(f"provenance statement (in-toto, SLSA provenance v1, unsigned): {written}")
-            gha.set_output("provenance", written)
+    names = [name for name, _, _ in planned]
+    gha.add_summary(report(results, names))
+    passed = pipeline_passed(results, names)
+    delivered = delivered_outputs(args, outputs, passed, started_on)
+    for name, value in delivered.items():
+        gha.set_output(name, value)
+    result_path = Path(args.result_json or Path(args.dest).parent / RESULT_FILENAME)
+    gha.set_output("result-json", write_result(result_path, result_document(results, names, delivered)))
     return 0 if passed else 1
 
 

@@ -1,4 +1,5 @@
-"""The benchmark's pure parts: every server gets the same rows, and the report's ratios and verdicts."""
+"""The benchmark's pure parts: every server gets the same rows, the report's ratios and verdicts, and
+the pipeline bench's reading of the pipeline's JSON result."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ from typing import Any
 import pytest
 
 from bench import payloads, report
+from bench import pipeline as bench_pipeline
 from bench.report import Cell
+from scripts import pipeline, scanners
+from tests.test_pipeline import dies, writes_outputs
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+GRYPE = scanners.pinned_version("grype")
 
 
 @pytest.mark.parametrize("model", ["housing", "sentiment"])
@@ -128,3 +134,36 @@ def test_a_transformer_gets_the_seed_exchange_as_a_list_of_texts() -> None:
         "Containers",
         "MLOps is critical for robustness",
     ]
+
+
+def test_the_pipeline_bench_reads_the_pipelines_json_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result written by scripts.pipeline itself (its steps stand-ins that write a scan's outputs)."""
+    scan_outputs = {"verdict": "pass", "grype-version": GRYPE, "database": "vulnerability database v6.0.2"}
+    planned = [
+        ("fetch", writes_outputs(**{"model-dir": "m"})),
+        ("build", writes_outputs(image="h:1")),
+        ("scan", writes_outputs(**scan_outputs)),
+        ("push", dies),
+    ]
+    monkeypatch.setattr(
+        pipeline, "stages", lambda args: [(name, main, lambda _: []) for name, main in planned]
+    )
+    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+        monkeypatch.delenv(name, raising=False)
+    result_json = tmp_path / "result.json"
+    assert pipeline.main(["--image-name", "h", "--result-json", str(result_json)]) == 1
+    read = bench_pipeline.read_result(result_json)
+    assert (read["verdict"], read["scanner"]) == ("failed", f"grype {GRYPE}; vulnerability database v6.0.2")
+    assert list(read["steps"]) == ["fetch", "build", "scan", "push"]
+    assert [step["verdict"] for step in read["steps"].values()] == ["passed", "passed", "passed", "failed"]
+    assert all(isinstance(step["seconds"], float) for step in read["steps"].values())
+
+
+def test_the_pipeline_bench_reads_no_steps_when_the_pipeline_wrote_no_result(tmp_path: Path) -> None:
+    assert bench_pipeline.read_result(tmp_path / "missing.json") == {
+        "verdict": None,
+        "scanner": None,
+        "steps": {},
+    }

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from scripts import gha, pipeline
+from scripts import gha, pipeline, scanners
+
+GRYPE = scanners.pinned_version("grype")
 
 
 def writes_outputs(**outputs: str) -> pipeline.StepMain:
@@ -97,9 +100,12 @@ def test_the_pipeline_stops_at_the_first_failing_step(
 
     monkeypatch.setattr(pipeline, "stages", fake_stages)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary"))
-    assert pipeline.main(["--image-name", "x"]) == 1
+    assert pipeline.main(["--image-name", "x", "--dest", str(tmp_path / "model")]) == 1
     assert called == ["fetch", "lint"]
     assert "❌ pipeline stopped at **lint**" in (tmp_path / "summary").read_text(encoding="utf-8")
+    document = json.loads((tmp_path / pipeline.RESULT_FILENAME).read_text(encoding="utf-8"))
+    assert (document["verdict"], document["stopped_at"]) == ("failed", "lint")
+    assert [step["verdict"] for step in document["steps"]] == ["passed", "failed", "not-run"]
 
 
 @pytest.mark.parametrize(
@@ -152,3 +158,82 @@ def test_an_fp32_build_is_asked_for_no_variant() -> None:
     assert "--quantize" not in steps["build"](outputs)
     smoke_argv = steps["smoke-test"](outputs)
     assert smoke_argv[smoke_argv.index("--model-dir") + 1] == "/w/model"
+
+
+def scanned(verdict: str = "pass") -> pipeline.StepResult:
+    """A scan step that ran grype and passed."""
+    outputs = {"verdict": verdict, "grype-version": GRYPE, "database": "vulnerability database v6.0.2"}
+    return pipeline.StepResult("scan", 0, 2.0, outputs)
+
+
+def test_the_json_result_has_every_planned_step_the_scanner_and_the_outputs() -> None:
+    results = [
+        pipeline.StepResult("fetch", 0, 0.5, {"model-dir": "/w/model"}),
+        scanned(),
+        pipeline.StepResult("smoke-test", 1, 1.25),
+    ]
+    document = pipeline.result_document(
+        results, ["fetch", "scan", "smoke-test", "push"], {"sbom-spdx": "s.json"}
+    )
+    assert document == {
+        "verdict": "failed",
+        "stopped_at": "smoke-test",
+        "seconds": 3.75,
+        "scanner": f"grype {GRYPE}; vulnerability database v6.0.2",
+        "steps": [
+            {
+                "name": "fetch",
+                "verdict": "passed",
+                "exit_code": 0,
+                "seconds": 0.5,
+                "outputs": {"model-dir": "/w/model"},
+            },
+            {
+                "name": "scan",
+                "verdict": "passed",
+                "exit_code": 0,
+                "seconds": 2.0,
+                "outputs": scanned().outputs,
+            },
+            {"name": "smoke-test", "verdict": "failed", "exit_code": 1, "seconds": 1.25, "outputs": {}},
+            {"name": "push", "verdict": "not-run", "exit_code": None, "seconds": None, "outputs": {}},
+        ],
+        "outputs": {"sbom-spdx": "s.json"},
+    }
+    assert json.loads(json.dumps(document)) == document
+
+
+def test_a_skipped_scan_is_skipped_in_the_json_result_and_names_no_scanner() -> None:
+    results = [pipeline.StepResult("scan", 0, 0.1, {"verdict": "skipped", "grype-version": ""})]
+    document = pipeline.result_document(results, ["scan"], {})
+    assert (document["verdict"], document["stopped_at"], document["scanner"]) == ("passed", None, None)
+    assert document["steps"][0]["verdict"] == "skipped"
+
+
+def test_the_pipeline_writes_its_json_result_beside_dest_or_where_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fake_stages(args: object) -> list[pipeline.Stage]:
+        return [("fetch", writes_outputs(**{"model-dir": "m"}), lambda _: [])]
+
+    monkeypatch.setattr(pipeline, "stages", fake_stages)
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "outputs"))
+    assert pipeline.main(["--image-name", "x", "--dest", str(tmp_path / "work" / "model")]) == 0
+    beside_dest = tmp_path / "work" / pipeline.RESULT_FILENAME
+    assert gha.read_outputs(tmp_path / "outputs") == {"result-json": str(beside_dest)}
+    document = json.loads(beside_dest.read_text(encoding="utf-8"))
+    assert (document["verdict"], document["steps"][0]["outputs"]) == ("passed", {"model-dir": "m"})
+    chosen = tmp_path / "elsewhere" / "result.json"
+    assert pipeline.main(["--image-name", "x", "--result-json", str(chosen)]) == 0
+    assert json.loads(chosen.read_text(encoding="utf-8"))["verdict"] == "passed"
+
+
+def test_an_unwritable_result_path_is_a_clean_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(pipeline, "stages", lambda args: [])
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        pipeline.main(["--image-name", "x", "--result-json", str(tmp_path / "a-file" / "result.json")])
+    assert exit_info.value.code == 1
+    assert "give --result-json a file in a folder you can write to" in capsys.readouterr().err

@@ -68,6 +68,22 @@ def test_delivers_and_a_rerun_reuses_the_cache_and_the_digest(
         tmp_path
     )
     assert "the offline test database (3 advisories)" in report(tmp_path)
+    # the JSON result says the same as the report, with each step's outputs
+    result = json.loads(Path(second["result-json"]).read_text(encoding="utf-8"))
+    assert Path(second["result-json"]) == tmp_path / pipeline.RESULT_FILENAME
+    assert (result["verdict"], result["stopped_at"]) == ("passed", None)
+    assert result["scanner"].startswith(
+        f"grype {scanners.pinned_version('grype')}; vulnerability database v6."
+    )
+    assert "the offline test database (3 advisories)" in result["scanner"]
+    steps = {step["name"]: step for step in result["steps"]}
+    assert list(steps) == ["fetch", "lint", "build", "scan", "smoke-test", "push"]
+    assert all(step["verdict"] == "passed" and step["seconds"] > 0 for step in steps.values())
+    assert result["seconds"] == pytest.approx(sum(step["seconds"] for step in steps.values()), abs=0.01)
+    assert steps["push"]["outputs"]["digest"] == second["digest"]
+    assert steps["scan"]["outputs"]["sbom-spdx"] == second["sbom-spdx"]
+    assert result["outputs"] == {name: second[name] for name in result["outputs"]}
+    assert set(result["outputs"]) == {"sbom-spdx", "sbom-cyclonedx", "digest", "image-ref", "provenance"}
     assert Path(second["sbom-spdx"]).is_file()
     assert Path(second["sbom-cyclonedx"]).is_file()
     repository = first["image-ref"].split("@")[0].split("/", 1)[1]
@@ -165,6 +181,14 @@ def test_each_gate_stops_the_pipeline_at_its_step(
     planned = ["fetch", "lint", "build", "scan", "smoke-test", "push"]
     for later in planned[planned.index(stopped_at) + 1 :]:
         assert f"| {later} | ⏭️ not run | |" in text
+    result = json.loads((tmp_path / pipeline.RESULT_FILENAME).read_text(encoding="utf-8"))
+    assert (result["verdict"], result["stopped_at"]) == ("failed", stopped_at)
+    verdicts = {step["name"]: step["verdict"] for step in result["steps"]}
+    assert verdicts[stopped_at] == "failed"
+    assert [verdicts[name] for name in planned[planned.index(stopped_at) + 1 :]] == ["not-run"] * (
+        len(planned) - planned.index(stopped_at) - 1
+    )
+    assert "digest" not in result["outputs"]
     assert not (tmp_path / "outputs").exists() or "digest" not in gha.read_outputs(tmp_path / "outputs")
 
 
