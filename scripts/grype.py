@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from scripts import gha
+from scripts import gha, scanners
 
 DATABASE_EXIT = 3
 UPDATE_ATTEMPTS = 3
@@ -65,18 +65,14 @@ class Database:
 
 def run(grype: str, *args: str, auto_update: bool = True) -> subprocess.CompletedProcess[str]:
     """Run grype with ARGS; auto_update=False stops a scan from checking for a newer database."""
-    env = {**os.environ, **QUIET}
-    if not auto_update:
-        env["GRYPE_DB_AUTO_UPDATE"] = "false"
-    try:
-        return subprocess.run([grype, *args], capture_output=True, text=True, env=env, check=False)
-    except OSError as error:
-        raise gha.StepError(f"could not run grype at {grype}: {error}", exit_code=2) from None
+    return scanners.run(
+        grype, *args, env=QUIET if auto_update else {**QUIET, "GRYPE_DB_AUTO_UPDATE": "false"}
+    )
 
 
 def last_error(stderr: str) -> str:
     """grype's last ERROR line without its log prefix and colours, else its last line."""
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in stderr.splitlines()]
+    lines = [line.strip() for line in scanners.plain(stderr).splitlines()]
     errors = [re.sub(r"^\[\d+\]\s+ERROR\s+", "", line) for line in lines if " ERROR " in line]
     return (errors or [line for line in lines if line] or ["(nothing on stderr)"])[-1]
 

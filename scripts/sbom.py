@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts import gha
+from scripts import gha, scanners
 
 IMAGE_EXIT = 4
 
@@ -47,12 +45,10 @@ def file_stem(image: str) -> str:
 def write(syft: str, image: str, folder: Path) -> Sbom:
     """Catalog IMAGE with syft into FOLDER; ImageUnreadable when syft cannot read it."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / file_stem(image)
-    sbom = Sbom(
-        spdx=stem.with_name(f"{stem.name}.spdx.json"), cyclonedx=stem.with_name(f"{stem.name}.cdx.json")
-    )
+    stem = file_stem(image)
+    sbom = Sbom(spdx=folder / f"{stem}.spdx.json", cyclonedx=folder / f"{stem}.cdx.json")
     # From the Docker engine, else the registry; never the other sources syft would try (snap, files).
-    command = [
+    done = scanners.run(
         syft,
         image,
         "--from",
@@ -61,14 +57,10 @@ def write(syft: str, image: str, folder: Path) -> Sbom:
         f"spdx-json={sbom.spdx}",
         "-o",
         f"cyclonedx-json={sbom.cyclonedx}",
-    ]
-    env = {**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    except OSError as error:
-        raise gha.StepError(f"could not run syft at {syft}: {error}", exit_code=2) from None
+        env={"SYFT_CHECK_FOR_APP_UPDATE": "false"},
+    )
     if done.returncode != 0:
-        said = re.sub(r"\x1b\[[0-9;]*m", "", done.stderr).strip() or "(nothing on stderr)"
+        said = scanners.plain(done.stderr).strip() or "(nothing on stderr)"
         raise ImageUnreadable(
             f"the image '{image}' could not be read to catalog its packages (syft exit "
             f"{done.returncode}); check that it exists (locally: `docker image inspect {image}`) "
