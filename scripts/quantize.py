@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts import gha, provenance
+from scripts import compare, gha, provenance
 from scripts.fetch import MODEL_FILE, first_line
 from scripts.payloads import matrix_rows, predict_payloads, records, signature
 
@@ -168,8 +168,8 @@ def parse_settings(variant: str, max_abs_error: str, max_rel_error: str) -> Sett
     return Settings(variant, limits["max-abs-error"], limits["max-rel-error"])
 
 
-def is_number(value: Any) -> bool:
-    """A float leaf: regressor output (ints and bools are labels)."""
+def is_measure(value: Any) -> bool:
+    """A float leaf: regressor output, compared within thresholds (ints and bools are labels)."""
     return isinstance(value, float)
 
 
@@ -181,7 +181,7 @@ def agreement(reference: Any, candidate: Any, settings: Settings) -> Agreement:
         return sum(
             (agreement(a, b, settings) for a, b in zip(reference, candidate, strict=True)), Agreement()
         )
-    if is_number(reference) and isinstance(candidate, int | float) and not isinstance(candidate, bool):
+    if is_measure(reference) and compare.is_number(candidate):
         error = abs(float(candidate) - reference)
         relative = error / abs(reference) if reference else (0.0 if error == 0 else math.inf)
         within = error <= settings.max_abs_error or relative <= settings.max_rel_error
