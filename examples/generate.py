@@ -52,18 +52,19 @@ from sklearn.pipeline import Pipeline
 from tokenizers import Tokenizer
 
 from examples import bert_reference, minilm
-from serving.tokenizer import TOKENIZER_FILE, TextEncoder, TokenInput
+from serving.model_folder import CONFIG_FILE, MODEL_FILE, SAMPLES_FILE, TOKENIZER_FILE
+from serving.tokenizer import TextEncoder, TokenInput
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
 GENERATED_DIR = minilm.PROJECT_DIR / ".modelship" / "examples"
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 TOLERANCE = 1e-4
-MODEL_FILES = ("model.onnx", "modelship.json", "samples.json")
+MODEL_FILES = (MODEL_FILE, CONFIG_FILE, SAMPLES_FILE)
 # What each example commits; the rest of its folder is regenerated (examples/README.md).
 COMMITTED = {
     "housing": MODEL_FILES,
     "sentiment": MODEL_FILES,
-    "minilm-sentiment": ("modelship.json", "samples.json"),
+    "minilm-sentiment": (CONFIG_FILE, SAMPLES_FILE),
 }
 MINILM_C = 10.0
 MINILM_MAX_LENGTH = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
@@ -338,9 +339,9 @@ def write_example(example: ExampleModel, dest: Path) -> Path:
     """Write the model folder under dest and return its path."""
     folder = dest / example.name
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model.onnx").write_bytes(canonical_bytes(example.onnx_model))
-    (folder / "modelship.json").write_text(to_json(example.config), encoding="utf-8")
-    (folder / "samples.json").write_text(to_json(example.samples), encoding="utf-8")
+    (folder / MODEL_FILE).write_bytes(canonical_bytes(example.onnx_model))
+    (folder / CONFIG_FILE).write_text(to_json(example.config), encoding="utf-8")
+    (folder / SAMPLES_FILE).write_text(to_json(example.samples), encoding="utf-8")
     for name, text in example.files:
         (folder / name).write_text(text, encoding="utf-8")
     return folder
@@ -417,7 +418,7 @@ def minilm_folder(dest: Path = GENERATED_DIR) -> Path:
     stamp_file = dest / ".minilm-sentiment.sha256"
     folder = dest / "minilm-sentiment"
     fresh = stamp_file.is_file() and stamp_file.read_text(encoding="utf-8") == stamp
-    if not fresh or not (folder / "model.onnx").is_file():
+    if not fresh or not (folder / MODEL_FILE).is_file():
         write_example(build_minilm_sentiment(), dest)
         stamp_file.write_text(stamp, encoding="utf-8")
     return folder

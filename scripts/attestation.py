@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.provenance import Provenance, sha256_of
+from scripts.provenance import Provenance
+from serving.model_folder import MODEL_FILE, file_sha256
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -75,9 +76,9 @@ def statement(facts: BuildFacts) -> dict[str, Any]:
     """The in-toto Statement v1 with the SLSA provenance v1 predicate for the pushed image."""
     model = facts.model
     dependencies: list[dict[str, Any]] = [
-        {"name": "model.onnx", "uri": model.uri, "digest": {"sha256": model.sha256}},
+        {"name": MODEL_FILE, "uri": model.uri, "digest": {"sha256": model.sha256}},
         base_image_dependency(facts),
-        {"name": "Dockerfile", "digest": {"sha256": sha256_of(facts.dockerfile)}},
+        {"name": "Dockerfile", "digest": {"sha256": file_sha256(facts.dockerfile)}},
     ]
     if facts.git_commit:
         uri = f"git+{facts.source_url}" if facts.source_url else "git"

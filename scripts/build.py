@@ -21,16 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from scripts import gha, labels, provenance, quantize, samples, tags
-from scripts.fetch import MODEL_FILE, first_line
 from scripts.provenance import Provenance
 from scripts.registry import DOCKER_HUB, parse_ref
+from serving.model_folder import MODEL_FILE, PROVENANCE_FILE, file_sha256
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 LOG_TAIL_LINES = 25
 _IGNORED = shutil.ignore_patterns(".*", "__pycache__", "*.pyc")
 # provenance.json holds the fetch time; its facts are labels already, and in a layer it would change
 # the image on every fresh fetch.
-_MODEL_IGNORED = shutil.ignore_patterns(".*", "__pycache__", "*.pyc", provenance.FILENAME)
+_MODEL_IGNORED = shutil.ignore_patterns(".*", "__pycache__", "*.pyc", PROVENANCE_FILE)
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _BASE_ARG = re.compile(r"^\s*ARG\s+BASE_IMAGE\s*=\s*(\S+)", re.MULTILINE | re.IGNORECASE)
 
@@ -99,10 +99,10 @@ def check_model_dir(model_dir: Path) -> Provenance:
             f"input 'model-dir' ({model_dir}) has no {MODEL_FILE}: it is not a model folder; {fetch_hint}"
         )
     record = provenance.read(model_dir)
-    actual = provenance.sha256_of(model_file)
+    actual = file_sha256(model_file)
     if actual != record.sha256:
         raise gha.StepError(
-            f"{model_file} has sha256 {actual}, but {provenance.FILENAME} records {record.sha256}: the model "
+            f"{model_file} has sha256 {actual}, but {PROVENANCE_FILE} records {record.sha256}: the model "
             f"changed after it was fetched; {fetch_hint}"
         )
     return record
@@ -241,12 +241,12 @@ def connect() -> Any:
     try:
         client = docker.from_env()
     except DockerException as error:
-        raise unreachable(first_line(error)) from None
+        raise unreachable(gha.first_line(error)) from None
     try:
         client.ping()
     except DockerException as error:
         client.close()
-        raise unreachable(first_line(error)) from None
+        raise unreachable(gha.first_line(error)) from None
     return client
 
 
@@ -371,7 +371,7 @@ def run_build(client: Any, build: BuildPlan, context: Path, cache_from: str = ""
         if failure:
             raise gha.StepError(failure_message(failure, tail, build))
     except APIError as error:
-        raise gha.StepError(failure_message(first_line(error), tail, build)) from None
+        raise gha.StepError(failure_message(gha.first_line(error), tail, build)) from None
     if not image_id:
         raise gha.StepError(failure_message("the engine reported no image id", tail, build))
     return image_id

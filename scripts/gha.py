@@ -75,6 +75,12 @@ def parse_bool(value: str, name: str) -> bool:
     raise StepError(f"input '{name}' must be true or false, not {value!r}")
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, capped, for one-line errors."""
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:300]
+
+
 def split_list(value: str | Sequence[str] | None) -> list[str]:
     """Split a comma- or newline-separated input into its non-empty items."""
     if value is None:

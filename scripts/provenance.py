@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,11 +11,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from scripts import gha
+from serving.model_folder import PROVENANCE_FILE, file_sha256
 
-FILENAME = "provenance.json"
 SOURCES = ("local", "https", "azureml")
 _REQUIRED = ("source", "uri", "name", "version", "sha256", "fetched_at")
-_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,15 +49,6 @@ class Provenance:
 def utc_now() -> str:
     """The current time as ISO-8601 UTC with a `Z`, to the second."""
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def sha256_of(path: Path) -> str:
-    """The hex sha256 of a file, read in chunks so big models do not fill memory."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def redact_url(url: str) -> str:
@@ -98,7 +87,7 @@ def from_dict(data: object, where: str) -> Provenance:
 
 def read(model_dir: Path) -> Provenance:
     """Load `<model_dir>/provenance.json`, with a clear error when it is missing or broken."""
-    path = model_dir / FILENAME
+    path = model_dir / PROVENANCE_FILE
     if not path.is_file():
         raise gha.StepError(
             f"{path} does not exist: the model folder was not made by the fetch step; "
@@ -113,6 +102,11 @@ def read(model_dir: Path) -> Provenance:
 
 def write(model_dir: Path, record: Provenance) -> Path:
     """Write `<model_dir>/provenance.json` and return its path."""
-    path = model_dir / FILENAME
+    path = model_dir / PROVENANCE_FILE
     path.write_text(json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
+
+
+# The names scripts/fetch.py still uses; they go once it imports serving.model_folder (engineer H1).
+FILENAME = PROVENANCE_FILE
+sha256_of = file_sha256

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from scripts import compare, gha, provenance
-from scripts.fetch import MODEL_FILE, first_line
 from scripts.payloads import matrix_rows, predict_payloads, records, signature
+from serving.model_folder import MODEL_FILE, PROVENANCE_FILE, file_sha256
 
 VARIANTS = ("int8",)
 TAG_SUFFIX = {"int8": "-int8"}
@@ -212,7 +212,7 @@ def write_variant(
     dest = variant_dir(model_dir, variant)
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(model_dir, dest, ignore=shutil.ignore_patterns(MODEL_FILE, provenance.FILENAME))
+    shutil.copytree(model_dir, dest, ignore=shutil.ignore_patterns(MODEL_FILE, PROVENANCE_FILE))
     # onnxruntime logs a hint about shape-inference pre-processing through the root logger; it is
     # advice for static quantization and not this pipeline's to act on.
     quiet = logging.getLogger().level
@@ -221,14 +221,14 @@ def write_variant(
         quantize_dynamic(model_dir / MODEL_FILE, dest / MODEL_FILE, weight_type=QuantType.QInt8)
     except Exception as error:  # onnxruntime.quantization raises plain and onnx errors alike
         raise gha.StepError(
-            f"onnxruntime could not quantize {model_dir / MODEL_FILE} to {variant}: {first_line(error)}; "
+            f"onnxruntime could not quantize {model_dir / MODEL_FILE} to {variant}: {gha.first_line(error)}; "
             "ship the model without 'quantize'"
         ) from None
     finally:
         logging.getLogger().setLevel(quiet)
     quantized = dataclasses.replace(
         record,
-        sha256=provenance.sha256_of(dest / MODEL_FILE),
+        sha256=file_sha256(dest / MODEL_FILE),
         quantized=variant,
         fp32_sha256=record.sha256,
     )

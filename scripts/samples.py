@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.gha import StepError
-
-FILENAME = "samples.json"
+from serving.model_folder import SAMPLES_FILE
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,8 @@ def read_samples(text: str, source: str) -> list[Sample]:
 def locate(model_dir: Path, given: str) -> Path | None:
     """The samples file to use: `given`, else the model folder's samples.json when there is one."""
     samples = Path(given) if given else None
-    if samples is None and (model_dir / FILENAME).is_file():
-        samples = model_dir / FILENAME
+    if samples is None and (model_dir / SAMPLES_FILE).is_file():
+        samples = model_dir / SAMPLES_FILE
     if samples is not None and not samples.is_file():
         raise StepError(f"--samples {samples} does not exist; give a samples.json path or leave it empty")
     return samples

@@ -29,6 +29,7 @@ from scripts.payloads import (
 )
 from scripts.registry import docker_client, local_image
 from scripts.samples import Sample, load, locate
+from serving.model_folder import MODEL_FILE
 
 CONTAINER_PORT = "8080/tcp"
 POLL_SECONDS = 0.02
@@ -177,8 +178,10 @@ def parse_args(argv: list[str] | None) -> Options:
         if numbers[name] <= 0:
             raise StepError(f"--{name} must be positive, not {getattr(args, name)!r}")
     model_dir = Path(args.model_dir)
-    if not (model_dir / "model.onnx").is_file():
-        raise StepError(f"--model-dir {model_dir} holds no model.onnx; pass the folder the fetch step wrote")
+    if not (model_dir / MODEL_FILE).is_file():
+        raise StepError(
+            f"--model-dir {model_dir} holds no {MODEL_FILE}; pass the folder the fetch step wrote"
+        )
     samples = locate(model_dir, args.samples)
     return Options(args.image, model_dir, samples, numbers["timeout"], numbers["cpus"], args.memory)
 

@@ -16,8 +16,9 @@ from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
 
 # Only light imports here: with several workers this process just supervises them.
 from serving.accesslog import open_for_append
-from serving.config import METRICS_DIR_ENV, MODEL_FILE, ConfigError, Settings, load_settings
+from serving.config import METRICS_DIR_ENV, ConfigError, Settings, load_settings
 from serving.drain import DrainingServer
+from serving.model_folder import MODEL_FILE
 from serving.workers import Supervisor
 
 

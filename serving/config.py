@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-MODEL_FILE = "model.onnx"  # the graph inside a model folder (contract A)
 METRICS_DIR_ENV = "MODELSHIP_METRICS_DIR"  # where several workers share their metrics (set by __main__)
 ACCESS_LOG_MODES = ("errors", "all", "off")
 ACCESS_LOG_BOOLEANS = {"true": "all", "false": "off"}  # the values of earlier releases keep their meaning

@@ -10,9 +10,9 @@ import numpy as np
 import onnxruntime as ort
 
 from serving import payload, v2
-from serving.config import MODEL_FILE
 from serving.errors import ClientError, ModelError, bad_request
-from serving.model_config import CONFIG_FILE, PROVENANCE_FILE, file_sha256, input_layout, read_json_file
+from serving.model_config import input_layout, read_json_file
+from serving.model_folder import CONFIG_FILE, MODEL_FILE, PROVENANCE_FILE, file_sha256
 from serving.outputs import OutputsError, item_schema, parse_answer
 from serving.payload import Batch, Columns, Rows, Values
 from serving.tensors import Feeds, TensorSpec, fit, pandas_columns_feeds

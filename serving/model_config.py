@@ -3,7 +3,6 @@ graph's inputs."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +12,6 @@ from serving.errors import ModelError
 from serving.payload import type_name
 from serving.tensors import ColumnFeed, TensorSpec
 
-CONFIG_FILE = "modelship.json"
-PROVENANCE_FILE = "provenance.json"
 COLUMNS_METADATA_KEY = "modelship.columns"
 
 
@@ -29,12 +26,6 @@ def read_json_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ModelError(f"{path} must hold a JSON object, not {type_name(data)}")
     return data
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def declared_columns(config: dict[str, Any], metadata: dict[str, str], where: Path) -> list[str] | None:

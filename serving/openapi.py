@@ -21,11 +21,11 @@ import numpy as np
 from serving import payload
 from serving.errors import ClientError
 from serving.model import ServedModel
+from serving.model_folder import SAMPLES_FILE
 from serving.payload import Columns, Rows
 from serving.tensors import TensorSpec
 from serving.v2 import V2_TYPES
 
-SAMPLES_FILE = "samples.json"
 FLOAT_KINDS = "f"
 ERROR = {
     "description": "The request was refused; the message names the field and what was expected.",

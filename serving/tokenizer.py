@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-TOKENIZER_FILE = "tokenizer.json"
+from serving.model_folder import TOKENIZER_FILE
+
 TEXT_INPUT = "text"  # the one column a client sends to a model with a tokenizer
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 PAD_TOKENS = ("[PAD]", "<pad>")

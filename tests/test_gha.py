@@ -143,3 +143,15 @@ def test_details_folds_raw_output() -> None:
     folded = gha.details("grype output", '{"matches": []}\n', "json")
     assert folded.startswith("<details><summary>grype output</summary>")
     assert '```json\n{"matches": []}\n```' in folded
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        pytest.param(RuntimeError("engine gone\nTraceback ...\n"), "engine gone", id="first-of-several"),
+        pytest.param(ValueError("  \n"), "ValueError", id="blank-message-names-the-type"),
+        pytest.param(OSError("x" * 400), "x" * 300, id="capped"),
+    ],
+)
+def test_first_line_of_an_error(error: BaseException, expected: str) -> None:
+    assert gha.first_line(error) == expected
