@@ -30,6 +30,7 @@ locks: $(BIN)/.installed
 	$(LOCK) --allow-unsafe -o requirements/pip.txt requirements/pip.in
 	$(LOCK) --allow-unsafe -o requirements/pipeline.txt requirements/pipeline.in
 	$(LOCK) --allow-unsafe -o requirements/dev.txt requirements/dev.in
+	$(LOCK) --allow-unsafe -o bench/requirements.txt bench/requirements.in
 
 setup: $(BIN)/.installed
 	tools/setup-machine
@@ -70,7 +71,7 @@ BENCH_ARGS ?=
 
 bench/.venv/.installed: bench/requirements.txt
 	$(PYTHON) -m venv bench/.venv
-	bench/.venv/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	bench/.venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r bench/requirements.txt
 	touch $@
 
 bench: setup bench/.venv/.installed

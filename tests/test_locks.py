@@ -132,6 +132,20 @@ def test_lock_is_current_and_hashed(name: str) -> None:
     assert lock_problems(REQUIREMENTS / f"{name}.in", REQUIREMENTS / f"{name}.txt") == []
 
 
+def test_bench_lock_is_current_and_hashed() -> None:
+    """The bench's own venv (MLflow and the servers it is compared with) is locked the same way."""
+    bench = PROJECT / "bench"
+    assert lock_problems(bench / "requirements.in", bench / "requirements.txt", root=PROJECT) == []
+    _, bench_pins = read_lock(bench / "requirements.txt")
+    _, serving_pins = read_lock(REQUIREMENTS / "serving.txt")
+    differing = {
+        name: (pin.version, bench_pins[name].version)
+        for name, pin in serving_pins.items()
+        if name in bench_pins and bench_pins[name].version != pin.version
+    }
+    assert differing == {}, "the bench must serve with the image's own versions (like for like)"
+
+
 @pytest.mark.parametrize(("outer", "inner"), [("pipeline", "serving"), ("dev", "pipeline"), ("dev", "pip")])
 def test_layered_locks_agree_on_every_shared_version(outer: str, inner: str) -> None:
     _, outer_pins = read_lock(REQUIREMENTS / f"{outer}.txt")
@@ -157,8 +171,7 @@ def test_serving_lock_leaves_out_only_what_the_makefile_names() -> None:
 def test_every_install_requires_hashes(path: str) -> None:
     text = (PROJECT / path).read_text(encoding="utf-8")
     marker = INSTALLS_WITH_HASHES[path]
-    # The bench venv (MLflow and the servers it is compared with) is not one of modelship's sets.
-    commands = [block for block in re.split(r"(?<!\\)\n", text) if marker in block and "bench/" not in block]
+    commands = [block for block in re.split(r"(?<!\\)\n", text) if marker in block]
     assert commands, f"{path} no longer installs with {marker}"
     assert all("--require-hashes" in command for command in commands), commands
 
