@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from scripts import gha, mlflow_model, onnx_files, provenance
+from scripts import gha, mlflow_model, model_inputs, onnx_files, provenance
+from scripts.model_inputs import DEFAULT_VERSION
 from scripts.provenance import Provenance, redact_url
 
 MODEL_FILE = "model.onnx"
 SIDECARS = ("modelship.json", "samples.json", "tokenizer.json")  # tokenizer.json: serving/tokenizer.py
 DEFAULT_DEST = ".modelship/model"
-DEFAULT_VERSION = "0"
-AZURE_OPTIONS = ("subscription_id", "resource_group", "workspace", "model_name", "model_label")
+AZURE_OPTIONS = ("subscription_id", "resource_group", "workspace", "model_label")
 _PARTIAL = ".model.onnx.part"
 _AZURE_STAGING = ".azureml-download"
 _CHUNK = 1024 * 1024
@@ -131,7 +131,8 @@ def check_request(args: argparse.Namespace) -> FetchRequest:
             )
         if scheme not in {"http", "https"}:
             raise gha.StepError(f"source 'https' needs an https:// URL as input 'model', not {model!r}")
-    return FetchRequest(model=model, name=args.name or None, version=args.version or None, **common)
+    name, version = model_inputs.name_and_version(args)
+    return FetchRequest(model=model, name=name or None, version=version or None, **common)
 
 
 def check_azureml(args: argparse.Namespace, model: str, common: dict[str, Any]) -> FetchRequest:
@@ -564,15 +565,11 @@ def build_parser() -> gha.StepParser:
     """The step's inputs (contract D)."""
     parser = gha.StepParser(prog="fetch", description=__doc__.splitlines()[0])
     parser.add_input("--source", help="local, https or azureml")
-    parser.add_input("--model", help="local: a .onnx file or a folder holding one; https: the URL")
+    model_inputs.add_model_inputs(parser, deprecated=True)
     parser.add_input(
         "--dest", default=DEFAULT_DEST, help=f"the model folder to write (default {DEFAULT_DEST})"
     )
     parser.add_input("--expected-sha256", help="fail unless the model's sha256 is this")
-    parser.add_input("--name", help="model name (local/https; default: modelship.json, then the file name)")
-    parser.add_input(
-        "--version", help=f"model version (local/https; default: modelship.json, then {DEFAULT_VERSION})"
-    )
     parser.add_input("--onnx-file", help="which .onnx file of a folder or Azure ML asset to take")
     parser.add_input(
         "--timeout", default="300", help="seconds allowed for an https or azureml download (default 300)"
@@ -586,9 +583,6 @@ def build_parser() -> gha.StepParser:
     parser.add_input("--subscription-id", help="azureml: the Azure subscription id")
     parser.add_input("--resource-group", help="azureml: the workspace's resource group")
     parser.add_input("--workspace", help="azureml: the Azure ML workspace")
-    parser.add_input("--model-name", help="azureml: the registered model's name")
-    parser.add_input("--model-version", default="latest", help="azureml: version or latest (default)")
-    parser.add_input("--model-label", help="azureml: a model label instead of a version")
     return parser
 
 
@@ -599,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         request = check_request(args)
         result = fetch(request)
     gha.set_output("model-dir", result.model_dir)
-    gha.set_output("model-path", result.model_path)
+    gha.set_output("model-file", result.model_path)
     gha.set_output("sha256", result.record.sha256)
     gha.set_output("model-name", result.record.name)
     gha.set_output("model-version", result.record.version)

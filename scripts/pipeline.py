@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts import attestation, gha, provenance
+from scripts.model_inputs import add_model_inputs
 
 StepMain = Callable[[list[str] | None], int]
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -165,15 +166,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The pipeline's own options; each is passed on to the step that uses it."""
     parser = gha.StepParser(prog="pipeline", description=__doc__)
     parser.add_input("--source", default="local", choices=list(provenance.SOURCES))
-    parser.add_input("--model", help="path or https URL of the model (local and https sources)")
+    add_model_inputs(parser)
     parser.add_input("--dest", default=".modelship/model", help="folder the model is fetched into")
     parser.add_input("--expected-sha256")
     parser.add_input("--subscription-id")
     parser.add_input("--resource-group")
     parser.add_input("--workspace")
-    parser.add_input("--model-name")
-    parser.add_input("--model-version", default="latest")
-    parser.add_input("--model-label")
     parser.add_input("--image-name", required=True, help="image name, with its registry to push")
     parser.add_input("--tags", help="extra tags, comma-separated")
     parser.add_input("--base-image")
@@ -211,7 +209,7 @@ def fetch_argv(args: argparse.Namespace) -> list[str]:
         *option("--resource-group", args.resource_group),
         *option("--workspace", args.workspace),
         *option("--model-name", args.model_name),
-        *option("--model-version", args.model_version if args.source == "azureml" else None),
+        *option("--model-version", args.model_version),
         *option("--model-label", args.model_label),
     ]
 

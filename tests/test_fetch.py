@@ -98,7 +98,7 @@ def test_local_folder_copies_model_sidecars_and_writes_provenance(
     assert "workspace" not in record
     assert run.outputs == {
         "model-dir": str(dest.resolve()),
-        "model-path": str((dest / "model.onnx").resolve()),
+        "model-file": str((dest / "model.onnx").resolve()),
         "sha256": expected,
         "model-name": "housing",
         "model-version": "1.2.3",
@@ -115,21 +115,34 @@ def test_local_file_renamed_to_model_onnx_with_name_from_stem(
     write_tiny_onnx(source)
     dest = tmp_path / "out"
 
-    run = run_step.ok("--source", "local", "--model", str(source), "--dest", str(dest), "--version", "7")
+    run = run_step.ok(
+        "--source", "local", "--model", str(source), "--dest", str(dest), "--model-version", "7"
+    )
 
     assert (dest / "model.onnx").read_bytes() == source.read_bytes()
     assert sorted(path.name for path in dest.iterdir()) == ["model.onnx", "provenance.json"]
     assert (run.outputs["model-name"], run.outputs["model-version"]) == ("churn", "7")
 
 
-def test_name_and_version_inputs_override_the_sidecar(
-    run_step: types.SimpleNamespace, model_folder: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("name_flag", "version_flag"),
+    [
+        pytest.param("--model-name", "--model-version", id="model-name-and-version"),
+        pytest.param("--name", "--version", id="deprecated-name-and-version"),
+    ],
+)
+def test_model_name_and_version_inputs_override_the_sidecar(
+    run_step: types.SimpleNamespace, model_folder: Path, tmp_path: Path, name_flag: str, version_flag: str
 ) -> None:
     run = run_step.ok(
         "--source", "local", "--model", str(model_folder), "--dest", str(tmp_path / "out"),
-        "--name", "prices", "--version", "2024.1",
+        name_flag, "prices", version_flag, "2024.1",
     )  # fmt: skip
     assert (run.outputs["model-name"], run.outputs["model-version"]) == ("prices", "2024.1")
+    deprecated = name_flag == "--name"
+    assert (
+        "input 'name' is deprecated and will be removed; use 'model-name' instead" in run.err
+    ) is deprecated
 
 
 def test_inputs_come_from_env_like_in_actions(
@@ -500,7 +513,7 @@ def trusted(tls_server: TlsServer, monkeypatch: pytest.MonkeyPatch) -> TlsServer
 def test_https_download(run_step: types.SimpleNamespace, trusted: TlsServer, tmp_path: Path) -> None:
     dest = tmp_path / "out"
     url = f"{trusted.base}/models/housing.onnx?sig=s3cret"
-    run = run_step.ok("--source", "https", "--model", url, "--dest", str(dest), "--version", "4")
+    run = run_step.ok("--source", "https", "--model", url, "--dest", str(dest), "--model-version", "4")
     expected = hashlib.sha256((dest / "model.onnx").read_bytes()).hexdigest()
     record = json.loads((dest / "provenance.json").read_text(encoding="utf-8"))
     assert record["source"] == "https"

@@ -160,6 +160,45 @@ def test_an_fp32_build_is_asked_for_no_variant() -> None:
     assert smoke_argv[smoke_argv.index("--model-dir") + 1] == "/w/model"
 
 
+@pytest.mark.parametrize(
+    ("given", "name", "version"),
+    [
+        pytest.param(["--model-name", "prices", "--model-version", "7"], "prices", "7", id="named"),
+        pytest.param([], "housing", "1", id="from-modelship-json"),
+    ],
+)
+def test_model_name_and_version_name_a_local_model(
+    tmp_path: Path, given: list[str], name: str, version: str
+) -> None:
+    from scripts import fetch
+
+    args = pipeline.parse_args(
+        [
+            "--source",
+            "local",
+            "--model",
+            "examples/housing",
+            "--dest",
+            str(tmp_path / "model"),
+            "--image-name",
+            "h",
+            *given,
+        ]
+    )
+    result = pipeline.run_step("fetch", fetch.main, pipeline.fetch_argv(args), tmp_path)
+    assert result.ok
+    assert (result.outputs["model-name"], result.outputs["model-version"]) == (name, version)
+
+
+def test_model_name_and_version_select_an_azure_ml_model() -> None:
+    args = pipeline.parse_args(
+        ["--source", "azureml", "--model-name", "housing", "--model-version", "3", "--image-name", "h"]
+    )
+    argv = pipeline.fetch_argv(args)
+    assert argv[argv.index("--model-name") + 1] == "housing"
+    assert argv[argv.index("--model-version") + 1] == "3"
+
+
 def scanned(verdict: str = "pass") -> pipeline.StepResult:
     """A scan step that ran grype and passed."""
     outputs = {"verdict": verdict, "grype-version": GRYPE, "database": "vulnerability database v6.0.2"}

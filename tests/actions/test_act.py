@@ -345,7 +345,9 @@ def harness(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
             client.close()
 
 
-LOCAL_MODEL = {"model-source": "local", "model-path": "examples/housing"}
+LOCAL_MODEL = {"source": "local", "model": "examples/housing"}
+# The names deliver.yml had before `source` and `model`: still accepted for a release, with a warning.
+DEPRECATED_LOCAL_MODEL = {"model-source": "local", "model-path": "examples/housing"}
 
 
 def record_outputs(source: str) -> str:
@@ -543,7 +545,10 @@ def test_failing_gate_stops_the_delivery_at_its_step(
     image = harness.image(f"act-{case}")
     samples = WRONG_SAMPLES if case == "wrong-answer" else ""
     database = "vulnerable" if case == "vulnerable" else "clean"
-    run = harness.run(case, deliver_caller(harness, image, samples=samples), database=database)
+    # the wrong-answer run names the model with the deprecated inputs, which still work and warn
+    model = DEPRECATED_LOCAL_MODEL if case == "wrong-answer" else LOCAL_MODEL
+    caller = deliver_caller(harness, image, samples=samples, model=model)
+    run = harness.run(case, caller, database=database)
     assert run.returncode != 0, run.tail()
     # build, scan, smoke-test and push share the job that holds the image: it fails at the gate's step
     assert run.jobs.get("pipeline") == "failure", f"{run.jobs}\n{run.tail()}"
@@ -556,7 +561,10 @@ def test_failing_gate_stops_the_delivery_at_its_step(
     # the findings still reach code scanning after a failed gate
     assert run.jobs.get("sarif") == "success", f"{run.jobs}\n{run.tail()}"
     assert run.jobs.get("summary") == "success", "the summary runs whatever happened"
-    assert "## modelship: ❌ not delivered" in run.log_file.read_text(encoding="utf-8")
+    log = run.log_file.read_text(encoding="utf-8")
+    assert "## modelship: ❌ not delivered" in log
+    deprecation = "input 'model-source' is deprecated and will be removed; use 'source' instead"
+    assert (deprecation in log) is (model is DEPRECATED_LOCAL_MODEL), run.tail()
     assert harness.registry.tags(image.split("/", 1)[1]) == [], "nothing may be pushed after a failed gate"
 
 
@@ -575,7 +583,7 @@ def test_pull_request_fetches_from_azure_ml_with_a_client_secret_and_does_not_pu
     azure.azure.register("housing", "3", files, folder="housing", created="2026-03-01T00:00:00Z")
     image = harness.image("act-azureml-pull-request")
     azureml = {
-        "model-source": "azureml",
+        "source": "azureml",
         "model-name": "housing",
         "model-version": "latest",
         "azure-client-id": CLIENT_ID,

@@ -377,8 +377,8 @@ def test_action_inputs_and_outputs_are_documented_kebab_case(path: Path) -> None
             assert spec.get("description"), f"{kind[:-1]} {name} has no description"
 
 
-def script_options(module: str) -> set[str]:
-    """The long options a step script's --help lists."""
+def script_help(module: str) -> str:
+    """A step script's --help."""
     result = subprocess.run(
         [sys.executable, "-m", f"scripts.{module}", "--help"],
         cwd=PROJECT_DIR,
@@ -388,7 +388,12 @@ def script_options(module: str) -> set[str]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    return set(re.findall(r"(--[a-z0-9-]+)", result.stdout)) - {"--help"}
+    return result.stdout
+
+
+def script_options(module: str) -> set[str]:
+    """The long options a step script's --help lists."""
+    return set(re.findall(r"(--[a-z0-9-]+)", script_help(module))) - {"--help"}
 
 
 @pytest.mark.parametrize("step", sorted(STEP_SCRIPTS))
@@ -448,3 +453,98 @@ def test_deliver_keeps_the_image_and_model_on_its_runner_and_attests_in_a_job_of
     attest_uses = [step.get("uses", "") for step in jobs["attest"]["steps"]]
     assert any(uses.startswith("actions/attest-build-provenance@") for uses in attest_uses)
     assert any(uses.startswith("actions/attest-sbom@") for uses in attest_uses)
+
+
+# --- one vocabulary -------------------------------------------------------------------------------
+
+DELIVER = PROJECT_DIR / ".github" / "workflows" / "deliver.yml"
+# The model's inputs: one name and one meaning in every front door (README "One vocabulary").
+MODEL_INPUTS = ("source", "model", "model-name", "model-version", "model-label")
+DEPRECATED = re.compile(r"^Deprecated: use (?P<new>[a-z0-9-]+) ")
+
+
+def declared_inputs(path: Path) -> dict[str, dict[str, Any]]:
+    """The inputs of an action, or of a reusable workflow's `workflow_call`."""
+    document = load(path)
+    if path.name == "action.yml":
+        return document.get("inputs") or {}
+    return ((document.get("on") or {}).get("workflow_call") or {}).get("inputs") or {}
+
+
+def called_files() -> list[Path]:
+    """The actions and the reusable workflow: the files whose inputs a caller sets."""
+    return [*action_files(), DELIVER]
+
+
+@pytest.mark.parametrize("path", called_files(), ids=lambda path: str(path.relative_to(PROJECT_DIR)))
+def test_every_input_is_used(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    unused = [
+        name
+        for name in declared_inputs(path)
+        if not re.search(rf"\binputs\.{re.escape(name)}(?![\w-])", text)
+    ]
+    assert unused == [], f"{path.name}: inputs no step reads"
+
+
+def test_front_doors_and_the_pipeline_name_the_model_inputs_alike() -> None:
+    for path in (PROJECT_DIR / "action.yml", DELIVER, PROJECT_DIR / "actions" / "fetch" / "action.yml"):
+        inputs = declared_inputs(path)
+        missing = [name for name in MODEL_INPUTS if name not in inputs]
+        assert missing == [], f"{path.relative_to(PROJECT_DIR)} lacks {missing}"
+        assert "Deprecated" not in " ".join(inputs[name]["description"] for name in MODEL_INPUTS)
+    for module in ("pipeline", "fetch"):
+        missing = [name for name in MODEL_INPUTS if f"--{name}" not in script_options(module)]
+        assert missing == [], f"python -m scripts.{module} lacks {missing}"
+
+
+def warns_in_yaml(path: Path, old: str, new: str) -> bool:
+    """A `run:` of the file emits the deprecation warning naming both inputs."""
+    expected = f"::warning::input '{old}' is deprecated and will be removed; use '{new}' instead"
+    return any(expected in str(step.get("run", "")) for _, step in steps_of(load(path)))
+
+
+def warns_in_script(path: Path, old: str, new: str) -> bool:
+    """The input reaches a step script's option that its --help marks deprecated (the script warns)."""
+    step = path.parent.name
+    if step not in STEP_SCRIPTS:
+        return False
+    variable = "INPUT_" + old.replace("-", "_").upper()
+    reaches = any(variable in (step_.get("env") or {}) for _, step_ in steps_of(load(path)))
+    help_text = " ".join(script_help(STEP_SCRIPTS[step]).split())  # argparse wraps the help column
+    return reaches and re.search(rf"--{old} \S+ deprecated: use --{new}\b", help_text) is not None
+
+
+def test_every_deprecated_input_names_its_successor_and_warns() -> None:
+    deprecated = {
+        (path, name, match["new"])
+        for path in called_files()
+        for name, spec in declared_inputs(path).items()
+        if (match := DEPRECATED.match(str(spec.get("description", ""))))
+    }
+    expected = {
+        (DELIVER, "model-source", "source"),
+        (DELIVER, "model-path", "model"),
+        (PROJECT_DIR / "actions" / "fetch" / "action.yml", "name", "model-name"),
+        (PROJECT_DIR / "actions" / "fetch" / "action.yml", "version", "model-version"),
+    }
+    assert expected <= deprecated
+    for path, old, new in deprecated:
+        assert new in declared_inputs(path), f"{path.name}: {old} points at {new}, which is no input"
+        assert warns_in_yaml(path, old, new) or warns_in_script(path, old, new), (
+            f"{path.relative_to(PROJECT_DIR)}: deprecated input {old} never warns"
+        )
+
+
+def test_the_deprecation_rule_catches_a_silent_alias(tmp_path: Path) -> None:
+    action = tmp_path / "actions" / "quiet" / "action.yml"
+    action.parent.mkdir(parents=True)
+    action.write_text(
+        "name: q\ndescription: q\ninputs:\n  old:\n    description: 'Deprecated: use new (warns)'\n"
+        "  new:\n    description: n\nruns:\n  using: composite\n  steps:\n"
+        "    - shell: bash\n      env:\n        NEW: ${{ inputs.new || inputs.old }}\n"
+        '      run: echo "$NEW"\n',
+        encoding="utf-8",
+    )
+    assert not warns_in_yaml(action, "old", "new")
+    assert not warns_in_script(action, "old", "new")
