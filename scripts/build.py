@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from scripts import gha, labels, provenance, quantize, samples, tags
+from scripts.docker_engine import connect
+from scripts.image_ref import DOCKER_HUB, ImageRef
 from scripts.provenance import Provenance
-from scripts.registry import DOCKER_HUB, parse_ref
 from serving.model_folder import MODEL_FILE, PROVENANCE_FILE, file_sha256
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -41,16 +42,15 @@ class BuildPlan:
 
     model_dir: Path
     record: Provenance
-    image_name: str
-    tags: tuple[str, ...]
-    refs: tuple[str, ...]
+    image_name: ImageRef
+    refs: tuple[ImageRef, ...]
     labels: dict[str, str]
     buildargs: dict[str, str]
     dockerfile: Path
     project_dir: Path
     wheelhouse: Path
     base_image: str
-    cache_candidates: tuple[str, ...] = ()
+    cache_candidates: tuple[ImageRef, ...] = ()
     registry_auth: dict[str, str] | None = None
     gate: quantize.GateReport | None = None
 
@@ -63,14 +63,14 @@ class BuildResult:
     size_bytes: int
     base_image_id: str = ""
     base_image_digest: str = ""
-    cache_from: str = ""
+    cache_from: ImageRef | None = None
 
 
-def cache_candidates(image_name: str, refs: Iterable[str], use_cache: bool) -> tuple[str, ...]:
+def cache_candidates(image_name: ImageRef, refs: Iterable[ImageRef], use_cache: bool) -> tuple[ImageRef, ...]:
     """Where the image this name pushed last time may be: this build's own tags, then `latest`."""
     if not use_cache:
         return ()
-    return tuple(dict.fromkeys([*refs, f"{image_name}:latest"]))
+    return tuple(dict.fromkeys([*refs, image_name.with_tag("latest")]))
 
 
 def registry_auth(username: str) -> dict[str, str] | None:
@@ -183,7 +183,6 @@ def plan(args: Any) -> BuildPlan:
         model_dir=model_dir,
         record=record,
         image_name=image_name,
-        tags=tuple(image_tags),
         refs=refs,
         labels=labels.image_labels(record, created=created, source_url=source_url or "", revision=git_sha),
         buildargs=buildargs,
@@ -215,39 +214,6 @@ def stage_context(build: BuildPlan, wheelhouse: Path, context: Path) -> None:
     )
     shutil.copytree(wheelhouse, context / ".wheelhouse", ignore=_IGNORED, copy_function=_link_or_copy)
     shutil.copytree(build.model_dir, context / "model", ignore=_MODEL_IGNORED, copy_function=_link_or_copy)
-
-
-def engine_address() -> str:
-    """Where the Docker SDK will look for the engine, for messages."""
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-
-
-def unreachable(detail: str) -> gha.StepError:
-    """The error for an engine that does not answer."""
-    return gha.StepError(
-        f"cannot reach the Docker engine at {engine_address()} ({detail}); start dockerd (or Docker "
-        "Desktop), or check DOCKER_HOST and that this user may use the socket"
-    )
-
-
-def connect() -> Any:
-    """A Docker client that has answered a ping, or a clear error."""
-    import docker  # the SDK is only needed here
-    from docker.errors import DockerException
-
-    address = engine_address()
-    if address.startswith("unix://") and not Path(address.removeprefix("unix://")).exists():
-        raise unreachable("no such socket")  # checked here: the SDK would leak a socket finding out
-    try:
-        client = docker.from_env()
-    except DockerException as error:
-        raise unreachable(gha.first_line(error)) from None
-    try:
-        client.ping()
-    except DockerException as error:
-        client.close()
-        raise unreachable(gha.first_line(error)) from None
-    return client
 
 
 def stream_log(chunks: Iterable[dict[str, Any]]) -> Iterator[tuple[str, str]]:
@@ -286,8 +252,8 @@ def is_not_found(message: str) -> bool:
     return any(text in lowered for text in ("not found", "manifest unknown", "name unknown", "404"))
 
 
-def pull_previous(client: Any, build: BuildPlan) -> str:
-    """Pull the image this name pushed last time, for its layers; "" when there is none to reuse.
+def pull_previous(client: Any, build: BuildPlan) -> ImageRef | None:
+    """Pull the image this name pushed last time, for its layers; None when there is none to reuse.
 
     The classic builder takes cache only from the `cache_from` images once any is given, so none is
     given when the engine already holds one of the candidates (its own cache serves then). A missing
@@ -297,21 +263,20 @@ def pull_previous(client: Any, build: BuildPlan) -> str:
 
     for ref in build.cache_candidates:
         try:
-            client.images.get(ref)
-            return ""
+            client.images.get(str(ref))
+            return None
         except ImageNotFound:
             continue
         except APIError:
-            return ""
+            return None
     for ref in build.cache_candidates:
-        parsed = parse_ref(ref)
-        if parsed.registry == DOCKER_HUB and build.registry_auth is None:
+        if ref.registry == DOCKER_HUB and build.registry_auth is None:
             # A name without a registry host is a local one unless a Docker Hub user is given:
             # no anonymous pull from Docker Hub for it.
-            return ""
+            return None
         try:
             events = client.api.pull(
-                parsed.name, tag=parsed.tag, stream=True, decode=True, auth_config=build.registry_auth
+                ref.name, tag=ref.tag, stream=True, decode=True, auth_config=build.registry_auth
             )
             failure = next((str(event.get("error")) for event in events if "error" in event), "")
         except APIError as error:
@@ -322,8 +287,8 @@ def pull_previous(client: Any, build: BuildPlan) -> str:
         if not is_not_found(failure):
             reason = failure.strip().splitlines()[0] if failure.strip() else "no reason given"
             print(f"not reusing {ref} ({reason}); building without the registry's layers", flush=True)
-            return ""
-    return ""
+            return None
+    return None
 
 
 def base_identity(client: Any, base_image: str) -> tuple[str, str]:
@@ -340,7 +305,7 @@ def base_identity(client: Any, base_image: str) -> tuple[str, str]:
     return str(attrs.get("Id") or ""), repo_digests[0] if repo_digests else ""
 
 
-def run_build(client: Any, build: BuildPlan, context: Path, cache_from: str = "") -> str:
+def run_build(client: Any, build: BuildPlan, context: Path, cache_from: ImageRef | None = None) -> str:
     """Build, print the log as it comes, and return the image id."""
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     image_id = ""
@@ -350,14 +315,14 @@ def run_build(client: Any, build: BuildPlan, context: Path, cache_from: str = ""
         chunks = client.api.build(
             path=str(context),
             dockerfile="Dockerfile",
-            tag=build.refs[0],
+            tag=str(build.refs[0]),
             buildargs=build.buildargs,
             labels=build.labels,
             rm=True,
             forcerm=True,
             pull=False,
             decode=True,
-            cache_from=[cache_from] if cache_from else None,
+            cache_from=[str(cache_from)] if cache_from else None,
         )
         failure = ""
         for kind, text in stream_log(chunks):  # read to the end, even after an error, to free the connection
@@ -390,8 +355,8 @@ def build_image(build: BuildPlan) -> BuildResult:
             stage_context(build, wheels, context)
             image_id = run_build(client, build, context, cache_from)
         image = client.images.get(image_id)
-        for tag in build.tags[1:]:
-            image.tag(build.image_name, tag)
+        for ref in build.refs[1:]:
+            image.tag(ref.familiar_name, ref.tag)
         base_id, base_digest = base_identity(client, build.base_image)
         return BuildResult(
             image_id=image_id,
@@ -474,13 +439,13 @@ def main(argv: list[str] | None = None) -> int:
         result = build_image(build)
     gha.set_output("image-id", result.image_id)
     gha.set_output("image", build.refs[0])
-    gha.set_output("tags", "\n".join(build.refs))
+    gha.set_output("tags", "\n".join(str(ref) for ref in build.refs))
     gha.set_output("labels", json.dumps(build.labels, sort_keys=True))
     gha.set_output("size-bytes", result.size_bytes)
     gha.set_output("base-image", build.base_image)
     gha.set_output("base-image-id", result.base_image_id)
     gha.set_output("base-image-digest", result.base_image_digest)
-    gha.set_output("cache-from", result.cache_from)
+    gha.set_output("cache-from", result.cache_from or "")
     gha.add_summary(summary(build, result))
     return 0
 

@@ -15,18 +15,10 @@ import docker
 from docker.errors import APIError
 
 from scripts import gha
+from scripts.docker_engine import connect, local_image
 from scripts.gha import StepError
-from scripts.registry import (
-    DOCKER_HUB,
-    DOCKER_HUB_LOGIN,
-    ImageRef,
-    RegistryAPI,
-    docker_client,
-    is_insecure,
-    local_image,
-    parse_push_tags,
-    unreachable_message,
-)
+from scripts.image_ref import DOCKER_HUB, ImageRef, parse_ref
+from scripts.registry import DOCKER_HUB_LOGIN, RegistryAPI, is_insecure, unreachable_message
 
 RETRY_DELAYS = (2.0, 5.0, 10.0)
 T = TypeVar("T")
@@ -143,6 +135,24 @@ def failure_message(failure: Failure, detail: str, registry: str, username: str,
     return f"pushing to {registry}/{repository} failed: {detail}"
 
 
+def parse_push_refs(tags: list[str]) -> list[ImageRef]:
+    """The refs to push: each needs an explicit tag, and all must name the same registry."""
+    if not tags:
+        raise StepError(
+            "no tags given: pass --tags with full refs like 'registry.example.com/team/model:1.2.0'"
+        )
+    refs = [parse_ref(tag, "input 'tags' holds") for tag in tags]
+    for tag, ref in zip(tags, refs, strict=True):
+        if ref.digest or not ref.tag:
+            raise StepError(f"tag {tag!r} must end with ':<tag>' (and no '@digest'): a push needs a tag name")
+    registries = sorted({ref.registry for ref in refs})
+    if len(registries) > 1:
+        raise StepError(
+            f"the tags name different registries ({', '.join(registries)}); push to one registry per step"
+        )
+    return refs
+
+
 @dataclass(frozen=True)
 class Options:
     """The push step's inputs, parsed once."""
@@ -169,7 +179,7 @@ def parse_args(argv: list[str] | None) -> Options:
     if args.username and not password:
         raise StepError(f"--username {args.username!r} needs its password or token in env REGISTRY_PASSWORD")
     return Options(
-        args.image, parse_push_tags(gha.split_list(args.tags)), args.username, password, args.dry_run
+        args.image, parse_push_refs(gha.split_list(args.tags)), args.username, password, args.dry_run
     )
 
 
@@ -254,7 +264,7 @@ def push_all(
 
 def run(options: Options) -> int:
     """Check, log in, tag, push and verify; raise StepError on any failure."""
-    client = docker_client()
+    client = connect()
     try:
         image = local_image(client, options.image)
         registry = options.refs[0].registry

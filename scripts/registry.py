@@ -1,4 +1,4 @@
-"""Images and registries: the local engine's images, image references, and a registry's v2 API."""
+"""Registries: whether the engine talks plain HTTP to one, and a registry's v2 HTTP API."""
 
 from __future__ import annotations
 
@@ -6,16 +6,13 @@ import hashlib
 import ipaddress
 import re
 import socket
-from dataclasses import dataclass
 from typing import Any
 
-import docker
 import requests
-from docker.errors import APIError, DockerException, ImageNotFound
 
 from scripts.gha import StepError
+from scripts.image_ref import DOCKER_HUB
 
-DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 DOCKER_HUB_LOGIN = "https://index.docker.io/v1/"
 MANIFEST_TYPES = ", ".join(
@@ -26,79 +23,6 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     ]
 )
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-_TAG = re.compile(r"[\w][\w.-]{0,127}")
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_HOST = re.compile(r"(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?")
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """A parsed image reference: registry host, repository path, and tag or digest."""
-
-    registry: str
-    repository: str
-    tag: str = ""
-    digest: str = ""
-
-    @property
-    def name(self) -> str:
-        """`registry/repository`, the name Docker pushes to."""
-        return f"{self.registry}/{self.repository}"
-
-    def __str__(self) -> str:
-        return self.name + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
-
-
-def parse_ref(ref: str) -> ImageRef:
-    """Parse `[registry/]repository[:tag][@digest]` as Docker does (no registry part = Docker Hub)."""
-    text = ref.strip()
-    name, _, digest = text.partition("@")
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    tag = ""
-    if colon > slash:
-        name, tag = name[:colon], name[colon + 1 :]
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        registry, repository = first, rest
-    else:
-        registry, repository = DOCKER_HUB, name if "/" in name else f"library/{name}"
-    problems = []
-    if not _HOST.fullmatch(registry):
-        problems.append(f"registry host {registry!r} is not a valid host[:port]")
-    if not _REPOSITORY.fullmatch(repository):
-        problems.append(
-            f"repository {repository!r} must be lowercase letters, digits and separators (. _ - /)"
-        )
-    if tag and not _TAG.fullmatch(tag):
-        problems.append(
-            f"tag {tag!r} must be 1-128 of letters, digits, '_', '.', '-' (not starting with . or -)"
-        )
-    if digest and not _DIGEST.fullmatch(digest):
-        problems.append(f"digest {digest!r} is not sha256:<64 hex digits>")
-    if problems:
-        raise StepError(f"image reference {ref!r} is not valid: " + "; ".join(problems))
-    return ImageRef(registry, repository, tag, digest)
-
-
-def parse_push_tags(tags: list[str]) -> list[ImageRef]:
-    """Parse the refs to push: each needs an explicit tag, and all must name the same registry."""
-    if not tags:
-        raise StepError(
-            "no tags given: pass --tags with full refs like 'registry.example.com/team/model:1.2.0'"
-        )
-    refs = [parse_ref(tag) for tag in tags]
-    for tag, ref in zip(tags, refs, strict=True):
-        if ref.digest or not ref.tag:
-            raise StepError(f"tag {tag!r} must end with ':<tag>' (and no '@digest'): a push needs a tag name")
-    registries = sorted({ref.registry for ref in refs})
-    if len(registries) > 1:
-        raise StepError(
-            f"the tags name different registries ({', '.join(registries)}); push to one registry per step"
-        )
-    return refs
 
 
 def hostname_of(host: str) -> str:
@@ -258,27 +182,3 @@ class RegistryAPI:
         body = self._request("GET", path, scope, headers)
         self._check(body, f"the manifest of {repository}:{reference}")
         return "sha256:" + hashlib.sha256(body.content).hexdigest()
-
-
-def docker_client() -> docker.DockerClient:
-    """A Docker client for the local engine, or a clear error when none answers."""
-    try:
-        client = docker.from_env()
-        client.ping()
-    except DockerException as error:
-        raise StepError(
-            f"cannot reach the Docker engine ({error}); is dockerd running and DOCKER_HOST right?"
-        ) from error
-    return client
-
-
-def local_image(client: docker.DockerClient, image: str) -> Any:
-    """The local image `image` names, or a clear error when there is none."""
-    try:
-        return client.images.get(image)
-    except ImageNotFound as error:
-        raise StepError(
-            f"image {image!r} is not in the local Docker engine; run the build step first"
-        ) from error
-    except APIError as error:
-        raise StepError(f"cannot look up image {image!r}: {error.explanation or error}") from error

@@ -17,6 +17,7 @@ from docker.errors import APIError, DockerException, NotFound
 
 from scripts import gha
 from scripts.compare import compare, describe
+from scripts.docker_engine import connect, local_image
 from scripts.gha import StepError
 from scripts.payloads import (
     BadPayload,
@@ -27,7 +28,6 @@ from scripts.payloads import (
     signature,
     v2_payloads,
 )
-from scripts.registry import docker_client, local_image
 from scripts.samples import Sample, load, locate
 from serving.model_folder import MODEL_FILE
 
@@ -392,8 +392,8 @@ def finish_container(name: str) -> str:
     """
     log = ""
     try:
-        cleanup = docker.from_env()
-    except DockerException as error:
+        cleanup = connect()
+    except StepError as error:
         gha.annotate("warning", f"could not remove container {name} ({error}); run: docker rm -f {name}")
         return f"(cannot read the container log: {error})"
     try:
@@ -418,7 +418,7 @@ def smoke_test(options: Options) -> Report:
     """Run the container and every check; the container is removed whatever happens."""
     samples = load(options.samples)
     model = load_reference_model(options.model_dir)
-    client = docker_client()
+    client = connect()
     report = Report(options.image)
     try:
         image = local_image(client, options.image)

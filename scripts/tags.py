@@ -12,21 +12,14 @@ import re
 from collections.abc import Iterable
 
 from scripts import gha
+from scripts.image_ref import MAX_TAG_LENGTH, TAG, ImageRef, problems, split
 
-MAX_TAG_LENGTH = 128
-_TAG = re.compile(r"^[a-z0-9_][a-z0-9_.-]{0,127}$")
 _NOT_TAG_CHARS = re.compile(r"[^a-z0-9_.-]+")
 _SEMVER = re.compile(
     r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
     r"(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+(?P<build>[0-9A-Za-z.-]+))?$"
 )
 _PULL = re.compile(r"^refs/pull/(?P<number>\d+)/(?:merge|head)$")
-# The reference grammar of the distribution spec: [host[:port]/]component(/component)*
-_HOST = (
-    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d+)?)"
-)
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPOSITORY = re.compile(rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
 
 
 def sanitize(text: str) -> str:
@@ -97,7 +90,7 @@ def check_explicit(tags: Iterable[str]) -> list[str]:
                 f"input 'tags' holds {tag!r}: give tags only (like `stable`), the repository comes from "
                 "input 'image-name'"
             )
-        if not _TAG.match(lowered):
+        if not TAG.fullmatch(lowered):
             raise gha.StepError(
                 f"input 'tags' holds {tag!r}, which is not a valid tag: up to {MAX_TAG_LENGTH} letters, "
                 "digits, '_', '.' or '-', not starting with '.' or '-'"
@@ -128,30 +121,29 @@ def compute_tags(
     return unique
 
 
-def check_image_name(image_name: str) -> str:
+def check_image_name(image_name: str) -> ImageRef:
     """A repository name like `127.0.0.1:5000/team/housing`, without tag or digest, or a clear error."""
     name = image_name.strip()
     if not name:
         raise gha.StepError("input 'image-name' is required, like `housing` or `127.0.0.1:5000/team/housing`")
-    if "@" in name or ":" in name.rsplit("/", 1)[-1]:
+    ref = split(name)
+    if ref.tag or ref.digest:
         raise gha.StepError(
             f"input 'image-name' ({name}) must not carry a tag or digest; tags come from the model "
             "version, the git ref and input 'tags'"
         )
-    if not _REPOSITORY.match(name):
-        host, _, path = name.rpartition("/") if "/" in name else ("", "", name)
-        hint = f" (try {name.lower()})" if _REPOSITORY.match(name.lower()) else ""
+    found = problems(ref)
+    if found:
+        hint = f" (try {name.lower()})" if not problems(split(name.lower())) else ""
         raise gha.StepError(
-            f"input 'image-name' ({name}) is not a valid repository name{hint}: lowercase letters, digits "
-            f"and separators ('.', '_', '-', '/'), optionally after a registry host like 127.0.0.1:5000"
-            + (f"; '{path}' is where it breaks" if host and path else "")
+            f"input 'image-name' ({name}) is not a valid repository name{hint}: " + "; ".join(found)
         )
-    return name
+    return ref
 
 
-def full_refs(image_name: str, tags: Iterable[str]) -> list[str]:
-    """`name:tag` for each tag."""
-    return [f"{image_name}:{tag}" for tag in tags]
+def full_refs(image_name: ImageRef, tags: Iterable[str]) -> list[ImageRef]:
+    """The name with each tag."""
+    return [image_name.with_tag(tag) for tag in tags]
 
 
 def with_suffix(tags: Iterable[str], suffix: str) -> list[str]:

@@ -144,7 +144,7 @@ def test_invalid_explicit_tags_are_refused(tag: str, message: str) -> None:
     ],
 )
 def test_valid_image_names(name: str) -> None:
-    assert check_image_name(name) == name
+    assert str(check_image_name(name)) == name
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,8 @@ def test_invalid_image_names(name: str, message: str) -> None:
 
 
 def test_full_refs_keep_a_registry_port() -> None:
-    assert full_refs("127.0.0.1:5000/team/housing", ["1", "latest"]) == [
+    refs = full_refs(check_image_name("127.0.0.1:5000/team/housing"), ["1", "latest"])
+    assert [str(ref) for ref in refs] == [
         "127.0.0.1:5000/team/housing:1",
         "127.0.0.1:5000/team/housing:latest",
     ]
