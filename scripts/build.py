@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts import gha, labels, provenance, quantize, samples, tags
+from scripts import gha, labels, layer_cache, provenance, quantize, samples, tags
 from scripts.docker_engine import connect
-from scripts.image_ref import DOCKER_HUB, ImageRef
+from scripts.image_ref import ImageRef
 from scripts.provenance import Provenance
 from serving.model_folder import MODEL_FILE, PROVENANCE_FILE, file_sha256
 
@@ -64,13 +64,6 @@ class BuildResult:
     base_image_id: str = ""
     base_image_digest: str = ""
     cache_from: ImageRef | None = None
-
-
-def cache_candidates(image_name: ImageRef, refs: Iterable[ImageRef], use_cache: bool) -> tuple[ImageRef, ...]:
-    """Where the image this name pushed last time may be: this build's own tags, then `latest`."""
-    if not use_cache:
-        return ()
-    return tuple(dict.fromkeys([*refs, image_name.with_tag("latest")]))
 
 
 def registry_auth(username: str) -> dict[str, str] | None:
@@ -190,7 +183,7 @@ def plan(args: Any) -> BuildPlan:
         project_dir=project_dir,
         wheelhouse=Path(args.wheelhouse) if args.wheelhouse else project_dir / ".wheelhouse",
         base_image=base_image,
-        cache_candidates=cache_candidates(image_name, refs, not args.no_cache_from),
+        cache_candidates=layer_cache.candidates(image_name, refs, not args.no_cache_from),
         registry_auth=auth,
         gate=gate,
     )
@@ -244,51 +237,6 @@ def failure_message(error: str, tail: Iterable[str], build: BuildPlan) -> str:
         hint = "fix the failing Dockerfile step shown in the log"
     log = "\n".join(lines)
     return f"the image build failed: {error.strip()}; {hint}. Last lines of the build log:\n{log}"
-
-
-def is_not_found(message: str) -> bool:
-    """True for a registry's answer that the repository or tag does not exist (a first push)."""
-    lowered = message.lower()
-    return any(text in lowered for text in ("not found", "manifest unknown", "name unknown", "404"))
-
-
-def pull_previous(client: Any, build: BuildPlan) -> ImageRef | None:
-    """Pull the image this name pushed last time, for its layers; None when there is none to reuse.
-
-    The classic builder takes cache only from the `cache_from` images once any is given, so none is
-    given when the engine already holds one of the candidates (its own cache serves then). A missing
-    image (a first push, a new branch) is quiet; other registry trouble builds without it, saying why.
-    """
-    from docker.errors import APIError, ImageNotFound
-
-    for ref in build.cache_candidates:
-        try:
-            client.images.get(str(ref))
-            return None
-        except ImageNotFound:
-            continue
-        except APIError:
-            return None
-    for ref in build.cache_candidates:
-        if ref.registry == DOCKER_HUB and build.registry_auth is None:
-            # A name without a registry host is a local one unless a Docker Hub user is given:
-            # no anonymous pull from Docker Hub for it.
-            return None
-        try:
-            events = client.api.pull(
-                ref.name, tag=ref.tag, stream=True, decode=True, auth_config=build.registry_auth
-            )
-            failure = next((str(event.get("error")) for event in events if "error" in event), "")
-        except APIError as error:
-            failure = str(error.explanation or error)
-        if not failure:
-            print(f"reusing the layers of {ref}, pulled from the registry", flush=True)
-            return ref
-        if not is_not_found(failure):
-            reason = failure.strip().splitlines()[0] if failure.strip() else "no reason given"
-            print(f"not reusing {ref} ({reason}); building without the registry's layers", flush=True)
-            return None
-    return None
 
 
 def base_identity(client: Any, base_image: str) -> tuple[str, str]:
@@ -349,7 +297,7 @@ def build_image(build: BuildPlan) -> BuildResult:
     client = connect()
     try:
         wheels = wheelhouse.ensure(build.wheelhouse, build.project_dir / "requirements" / "serving.txt")
-        cache_from = pull_previous(client, build)
+        cache_from = layer_cache.pull_previous(client, build.cache_candidates, build.registry_auth)
         with tempfile.TemporaryDirectory(prefix="modelship-build-") as temporary:
             context = Path(temporary)
             stage_context(build, wheels, context)
