@@ -15,7 +15,8 @@ from pathlib import Path
 
 from scripts import gha
 
-from .standin import ARM_HOST, BLOB_SUFFIX, LOGIN_HOST, Azure, StandIn, make_ca
+from .standin import Azure, StandIn, all_hosts
+from .standin_ca import make_ca
 
 PROJECT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
@@ -86,7 +87,7 @@ class AzureStandIn:
 @contextmanager
 def running_standin(folder: Path) -> Iterator[AzureStandIn]:
     """The stand-in for one workspace, its CA written into `folder`; stopped on leaving."""
-    ca = make_ca([ARM_HOST, LOGIN_HOST, "*" + BLOB_SUFFIX])
+    ca = make_ca(all_hosts())
     ca_bundle, cert, key = ca.write(folder)
     azure = Azure(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, TENANT)
     server = StandIn(azure, cert, key).start()

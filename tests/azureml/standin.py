@@ -1,143 +1,56 @@
 """A local stand-in for Azure: an HTTPS proxy that answers Azure ML, blob storage and Entra ID sign-in.
 
 The real SDKs keep their default URLs (management.azure.com, <account>.blob.core.windows.net,
-login.microsoftonline.com). They reach this server through `HTTPS_PROXY`: it accepts `CONNECT`,
-terminates TLS with a certificate from a throwaway CA made for the test session, and serves the
-REST calls from an in-memory registry of models and blobs. Every request is logged, and fault
-switches make it fail the way Azure does (401 at sign-in, 403 from ARM, Azure ML unreachable).
+login.microsoftonline.com, or a sovereign cloud's). They reach this server through `HTTPS_PROXY`:
+it accepts `CONNECT` to the hosts of the cloud it plays, terminates TLS with a certificate from a
+throwaway CA made for the test session, and serves the REST calls from in-memory models and blobs:
+a workspace with its blob datastore (account key, SAS or identity-based), and Azure ML registries
+(standin_registry). Every request is logged, tokens are checked for their audience, storage
+signatures are verified, and fault switches make it fail the way Azure does.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import http.server
-import ipaddress
 import json
 import socketserver
 import ssl
 import threading
 import uuid
-from dataclasses import dataclass, field
-from email.utils import format_datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
-from xml.sax.saxutils import escape
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from .standin_auth import CLOUDS, STORAGE_AUDIENCE, Cloud, audience_of, bearer_audience, token_for
+from .standin_models import (
+    ModelVersion,
+    answer_models,
+    arm_error,
+    container_resource,
+    store_model,
+    version_resource,
+)
+from .standin_registry import REGISTRY_HOST, answer_discovery, answer_registry
+from .standin_storage import BlobAccount, BlobAnswer, BlobRequest, answer_blob, storage_error
 
-ARM_HOST = "management.azure.com"
-LOGIN_HOST = "login.microsoftonline.com"
-BLOB_SUFFIX = ".blob.core.windows.net"
+ARM_HOST = CLOUDS["AzureCloud"].arm_host
+LOGIN_HOST = CLOUDS["AzureCloud"].login_host
+BLOB_SUFFIX = CLOUDS["AzureCloud"].blob_suffix
 STORAGE_ACCOUNT = "modelshipstandin"
 CONTAINER = "azureml-blobstore-00000000-0000-0000-0000-000000000000"
 DATASTORE = "workspaceblobstore"
-ACCESS_TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.eyJzdGFuZGluIjp0cnVlfQ.c3RhbmRpbi10b2tlbg"
+ACCESS_TOKEN = token_for(CLOUDS["AzureCloud"].arm_audience)  # the ARM token of the public cloud
+STORAGE_TOKEN = token_for(STORAGE_AUDIENCE)
 ACCOUNT_KEY = "c3RhbmRpbi1hY2NvdW50LWtleS1ub3QtYS1yZWFsLXNlY3JldC0wMDAwMDAwMDAw"
 CLIENT_OBJECT_ID = "11111111-2222-3333-4444-555555555555"
+# The datastore credential types (credentialsType) of a blob datastore.
+KEY_DATASTORE, SAS_DATASTORE, IDENTITY_DATASTORE = "AccountKey", "Sas", "None"
 
 FAULT_SIGN_IN = "sign-in-401"
 FAULT_FORBIDDEN = "arm-403"
 FAULT_ARM_UNREACHABLE = "arm-unreachable"
 FAULT_BLOB_FORBIDDEN = "blob-403"
-
-
-@dataclass(frozen=True)
-class TestCA:
-    """A throwaway certificate authority and one server certificate it issued for the Azure hosts."""
-
-    ca_pem: bytes
-    server_cert_pem: bytes
-    server_key_pem: bytes
-
-    def write(self, folder: Path) -> tuple[Path, Path, Path]:
-        """Write the CA bundle, server certificate and key; return their paths."""
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = (folder / "ca.pem", folder / "server.pem", folder / "server.key")
-        for path, data in zip(paths, (self.ca_pem, self.server_cert_pem, self.server_key_pem), strict=True):
-            path.write_bytes(data)
-        return paths
-
-
-def key_usage(**allowed: bool) -> x509.KeyUsage:
-    """A KeyUsage extension with digital signatures plus the `allowed` uses, everything else off."""
-    uses = dict.fromkeys(
-        (
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "key_cert_sign",
-            "crl_sign",
-            "encipher_only",
-            "decipher_only",
-        ),
-        False,
-    )
-    return x509.KeyUsage(digital_signature=True, **{**uses, **allowed})
-
-
-def make_ca(hosts: list[str]) -> TestCA:
-    """Make a CA and a server certificate for `hosts` that strict X.509 verification accepts."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "modelship test CA")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(key_usage(key_cert_sign=True, crl_sign=True), critical=True)
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName(host) for host in hosts]
-    names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(key_usage(key_encipherment=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return TestCA(
-        ca_pem=ca_cert.public_bytes(serialization.Encoding.PEM),
-        server_cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        server_key_pem=key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-    )
-
-
-@dataclass
-class ModelVersion:
-    """One registered version: where its files live in the datastore and what ARM says about it."""
-
-    name: str
-    version: str
-    created: str
-    path: str  # datastore path of the model: a blob name, or a folder ending in "/"
-    tags: dict[str, str] = field(default_factory=dict)
-    archived: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,16 +69,27 @@ class LoggedRequest:
         return f"https://{self.host}{self.path}"
 
 
+def all_hosts() -> list[str]:
+    """Every host name the stand-in may be asked for, in every cloud (for its certificate)."""
+    hosts = [REGISTRY_HOST]
+    for cloud in CLOUDS.values():
+        hosts += [cloud.arm_host, cloud.login_host, "*" + cloud.blob_suffix, cloud.registry_discovery_host]
+    return hosts
+
+
 class Azure:
-    """The in-memory state: one workspace, its models, its blob datastore, a request log, fault switches."""
+    """The in-memory state: one workspace, its models and datastore, registries, a log, fault switches."""
 
     def __init__(self, subscription_id: str, resource_group: str, workspace: str, tenant_id: str) -> None:
         self.subscription_id = subscription_id
         self.resource_group = resource_group
         self.workspace = workspace
         self.tenant_id = tenant_id
+        self.cloud_name = "AzureCloud"
+        self.datastore_auth = KEY_DATASTORE
+        self.account = BlobAccount(STORAGE_ACCOUNT, CONTAINER, ACCOUNT_KEY)
         self.models: dict[str, list[ModelVersion]] = {}
-        self.blobs: dict[str, bytes] = {}
+        self.registries: dict[str, Any] = {}  # name → standin_registry.Registry
         self.faults: set[str] = set()
         # Answers for the next blob reads, in order: (status, storage error code, extra headers), or None
         # for a read answered as usual.
@@ -175,11 +99,25 @@ class Azure:
         self.log: list[LoggedRequest] = []
         self.lock = threading.Lock()
 
+    @property
+    def cloud(self) -> Cloud:
+        """The hosts of the cloud the stand-in plays."""
+        return CLOUDS[self.cloud_name]
+
+    @property
+    def blobs(self) -> dict[str, bytes]:
+        """The workspace datastore's blobs."""
+        return self.account.blobs
+
     def reset(self) -> None:
-        """Forget every model, blob, fault and logged request."""
+        """Forget every model, blob, registry, fault and logged request; play the public cloud."""
         with self.lock:
+            self.cloud_name = "AzureCloud"
+            self.datastore_auth = KEY_DATASTORE
+            self.account.key = ACCOUNT_KEY
             self.models.clear()
-            self.blobs.clear()
+            self.account.blobs.clear()
+            self.registries.clear()
             self.faults.clear()
             self.blob_failures.clear()
             self.storage_refusal = None
@@ -196,17 +134,8 @@ class Azure:
         tags: dict[str, str] | None = None,
         archived: bool = False,
     ) -> ModelVersion:
-        """Register a model version: one file (folder=None, exactly one entry) or a folder of files."""
-        upload = f"LocalUpload/{hashlib.sha256(f'{name}:{version}'.encode()).hexdigest()[:32]}"
-        if folder is None:
-            if len(files) > 1:
-                raise ValueError("a single-file model takes exactly one file; use folder=")
-            path = f"{upload}/{next(iter(files), 'model.onnx')}"
-        else:
-            path = f"{upload}/{folder}/"
-        for relative, data in files.items():
-            self.blobs[path + relative if folder is not None else path] = data
-        entry = ModelVersion(name, version, created, path, dict(tags or {}), archived)
+        """Register a workspace model version: one file (folder=None, one entry) or a folder of files."""
+        entry = store_model(self.account, name, version, files, folder, created, tags, archived)
         self.models.setdefault(name, []).append(entry)
         return entry
 
@@ -219,7 +148,14 @@ class Azure:
                 if (host is None or entry.host == host) and (method is None or entry.method == method)
             ]
 
-    # --- ARM (Azure ML) -------------------------------------------------------------------------
+    def accounts(self) -> dict[str, BlobAccount]:
+        """Every storage account by its blob host: the workspace's and each registry's."""
+        found = {self.account.name + self.cloud.blob_suffix: self.account}
+        for registry in self.registries.values():
+            found[registry.account.name + self.cloud.blob_suffix] = registry.account
+        return found
+
+    # --- ARM (Azure ML workspace) ---------------------------------------------------------------
 
     def workspace_id(self) -> str:
         """The workspace's ARM id."""
@@ -229,60 +165,29 @@ class Azure:
         )
 
     def version_body(self, entry: ModelVersion) -> dict[str, Any]:
-        """A model version resource as ARM returns it."""
+        """A workspace model version resource as ARM returns it."""
         uri = (
             f"azureml://subscriptions/{self.subscription_id}/resourcegroups/{self.resource_group}"
             f"/workspaces/{self.workspace}/datastores/{DATASTORE}/paths/{entry.path}"
         )
-        return {
-            "id": f"{self.workspace_id()}/models/{entry.name}/versions/{entry.version}",
-            "name": entry.version,
-            "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
-            "properties": {
-                "description": None,
-                "tags": entry.tags,
-                "properties": {},
-                "isArchived": entry.archived,
-                "isAnonymous": False,
-                "flavors": {},
-                "modelType": "custom_model",
-                "modelUri": uri,
-                "jobName": None,
-                "stage": "Development",
-                "provisioningState": "Succeeded",
-            },
-            "systemData": {
-                "createdAt": entry.created,
-                "createdBy": "someone@example.com",
-                "createdByType": "User",
-                "lastModifiedAt": entry.created,
-                "lastModifiedBy": "someone@example.com",
-                "lastModifiedByType": "User",
-            },
-        }
+        return version_resource(
+            f"{self.workspace_id()}/models/{entry.name}/versions/{entry.version}",
+            "Microsoft.MachineLearningServices/workspaces/models/versions",
+            entry,
+            uri,
+        )
 
     def container_body(self, name: str) -> dict[str, Any]:
-        """A model container resource as ARM returns it."""
-        versions = self.models[name]
-        latest = max(versions, key=lambda v: v.created).version if versions else None
-        return {
-            "id": f"{self.workspace_id()}/models/{name}",
-            "name": name,
-            "type": "Microsoft.MachineLearningServices/workspaces/models",
-            "properties": {
-                "description": None,
-                "tags": {},
-                "properties": {},
-                "isArchived": False,
-                "latestVersion": latest,
-                "nextVersion": None,
-                "provisioningState": "Succeeded",
-            },
-            "systemData": {"createdAt": "2026-01-01T00:00:00Z", "createdBy": "someone@example.com"},
-        }
+        """A workspace model container resource as ARM returns it."""
+        return container_resource(
+            f"{self.workspace_id()}/models/{name}",
+            "Microsoft.MachineLearningServices/workspaces/models",
+            name,
+            self.models[name],
+        )
 
     def datastore_body(self) -> dict[str, Any]:
-        """The workspace's default blob datastore."""
+        """The workspace's default blob datastore, with the credential type the test chose."""
         return {
             "id": f"{self.workspace_id()}/datastores/{DATASTORE}",
             "name": DATASTORE,
@@ -291,9 +196,9 @@ class Azure:
                 "datastoreType": "AzureBlob",
                 "accountName": STORAGE_ACCOUNT,
                 "containerName": CONTAINER,
-                "endpoint": "core.windows.net",
+                "endpoint": self.cloud.blob_suffix.removeprefix(".blob."),
                 "protocol": "https",
-                "credentials": {"credentialsType": "AccountKey"},
+                "credentials": {"credentialsType": self.datastore_auth},
                 "isDefault": True,
                 "serviceDataAccessAuthIdentity": "None",
                 "description": None,
@@ -302,6 +207,14 @@ class Azure:
             },
             "systemData": {"createdAt": "2026-01-01T00:00:00Z"},
         }
+
+    def datastore_secrets(self) -> tuple[int, dict[str, Any]]:
+        """What `listSecrets` answers: the key or the SAS (an identity-based datastore has none)."""
+        if self.datastore_auth == KEY_DATASTORE:
+            return 200, {"secretsType": "AccountKey", "key": ACCOUNT_KEY}
+        if self.datastore_auth == SAS_DATASTORE:
+            return 200, {"secretsType": "Sas", "sasToken": self.account.sas()}
+        return 400, arm_error("UserError", f"Datastore {DATASTORE} has no secrets (credentials type None)")
 
     def answer_arm(self, method: str, path: str, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
         """Serve one Azure ML (ARM) call: status and JSON body."""
@@ -323,43 +236,18 @@ class Azure:
             )
         parts = [unquote(part) for part in path[len(prefix) + 1 :].split("/")]
         with self.lock:
-            return self._answer_workspace(method, parts, query)
-
-    def _answer_workspace(self, method: str, parts: list[str], query: dict[str, str]) -> tuple[int, Any]:
-        active_only = query.get("listViewType", "ActiveOnly") == "ActiveOnly"
-        match method, parts:
-            case "GET", ["models"]:
-                names = [
-                    n for n, vs in self.models.items() if not active_only or any(not v.archived for v in vs)
-                ]
-                return 200, {"value": [self.container_body(name) for name in names]}
-            case "GET", ["models", name]:
-                if name not in self.models:
-                    return 404, not_found(f"Model container {name}")
-                return 200, self.container_body(name)
-            case "GET", ["models", name, "versions"]:
-                versions = [v for v in self.models.get(name, []) if not (active_only and v.archived)]
-                if query.get("$orderBy", "").startswith("createdtime"):
-                    versions.sort(key=lambda v: v.created, reverse=query["$orderBy"].endswith("desc"))
-                if "$top" in query:
-                    versions = versions[: int(query["$top"])]
-                return 200, {"value": [self.version_body(v) for v in versions]}
-            case "GET", ["models", name, "versions", version]:
-                for entry in self.models.get(name, []):
-                    if entry.version == version:
-                        return 200, self.version_body(entry)
-                return 404, not_found(f"Model {name}:{version}")
-            case "GET", ["datastores", name] if name == DATASTORE:
-                return 200, self.datastore_body()
-            case "POST", ["datastores", name, "listSecrets"] if name == DATASTORE:
-                return 200, {"secretsType": "AccountKey", "key": ACCOUNT_KEY}
-        return 404, not_found("/".join(parts))
+            match method, parts:
+                case "GET", ["datastores", name] if name == DATASTORE:
+                    return 200, self.datastore_body()
+                case "POST", ["datastores", name, "listSecrets"] if name == DATASTORE:
+                    return self.datastore_secrets()
+            return answer_models(method, parts, query, self.models, self.version_body, self.container_body)
 
     # --- Entra ID sign-in -----------------------------------------------------------------------
 
     def answer_login(self, method: str, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         """Serve the MSAL discovery and token calls that a client-secret sign-in makes."""
-        base = f"https://{LOGIN_HOST}"
+        base = f"https://{self.cloud.login_host}"
         parts = path.strip("/").split("/")
         if method == "GET" and path == "/common/discovery/instance":
             return 200, {
@@ -367,9 +255,9 @@ class Azure:
                 "api-version": "1.1",
                 "metadata": [
                     {
-                        "preferred_network": LOGIN_HOST,
-                        "preferred_cache": "login.windows.net",
-                        "aliases": [LOGIN_HOST, "login.windows.net", "sts.windows.net"],
+                        "preferred_network": self.cloud.login_host,
+                        "preferred_cache": self.cloud.login_host,
+                        "aliases": [self.cloud.login_host],
                     }
                 ],
             }
@@ -386,101 +274,44 @@ class Azure:
                 "tenant_region_scope": "EU",
             }
         if method == "POST" and parts[1:] == ["oauth2", "v2.0", "token"]:
-            wrong = [
-                key
-                for key, ok in (
-                    ("tenant", parts[0] == self.tenant_id),
-                    ("grant_type", form.get("grant_type") == "client_credentials"),
-                    ("client_id", bool(form.get("client_id"))),
-                    ("client_secret", bool(form.get("client_secret"))),
-                    ("scope", form.get("scope") == "https://management.azure.com/.default"),
-                )
-                if not ok
-            ]
-            if wrong:
-                return 400, {
-                    "error": "invalid_request",
-                    "error_description": f"AADSTS900144: the stand-in refuses {', '.join(wrong)}",
-                }
-            if FAULT_SIGN_IN in self.faults:
-                return 401, {
-                    "error": "invalid_client",
-                    "error_description": "AADSTS7000215: Invalid client secret provided. Ensure the secret "
-                    "being sent in the request is the client secret value, not the client secret ID.",
-                    "error_codes": [7000215],
-                    "trace_id": str(uuid.uuid4()),
-                    "correlation_id": str(uuid.uuid4()),
-                }
-            return 200, {
-                "token_type": "Bearer",
-                "expires_in": 3599,
-                "ext_expires_in": 3599,
-                "access_token": ACCESS_TOKEN,
-            }
+            return self.issue_token(parts[0], form)
         return 404, {"error": "not_found", "error_description": f"no stand-in for {method} {path}"}
 
-    # --- Blob storage -----------------------------------------------------------------------------
-
-    def list_blobs_xml(self, query: dict[str, str]) -> bytes:
-        """An `EnumerationResults` page for a container listing (with an optional delimiter)."""
-        prefix = query.get("prefix", "")
-        delimiter = query.get("delimiter", "")
-        with self.lock:
-            names = sorted(name for name in self.blobs if name.startswith(prefix))
-            sizes = {name: len(self.blobs[name]) for name in names}
-        items: list[str] = []
-        seen_prefixes: set[str] = set()
-        for name in names:
-            rest = name[len(prefix) :]
-            if delimiter and delimiter in rest:
-                sub = prefix + rest.split(delimiter)[0] + delimiter
-                if sub not in seen_prefixes:
-                    seen_prefixes.add(sub)
-                    items.append(f"<BlobPrefix><Name>{escape(sub)}</Name></BlobPrefix>")
-                continue
-            items.append(
-                f"<Blob><Name>{escape(name)}</Name><Properties>"
-                f"<Creation-Time>{HTTP_DATE}</Creation-Time><Last-Modified>{HTTP_DATE}</Last-Modified>"
-                f"<Etag>{etag(name)}</Etag><Content-Length>{sizes[name]}</Content-Length>"
-                "<Content-Type>application/octet-stream</Content-Type><BlobType>BlockBlob</BlobType>"
-                "<AccessTier>Hot</AccessTier><LeaseStatus>unlocked</LeaseStatus><LeaseState>available</LeaseState>"
-                "<ServerEncrypted>true</ServerEncrypted></Properties><Metadata /></Blob>"
+    def issue_token(self, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """A client-credentials token for one of the two resources the fetch may ask for: ARM or storage."""
+        audiences = {f"{self.cloud.arm_audience}/.default", f"{STORAGE_AUDIENCE}/.default"}
+        wrong = [
+            key
+            for key, ok in (
+                ("tenant", tenant == self.tenant_id),
+                ("grant_type", form.get("grant_type") == "client_credentials"),
+                ("client_id", bool(form.get("client_id"))),
+                ("client_secret", bool(form.get("client_secret"))),
+                ("scope", form.get("scope") in audiences),
             )
-        return (
-            '<?xml version="1.0" encoding="utf-8"?>'
-            f'<EnumerationResults ServiceEndpoint="https://{STORAGE_ACCOUNT}{BLOB_SUFFIX}/" '
-            f'ContainerName="{CONTAINER}"><Prefix>{escape(prefix)}</Prefix>'
-            + (f"<Delimiter>{escape(delimiter)}</Delimiter>" if delimiter else "")
-            + f"<Blobs>{''.join(items)}</Blobs><NextMarker /></EnumerationResults>"
-        ).encode()
-
-
-STORAGE_MESSAGES = {
-    "AuthorizationFailure": "This request is not authorized to perform this operation.",
-    "KeyBasedAuthenticationNotPermitted": "Key based authentication is not permitted on this storage "
-    "account.",
-    "ServerBusy": "The server is currently unable to receive requests. Please retry your request.",
-    "AuthenticationFailed": "Server failed to authenticate the request. Make sure the value of Authorization "
-    "header is formed correctly including the signature.",
-    "AuthorizationPermissionMismatch": "This request is not authorized to perform this operation using "
-    "this permission.",
-}
-HTTP_DATE = format_datetime(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), usegmt=True)
-
-
-def etag(name: str) -> str:
-    """A stable ETag for a blob name."""
-    return '"0x8DC' + hashlib.sha256(name.encode()).hexdigest()[:12].upper() + '"'
-
-
-def arm_error(code: str, message: str) -> dict[str, Any]:
-    """An ARM error body."""
-    return {"error": {"code": code, "message": message}}
-
-
-def not_found(what: str) -> dict[str, Any]:
-    """The 404 body Azure ML returns for a missing asset."""
-    return arm_error("UserError", f"{what} not found")
+            if not ok
+        ]
+        if wrong:
+            return 400, {
+                "error": "invalid_request",
+                "error_description": f"AADSTS900144: the stand-in refuses {', '.join(wrong)} "
+                f"(scope {form.get('scope')!r})",
+            }
+        if FAULT_SIGN_IN in self.faults:
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "AADSTS7000215: Invalid client secret provided. Ensure the secret "
+                "being sent in the request is the client secret value, not the client secret ID.",
+                "error_codes": [7000215],
+                "trace_id": str(uuid.uuid4()),
+                "correlation_id": str(uuid.uuid4()),
+            }
+        return 200, {
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": token_for(audience_of(form["scope"])),
+        }
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -492,15 +323,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Keep the test output quiet; the request log is in `Azure.log`."""
 
+    def known_host(self, host: str) -> bool:
+        """True for a host of the cloud the stand-in plays (and for the registry data plane)."""
+        azure = self.server.azure
+        cloud = azure.cloud
+        if host == cloud.arm_host:
+            return FAULT_ARM_UNREACHABLE not in azure.faults
+        return host in {cloud.login_host, cloud.registry_discovery_host, REGISTRY_HOST} or host.endswith(
+            cloud.blob_suffix
+        )
+
     def do_CONNECT(self) -> None:
-        """Open a tunnel and terminate TLS in it, or refuse when Azure ML is 'unreachable'."""
+        """Open a tunnel and terminate TLS in it, or refuse a host of another cloud or one 'unreachable'."""
         host = self.path.split(":")[0]
         azure = self.server.azure
         with azure.lock:
             azure.log.append(LoggedRequest("CONNECT", host, self.path, {}, ""))
-        known = host in {ARM_HOST, LOGIN_HOST} or host.endswith(BLOB_SUFFIX)
-        if not known or (host == ARM_HOST and FAULT_ARM_UNREACHABLE in azure.faults):
-            self.send_response(502 if known else 403, "Bad Gateway" if known else "Forbidden")
+        if not self.known_host(host):
+            ours = host == azure.cloud.arm_host
+            self.send_response(502 if ours else 403, "Bad Gateway" if ours else "Forbidden")
             self.send_header("Content-Length", "0")
             self.send_header("Connection", "close")
             self.end_headers()
@@ -528,22 +369,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         query = {key: values[0] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         azure = self.server.azure
+        authorization = self.headers.get("Authorization", "")
         with azure.lock:
-            azure.log.append(
-                LoggedRequest(self.command, host, parts.path, query, self.headers.get("Authorization", ""))
-            )
-        if host == ARM_HOST:
-            if self.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
-                self._json(401, arm_error("InvalidAuthenticationToken", "The access token is invalid."))
-                return
-            status, payload = azure.answer_arm(self.command, parts.path, query)
-            self._json(status, payload)
-        elif host == LOGIN_HOST:
+            azure.log.append(LoggedRequest(self.command, host, parts.path, query, authorization))
+            accounts = azure.accounts()
+        cloud = azure.cloud
+        if host == cloud.login_host:
             form = {key: values[0] for key, values in parse_qs(body.decode()).items()}
-            status, payload = azure.answer_login(self.command, parts.path, form)
-            self._json(status, payload)
-        elif host == f"{STORAGE_ACCOUNT}{BLOB_SUFFIX}":
-            self._blob(parts.path, query)
+            self._json(*azure.answer_login(self.command, parts.path, form))
+        elif host in accounts:
+            self._blob(accounts[host], BlobRequest(self.command, parts.path, parts.query, dict(self.headers)))
+        elif bearer_audience(authorization) != cloud.arm_audience:
+            self._json(401, arm_error("InvalidAuthenticationToken", "The access token is invalid."))
+        elif host == cloud.arm_host:
+            self._json(*azure.answer_arm(self.command, parts.path, query))
+        elif host == cloud.registry_discovery_host:
+            self._json(*answer_discovery(azure, self.command, parts.path))
+        elif host == REGISTRY_HOST:
+            self._json(*answer_registry(azure, self.command, parts.path, query, body))
         else:
             self._json(404, {"error": f"no stand-in for host {host}"})
 
@@ -558,78 +401,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _blob(self, path: str, query: dict[str, str]) -> None:
+    def _blob(self, account: BlobAccount, request: BlobRequest) -> None:
         azure = self.server.azure
-        container, _, name = unquote(path).lstrip("/").partition("/")
-        common = {"x-ms-request-id": str(uuid.uuid4()), "x-ms-version": self.headers.get("x-ms-version", "")}
-        if FAULT_BLOB_FORBIDDEN in azure.faults:
-            self._storage_error(403, "AuthorizationPermissionMismatch", common)
-            return
-        if azure.storage_refusal:
-            self._storage_error(403, azure.storage_refusal, common)
-            return
-        if not self.headers.get("Authorization", "").startswith(f"SharedKey {STORAGE_ACCOUNT}:"):
-            self._storage_error(403, "AuthenticationFailed", common)
-            return
-        if container != CONTAINER:
-            self._storage_error(404, "ContainerNotFound", common)
-            return
-        if not name and query.get("comp") == "list":
-            data = azure.list_blobs_xml(query)
-            self._send(200, {**common, "Content-Type": "application/xml"}, data)
+        common = {"x-ms-request-id": str(uuid.uuid4())}
+        if FAULT_BLOB_FORBIDDEN in azure.faults or azure.storage_refusal:
+            code = azure.storage_refusal or "AuthorizationPermissionMismatch"
+            self._send(storage_error(request.method, 403, code, common))
             return
         with azure.lock:
-            blob = azure.blobs.get(name)
-            failure = azure.blob_failures.pop(0) if blob is not None and azure.blob_failures else None
-        if failure is not None:
-            status, code, extra = failure
-            self._storage_error(status, code, {**common, **extra})
-            return
-        if blob is None:
-            self._storage_error(404, "BlobNotFound", common)
-            return
-        headers = {
-            **common,
-            "Content-Type": "application/octet-stream",
-            "ETag": etag(name),
-            "Last-Modified": HTTP_DATE,
-            "x-ms-blob-type": "BlockBlob",
-            "x-ms-creation-time": HTTP_DATE,
-            "x-ms-server-encrypted": "true",
-            "Accept-Ranges": "bytes",
-        }
-        wanted = self.headers.get("x-ms-range") or self.headers.get("Range")
-        if self.command == "HEAD" or not wanted:
-            self._send(200, headers, b"" if self.command == "HEAD" else blob, length=len(blob))
-            return
-        start_text, _, end_text = wanted.removeprefix("bytes=").partition("-")
-        start = int(start_text)
-        if start >= len(blob):
-            self._storage_error(416, "InvalidRange", common)
-            return
-        end = min(int(end_text) if end_text else len(blob) - 1, len(blob) - 1)
-        headers["Content-Range"] = f"bytes {start}-{end}/{len(blob)}"
-        self._send(206, headers, blob[start : end + 1])
+            name = unquote(request.raw_path).lstrip("/").partition("/")[2]
+            reads_blob = name in account.blobs and request.method == "GET"
+            failure = azure.blob_failures.pop(0) if reads_blob and azure.blob_failures else None
+            answer = answer_blob(account, request, failure)
+        self._send(answer)
 
-    def _storage_error(self, status: int, code: str, headers: dict[str, str]) -> None:
-        body = (
-            b""
-            if self.command == "HEAD"
-            else (
-                f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code>'
-                f"<Message>{STORAGE_MESSAGES.get(code, code)}</Message></Error>"
-            ).encode()
-        )
-        self._send(status, {**headers, "x-ms-error-code": code, "Content-Type": "application/xml"}, body)
-
-    def _send(self, status: int, headers: dict[str, str], body: bytes, *, length: int | None = None) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
+    def _send(self, answer: BlobAnswer) -> None:
+        self.send_response(answer.status)
+        for key, value in answer.headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.send_header("Content-Length", str(len(answer.body) if answer.length is None else answer.length))
         self.end_headers()
-        if body:
-            self.wfile.write(body)
+        if answer.body:
+            self.wfile.write(answer.body)
 
 
 class _ProxyServer(socketserver.ThreadingMixIn, http.server.HTTPServer):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,13 @@ from tests.mlflow_models import WEIGHTS_FILE, mlflow_onnx_files, mlflow_sklearn_
 
 from .harness import AzureStandIn, run_fetch
 from .standin import ACCESS_TOKEN, ARM_HOST, BLOB_SUFFIX, LOGIN_HOST, STORAGE_ACCOUNT
+from .standin_auth import CLOUDS, STORAGE_AUDIENCE, token_for
 from .test_azureml_fetch import only_error, sha256
 
 BLOB_HOST = STORAGE_ACCOUNT + BLOB_SUFFIX
 LARGE_MODEL_BYTES = 600 * 1024 * 1024
 RSS_LIMIT_MB = 200
+ARM_AUDIENCE = CLOUDS["AzureCloud"].arm_audience
 
 
 def blob_reads(standin: AzureStandIn) -> list[str]:
@@ -212,12 +215,24 @@ def test_a_600_mb_model_is_fetched_in_bounded_memory(standin: AzureStandIn, tmp_
     assert run.max_rss_mb < RSS_LIMIT_MB
 
 
+FAKE_AZ = """#!{python}
+import json, sys
+with open({calls!r}, "a") as calls:
+    calls.write(" ".join(sys.argv[1:]) + "\\n")
+wanted = sys.argv[sys.argv.index("--resource") + 1].rstrip("/")
+if wanted not in {tokens!r}:
+    sys.exit("no token for " + wanted)
+print(json.dumps({{"accessToken": {tokens!r}[wanted], "expires_on": 4102444800, "tokenType": "Bearer"}}))
+"""
+
+
 def fake_az(folder: Path) -> Path:
-    """An `az` on PATH that answers `az account get-access-token` as the CLI does after azure/login."""
+    """An `az` on PATH that answers `az account get-access-token` as the CLI does after azure/login:
+    a token for ARM or for storage, whichever `--resource` names."""
     folder.mkdir()
     script = folder / "az"
-    answer = json.dumps({"accessToken": ACCESS_TOKEN, "expires_on": 4102444800, "tokenType": "Bearer"})
-    script.write_text(f'#!/bin/sh\necho "$@" >> "{folder}/calls"\necho \'{answer}\'\n')
+    tokens = {audience: token_for(audience) for audience in (ARM_AUDIENCE, STORAGE_AUDIENCE)}
+    script.write_text(FAKE_AZ.format(python=sys.executable, calls=str(folder / "calls"), tokens=tokens))
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return folder
 
