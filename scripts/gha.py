@@ -37,6 +37,15 @@ def env_name(option: str) -> str:
     return "INPUT_" + option.lstrip("-").replace("-", "_").upper()
 
 
+def input_name(option: str) -> str:
+    """How a message names an input, as the user gave it: `input 'timeout'` in a workflow (or when
+    `INPUT_TIMEOUT` set it), `--timeout` on a terminal."""
+    name = option.lstrip("-")
+    if in_actions() or env_name(name) in os.environ:
+        return f"input '{name}'"
+    return f"--{name}"
+
+
 class StepParser(argparse.ArgumentParser):
     """An argument parser whose option defaults come from `INPUT_*` variables when set."""
 

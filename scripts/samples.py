@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.gha import StepError
+from scripts.gha import StepError, input_name
 from serving.model_folder import SAMPLES_FILE
 
 
@@ -26,7 +26,7 @@ def read_samples(text: str, source: str) -> list[Sample]:
         data = json.loads(text)
     except ValueError as error:
         raise StepError(
-            f"{source} is not valid JSON ({error}); fix the file or leave --samples empty"
+            f"{source} is not valid JSON ({error}); fix the file or leave {input_name('samples')} empty"
         ) from None
     if not isinstance(data, list) or not data:
         raise StepError(f'{source} must be a non-empty list of {{"request": ..., "response": ...}}')
@@ -44,7 +44,10 @@ def locate(model_dir: Path, given: str) -> Path | None:
     if samples is None and (model_dir / SAMPLES_FILE).is_file():
         samples = model_dir / SAMPLES_FILE
     if samples is not None and not samples.is_file():
-        raise StepError(f"--samples {samples} does not exist; give a samples.json path or leave it empty")
+        raise StepError(
+            f"{input_name('samples')} ({samples}) does not exist; "
+            f"give a {SAMPLES_FILE} path or leave it empty"
+        )
     return samples
 
 

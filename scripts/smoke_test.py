@@ -1,121 +1,24 @@
-"""Smoke-test step: run the image with limits, compare its answers with the model run in-process, time it."""
+"""Smoke-test step: run the image with limits, compare its answers with the model run in-process, time it.
+
+The container's life is scripts.smoke_container; the checks, each a small named function, are
+scripts.smoke_checks.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker
 import requests
-from docker.errors import APIError, DockerException, NotFound
 
-from scripts import gha
-from scripts.compare import compare, describe
+from scripts import gha, smoke_container
 from scripts.docker_engine import connect, local_image
 from scripts.gha import StepError
-from scripts.payloads import (
-    BadPayload,
-    bad_payloads,
-    invocations_payloads,
-    percentile,
-    predict_payloads,
-    signature,
-    v2_payloads,
-)
-from scripts.samples import Sample, load, locate
+from scripts.payloads import signature
+from scripts.samples import load, locate
+from scripts.smoke_checks import Context, Report, Server, run_checks
 from serving.model_folder import MODEL_FILE
-
-CONTAINER_PORT = "8080/tcp"
-POLL_SECONDS = 0.02
-REQUEST_TIMEOUT = 10.0
-BURST = 200
-LOG_HEAD_LINES = 60
-LOG_TAIL_LINES = 60
-
-
-Outcome = tuple[str, str]  # (problem, note): an empty problem means the check passed
-
-
-@dataclass(frozen=True)
-class Check:
-    """One smoke-test check and its outcome."""
-
-    name: str
-    ok: bool
-    detail: str = ""
-
-
-@dataclass
-class Report:
-    """Everything the smoke test found: checks, cold start, latencies, request count, container log."""
-
-    image: str
-    checks: list[Check] = field(default_factory=list)
-    cold_start_ms: float | None = None
-    latencies_ms: list[float] = field(default_factory=list)
-    requests: int = 0
-    log: str = ""
-
-    @property
-    def passed(self) -> bool:
-        """True when every check passed (and there was at least one)."""
-        return bool(self.checks) and all(check.ok for check in self.checks)
-
-    @property
-    def p50_ms(self) -> float:
-        """Median latency of the timed requests (needs at least one)."""
-        return percentile(self.latencies_ms, 50)
-
-    @property
-    def p99_ms(self) -> float:
-        """99th-percentile latency of the timed requests (needs at least one)."""
-        return percentile(self.latencies_ms, 99)
-
-    def add(self, name: str, ok: bool, detail: str = "") -> Check:
-        """Record a check and print it as it happens."""
-        check = Check(name, ok, detail)
-        self.checks.append(check)
-        print(f"{'✅' if ok else '❌'} {name}" + (f": {detail}" if detail else ""), flush=True)
-        return check
-
-
-# ---- pure decisions ----------------------------------------------------------------------------
-
-
-def answer_problem(expected: tuple[int, Any], actual: tuple[int, Any], against: str) -> str:
-    """Why an actual (status, body) does not match the expected one ("" when it does)."""
-    want_status, want_body = expected
-    status, body = actual
-    if status != want_status:
-        return f"HTTP {status} instead of {want_status} ({against}); body: {str(body)[:200]}"
-    if status != 200:
-        return ""
-    differences = compare(want_body, body)
-    return f"differs from {against}: {describe(differences)}" if differences else ""
-
-
-def bad_answer_problem(status: int, body: Any) -> str:
-    """Why an answer to a bad request is not a clean JSON 4xx ("" when it is)."""
-    if not 400 <= status < 500:
-        return f"HTTP {status} instead of a 4xx"
-    if not isinstance(body, dict):
-        return f"HTTP {status} without a JSON object body"
-    return ""
-
-
-def fold_log(text: str, head: int = LOG_HEAD_LINES, tail: int = LOG_TAIL_LINES) -> str:
-    """The start-up (first lines) and the end (last lines) of a log, with what is left out counted."""
-    lines = text.rstrip("\n").splitlines()
-    if len(lines) <= head + tail:
-        return "\n".join(lines)
-    skipped = len(lines) - head - tail
-    return "\n".join([*lines[:head], f"[... {skipped} lines left out ...]", *lines[-tail:]])
 
 
 def cell(text: str) -> str:
@@ -144,9 +47,6 @@ def summary(report: Report) -> str:
     return "\n".join(parts)
 
 
-# ---- the container -----------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Options:
     """The smoke test's inputs, parsed once."""
@@ -155,8 +55,7 @@ class Options:
     model_dir: Path
     samples: Path | None
     timeout: float
-    cpus: float
-    memory: str
+    limits: smoke_container.Limits
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -169,21 +68,31 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_input("--cpus", default="1", help="CPU limit of the container")
     parser.add_input("--memory", default="512m", help="memory limit of the container")
     args = parser.parse_args(argv)
-    numbers = {}
-    for name in ("timeout", "cpus"):
-        try:
-            numbers[name] = float(getattr(args, name))
-        except ValueError:
-            raise StepError(f"--{name} must be a number, not {getattr(args, name)!r}") from None
-        if numbers[name] <= 0:
-            raise StepError(f"--{name} must be positive, not {getattr(args, name)!r}")
     model_dir = Path(args.model_dir)
     if not (model_dir / MODEL_FILE).is_file():
         raise StepError(
-            f"--model-dir {model_dir} holds no {MODEL_FILE}; pass the folder the fetch step wrote"
+            f"{gha.input_name('model-dir')} ({model_dir}) holds no {MODEL_FILE}; "
+            "pass the folder the fetch step wrote"
         )
-    samples = locate(model_dir, args.samples)
-    return Options(args.image, model_dir, samples, numbers["timeout"], numbers["cpus"], args.memory)
+    limits = smoke_container.Limits(positive_number("cpus", args.cpus), args.memory)
+    return Options(
+        args.image,
+        model_dir,
+        locate(model_dir, args.samples),
+        positive_number("timeout", args.timeout),
+        limits,
+    )
+
+
+def positive_number(name: str, text: str) -> float:
+    """An input that must be a number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise StepError(f"{gha.input_name(name)} must be a number, not {text!r}") from None
+    if not value > 0:
+        raise StepError(f"{gha.input_name(name)} must be positive, not {text!r}")
+    return value
 
 
 def load_reference_model(model_dir: Path) -> Any:
@@ -198,244 +107,26 @@ def load_reference_model(model_dir: Path) -> Any:
         ) from None
 
 
-def expected_answer(method: Callable[[Any], Any], body: Any) -> tuple[int, Any]:
-    """(status, body) of the in-process model: 200 and its answer, or the ClientError's 4xx."""
-    from serving.errors import ClientError
-
-    try:
-        return 200, json.loads(json.dumps(method(body)))
-    except ClientError as error:
-        return error.status, None
-
-
-class Server:
-    """HTTP access to the running container, counting the requests sent."""
-
-    def __init__(self, base_url: str, report: Report):
-        self.base_url = base_url
-        self.report = report
-        self.session = requests.Session()
-
-    def call(
-        self, method: str, path: str, data: bytes | None = None, content_type: str = ""
-    ) -> tuple[int, Any]:
-        """Send one request; return (status, parsed JSON or raw text)."""
-        self.report.requests += 1
-        headers = {"Content-Type": content_type} if content_type else {}
-        response = self.session.request(
-            method, self.base_url + path, data=data, headers=headers, timeout=REQUEST_TIMEOUT
-        )
-        try:
-            return response.status_code, response.json()
-        except ValueError:
-            return response.status_code, response.text
-
-    def post_json(self, path: str, body: Any) -> tuple[int, Any]:
-        """POST a JSON body."""
-        return self.call("POST", path, json.dumps(body).encode(), "application/json")
-
-
-def create_container(client: docker.DockerClient, image_id: str, name: str, options: Options) -> Any:
-    """Create the container: published on a random 127.0.0.1 port, limited, read-only root, no privileges."""
-    try:
-        return client.containers.create(
-            image_id,
-            name=name,
-            detach=True,
-            ports={CONTAINER_PORT: ("127.0.0.1", None)},
-            nano_cpus=int(options.cpus * 1e9),
-            mem_limit=options.memory,
-            pids_limit=256,
-            read_only=True,
-            tmpfs={"/tmp": "rw,size=64m,mode=1777"},
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-        )
-    except DockerException as error:
-        detail = error.explanation if isinstance(error, APIError) else error
-        raise StepError(
-            f"cannot create a container of {image_id} "
-            f"(--cpus {options.cpus:g}, --memory {options.memory}): {detail}"
-        ) from None
-
-
-def published_url(container: Any) -> str:
-    """The http://127.0.0.1:<port> the engine published the container's port on."""
-    container.reload()
-    binding = (container.ports.get(CONTAINER_PORT) or [{}])[0]
-    return f"http://127.0.0.1:{binding.get('HostPort')}"
-
-
-def wait_ready(container: Any, server: Server, timeout: float, started: float) -> bool:
-    """Poll GET /ready until 200 and record the cold start; False (and a failed check) on timeout or exit."""
-    report = server.report
-    deadline = started + timeout
-    last = "no answer yet"
-    next_status_check = 0.0
-    while time.perf_counter() < deadline:
-        try:
-            response = server.session.get(server.base_url + "/ready", timeout=1)
-            if response.status_code == 200:
-                report.cold_start_ms = (time.perf_counter() - started) * 1000
-                report.add("ready", True, f"GET /ready answered 200 after {report.cold_start_ms:.0f} ms")
-                return True
-            last = f"HTTP {response.status_code}"
-        except requests.RequestException as error:
-            last = type(error).__name__
-        if time.perf_counter() >= next_status_check:
-            container.reload()
-            if container.status in ("exited", "dead"):
-                code = container.attrs.get("State", {}).get("ExitCode")
-                report.add("ready", False, f"the container exited with code {code} before /ready answered")
-                return False
-            next_status_check = time.perf_counter() + 0.25
-        time.sleep(POLL_SECONDS)
-    report.add("ready", False, f"GET /ready did not answer 200 within {timeout:g}s (last: {last})")
-    return False
-
-
-def run_checks(server: Server, model: Any, samples: list[Sample], report: Report) -> None:
-    """Compare answers on every route with the in-process model, refuse bad payloads, time a burst."""
-
-    def guarded(name: str, action: Callable[..., Outcome], *args: Any) -> None:
-        try:
-            problem, note = action(*args)
-        except requests.RequestException as error:
-            problem, note = f"request failed: {type(error).__name__}: {error}", ""
-        except Exception as error:  # e.g. the in-process model failing: a failed check, not a crash
-            problem, note = f"the check itself failed: {type(error).__name__}: {error}", ""
-        report.add(name, not problem, problem or note)
-
-    reference = model.metadata()
-    sig = signature(reference)
-    served: dict[str, Any] = {}
-
-    def check_metadata() -> Outcome:
-        status, body = server.call("GET", "/metadata")
-        if status != 200 or not isinstance(body, dict):
-            return f"GET /metadata answered HTTP {status}", ""
-        served.update(body)
-        for key in ("inputs", "outputs"):
-            if body.get(key) != reference.get(key):
-                return f"{key} differ from the model's: {json.dumps(body.get(key))[:200]}", ""
-        return "", f"model {body.get('name')} {body.get('version')}, same inputs and outputs"
-
-    def check_answer(
-        path: str, method: Callable[[Any], Any], body: Any, sample: Sample | None = None
-    ) -> Outcome:
-        actual = server.post_json(path, body)
-        if sample is not None:
-            problem = answer_problem(
-                (200, sample.response), actual, "the expected response in the samples file"
-            )
-            if problem:
-                return problem, ""
-        expected = expected_answer(method, body)
-        note = f"HTTP {actual[0]}, as " + ("the samples file and " if sample else "") + "the model in-process"
-        return answer_problem(expected, actual, "the model run in-process"), note
-
-    def v2_outputs(body: Any) -> Any:
-        return {"outputs": model.infer_v2(body)["outputs"]}
-
-    def check_v2(path: str, body: Any) -> Outcome:
-        status, answer = server.post_json(path, body)
-        actual = (status, {"outputs": answer.get("outputs")} if isinstance(answer, dict) else answer)
-        problem = answer_problem(expected_answer(v2_outputs, body), actual, "the model run in-process")
-        return problem, f"HTTP {status}, outputs as the model in-process"
-
-    def check_refused(bad: BadPayload) -> Outcome:
-        status, body = server.call("POST", "/predict", bad.data, bad.content_type)
-        message = next(
-            (str(body[k]) for k in ("error", "detail", "message") if isinstance(body, dict) and k in body), ""
-        )
-        return bad_answer_problem(status, body), f"HTTP {status}: {message}"
-
-    def still_ready() -> Outcome:
-        status, _ = server.call("GET", "/ready")
-        return ("" if status == 200 else f"GET /ready answered HTTP {status} after the bad requests"), ""
-
-    guarded("metadata", check_metadata)
-    for sample in samples:
-        guarded(f"/predict {sample.name}", check_answer, "/predict", model.predict, sample.request, sample)
-    for payload in [] if samples else predict_payloads(sig):
-        guarded(f"/predict {payload.name}", check_answer, "/predict", model.predict, payload.body)
-    for payload in invocations_payloads(sig):
-        guarded(f"/invocations {payload.name}", check_answer, "/invocations", model.invocations, payload.body)
-    v2_path = f"/v2/models/{served.get('name') or reference['name']}/infer"
-    for payload in v2_payloads(sig):
-        guarded(f"{v2_path} {payload.name}", check_v2, v2_path, payload.body)
-    for bad in bad_payloads(sig):
-        guarded(f"refuses {bad.name}", check_refused, bad)
-    guarded("ready after bad requests", still_ready)
-    burst_body = samples[0].request if samples else predict_payloads(sig)[0].body
-    guarded(f"latency burst ({BURST} requests)", time_burst, server, burst_body, report)
-
-
-def time_burst(server: Server, body: Any, report: Report) -> Outcome:
-    """Send BURST sequential /predict requests with one body; record each latency in ms."""
-    data = json.dumps(body).encode()
-    failures = 0
-    for _ in range(BURST):
-        began = time.perf_counter()
-        status, _ = server.call("POST", "/predict", data, "application/json")
-        report.latencies_ms.append((time.perf_counter() - began) * 1000)
-        failures += status != 200
-    return (
-        f"{failures} of {BURST} requests failed" if failures else ""
-    ), f"p50 {report.p50_ms:.1f} ms, p99 {report.p99_ms:.1f} ms"
-
-
-def finish_container(name: str) -> str:
-    """Read the container's last log lines, then stop and remove it, whatever state it is in.
-
-    A fresh client: an interrupt (Ctrl-C) may have left the step's connection half-read.
-    """
-    log = ""
-    try:
-        cleanup = connect()
-    except StepError as error:
-        gha.annotate("warning", f"could not remove container {name} ({error}); run: docker rm -f {name}")
-        return f"(cannot read the container log: {error})"
-    try:
-        container = cleanup.containers.get(name)
-        try:
-            log = fold_log(bytes(container.logs()).decode("utf-8", "replace"))
-        except DockerException as error:
-            log = f"(cannot read the container log: {error})"
-        with contextlib.suppress(DockerException):
-            container.stop(timeout=3)
-        container.remove(force=True, v=True)
-    except NotFound:
-        pass  # never created (a failed or interrupted create)
-    except DockerException as error:
-        gha.annotate("warning", f"could not remove container {name} ({error}); run: docker rm -f {name}")
-    finally:
-        cleanup.close()
-    return log
-
-
 def smoke_test(options: Options) -> Report:
     """Run the container and every check; the container is removed whatever happens."""
     samples = load(options.samples)
     model = load_reference_model(options.model_dir)
-    client = connect()
     report = Report(options.image)
+    client = connect()
     try:
         image = local_image(client, options.image)
-        name = f"modelship-smoke-{uuid.uuid4().hex[:12]}"
-        try:
-            container = create_container(client, str(image.id), name, options)
-            print(f"started container {name} from {options.image}", flush=True)
-            started = time.perf_counter()
-            container.start()
-            server = Server(published_url(container), report)
-            try:
-                if wait_ready(container, server, options.timeout, started):
-                    run_checks(server, model, samples, report)
-            finally:
-                server.session.close()
-        finally:
-            report.log = finish_container(name)
+        with (
+            smoke_container.running(client, image, options.image, options.limits) as run,
+            requests.Session() as session,
+        ):
+            ready = smoke_container.wait_ready(run, session, options.timeout)
+            report.cold_start_ms = ready.cold_start_ms
+            report.add("ready", ready.cold_start_ms is not None, ready.detail)
+            if ready.cold_start_ms is not None:
+                reference = model.metadata()
+                server = Server(run.url, session, report)
+                run_checks(Context(server, model, samples, reference, signature(reference)))
+        report.log = run.log
     finally:
         client.close()
     return report

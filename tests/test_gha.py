@@ -155,3 +155,23 @@ def test_details_folds_raw_output() -> None:
 )
 def test_first_line_of_an_error(error: BaseException, expected: str) -> None:
     assert gha.first_line(error) == expected
+
+
+@pytest.mark.parametrize(
+    ("actions", "input_set", "named"),
+    [
+        pytest.param(False, False, "--max-abs-error", id="terminal"),
+        pytest.param(True, False, "input 'max-abs-error'", id="workflow"),
+        pytest.param(False, True, "input 'max-abs-error'", id="set-by-its-input-variable"),
+    ],
+)
+def test_input_name_is_the_one_the_user_gave(
+    monkeypatch: pytest.MonkeyPatch, actions: bool, input_set: bool, named: str
+) -> None:
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("INPUT_MAX_ABS_ERROR", raising=False)
+    if actions:
+        monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    if input_set:
+        monkeypatch.setenv("INPUT_MAX_ABS_ERROR", "0.1")
+    assert gha.input_name("--max-abs-error") == gha.input_name("max-abs-error") == named
