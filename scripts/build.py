@@ -71,7 +71,9 @@ def registry_auth(username: str) -> dict[str, str] | None:
     password = os.environ.get("REGISTRY_PASSWORD", "")
     gha.mask(password)
     if username and not password:
-        raise gha.StepError(f"--username {username!r} needs its password or token in env REGISTRY_PASSWORD")
+        raise gha.StepError(
+            f"{gha.input_name('username')} {username!r} needs its password or token in env REGISTRY_PASSWORD"
+        )
     return {"username": username, "password": password} if username else None
 
 
@@ -85,11 +87,12 @@ def check_model_dir(model_dir: Path) -> Provenance:
     """The model folder must be one the fetch step wrote, and unchanged since."""
     fetch_hint = f"run `python -m scripts.fetch --source local --model <model> --dest {model_dir}` first"
     if not model_dir.is_dir():
-        raise gha.StepError(f"input 'model-dir' ({model_dir}) is not a folder; {fetch_hint}")
+        raise gha.StepError(f"{gha.input_name('model-dir')} ({model_dir}) is not a folder; {fetch_hint}")
     model_file = model_dir / MODEL_FILE
     if not model_file.is_file():
         raise gha.StepError(
-            f"input 'model-dir' ({model_dir}) has no {MODEL_FILE}: it is not a model folder; {fetch_hint}"
+            f"{gha.input_name('model-dir')} ({model_dir}) has no {MODEL_FILE}: it is not a model folder; "
+            + fetch_hint
         )
     record = provenance.read(model_dir)
     actual = file_sha256(model_file)
@@ -106,11 +109,12 @@ def check_project(project_dir: Path, dockerfile: Path) -> None:
     for needed in ("serving", "requirements/serving.txt"):
         if not (project_dir / needed).exists():
             raise gha.StepError(
-                f"input 'project-dir' ({project_dir}) has no {needed}; point it at the modelship checkout"
+                f"{gha.input_name('project-dir')} ({project_dir}) has no {needed}; "
+                "point it at the modelship checkout"
             )
     if not dockerfile.is_file():
         raise gha.StepError(
-            f"input 'dockerfile' ({dockerfile}) is not a file; point it at the serving Dockerfile"
+            f"{gha.input_name('dockerfile')} ({dockerfile}) is not a file; point it at the serving Dockerfile"
         )
 
 
@@ -151,7 +155,7 @@ def plan(args: Any) -> BuildPlan:
         default_branch=args.default_branch or "main",
     )
     if not image_tags:
-        raise gha.StepError("no tags could be made: give the model a version, or input 'tags'")
+        raise gha.StepError(f"no tags could be made: give the model a version, or {gha.input_name('tags')}")
     source_url = args.source_url
     if source_url is None and os.environ.get("GITHUB_SERVER_URL") and os.environ.get("GITHUB_REPOSITORY"):
         source_url = f"{os.environ['GITHUB_SERVER_URL']}/{os.environ['GITHUB_REPOSITORY']}"
@@ -231,7 +235,8 @@ def failure_message(error: str, tail: Iterable[str], build: BuildPlan) -> str:
         base = build.base_image or "the Dockerfile's BASE_IMAGE"
         hint = (
             f"the base image {base} is not on this engine and could not be pulled; build it "
-            "(tools/build-base-image) or pass input 'base-image' with one the engine has or can pull"
+            f"(tools/build-base-image) or pass {gha.input_name('base-image')} with one the engine has "
+            "or can pull"
         )
     else:
         hint = "fix the failing Dockerfile step shown in the log"

@@ -38,12 +38,10 @@ def env_name(option: str) -> str:
 
 
 def input_name(option: str) -> str:
-    """How a message names an input, as the user gave it: `input 'timeout'` in a workflow (or when
-    `INPUT_TIMEOUT` set it), `--timeout` on a terminal."""
+    """How a message names an input, as the user gave it: `input 'timeout'` where an action passes its
+    inputs (it sets `INPUT_TIMEOUT`, even to ""), `--timeout` on a command line."""
     name = option.lstrip("-")
-    if in_actions() or env_name(name) in os.environ:
-        return f"input '{name}'"
-    return f"--{name}"
+    return f"input '{name}'" if env_name(name) in os.environ else f"--{name}"
 
 
 class StepParser(argparse.ArgumentParser):

@@ -155,6 +155,6 @@ def scan_sbom(grype: str, sbom: str, config: str | None) -> str:
         raise DatabaseError(f"grype could not load its vulnerability database: {error}. {DATABASE_FIX}")
     raise gha.StepError(
         f"grype failed on the SBOM {sbom} (exit {done.returncode}): {error}. Check the grype config "
-        "(input 'config'); run the same `grype sbom:FILE -o json` by hand to see more",
+        f"({gha.input_name('config')}); run the same `grype sbom:FILE -o json` by hand to see more",
         exit_code=2,
     )

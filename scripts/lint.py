@@ -228,7 +228,7 @@ def run_hadolint(binary: str, dockerfile: Path, config: Path | None) -> tuple[li
         # hadolint carries on with defaults after a bad config; a silent fallback would hide that.
         first_lines = "\n".join(stderr.splitlines()[:12]) or "(nothing on stderr)"
         fix = (
-            "fix the hadolint config (input 'hadolint-config', or ./.hadolint.yaml)"
+            f"fix the hadolint config ({gha.input_name('hadolint-config')}, or ./.hadolint.yaml)"
             if "config file" in stderr
             else "run hadolint on it by hand to see why"
         )
@@ -337,24 +337,32 @@ def _fail_under(value: str) -> float:
         score = float(value)
     except ValueError:
         raise gha.StepError(
-            f"input 'pylint-fail-under' must be a number from 0 to 10, not {value!r}"
+            f"{gha.input_name('pylint-fail-under')} must be a number from 0 to 10, not {value!r}"
         ) from None
     if not 0 <= score <= 10:
-        raise gha.StepError(f"input 'pylint-fail-under' must be from 0 to 10, not {score:g}")
+        raise gha.StepError(f"{gha.input_name('pylint-fail-under')} must be from 0 to 10, not {score:g}")
     return score
 
 
 def check_inputs(dockerfile: Path, python_paths: list[Path], config: Path | None) -> None:
     """Refuse missing files before running anything, naming the input at fault."""
     if not dockerfile.is_file():
-        raise gha.StepError(f"Dockerfile '{dockerfile}' (input 'dockerfile') does not exist; fix the path")
+        raise gha.StepError(
+            f"Dockerfile '{dockerfile}' ({gha.input_name('dockerfile')}) does not exist; fix the path"
+        )
     if not python_paths:
-        raise gha.StepError("input 'python-paths' is empty; give the serving code's folder, e.g. serving")
+        raise gha.StepError(
+            f"{gha.input_name('python-paths')} is empty; give the serving code's folder, e.g. serving"
+        )
     missing = [str(path) for path in python_paths if not path.exists()]
     if missing:
-        raise gha.StepError(f"input 'python-paths' names paths that do not exist: {', '.join(missing)}")
+        raise gha.StepError(
+            f"{gha.input_name('python-paths')} names paths that do not exist: {', '.join(missing)}"
+        )
     if config is not None and not config.is_file():
-        raise gha.StepError(f"hadolint config '{config}' (input 'hadolint-config') does not exist")
+        raise gha.StepError(
+            f"hadolint config '{config}' ({gha.input_name('hadolint-config')}) does not exist"
+        )
 
 
 def annotate_all(hadolint: HadolintVerdict, pylint: PylintVerdict, base: Path) -> None:
@@ -429,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
             gha.annotate(
                 "error",
                 f"pylint scored {pylint.score:.2f}/10, below the required {fail_under:g}; "
-                "fix the messages listed, or lower input 'pylint-fail-under' if that is intended",
+                f"fix the messages listed, or lower {gha.input_name('pylint-fail-under')} "
+                "if that is intended",
             )
     return 0 if passed else 1
 

@@ -123,7 +123,7 @@ def failure_message(failure: Failure, detail: str, registry: str, username: str,
     if failure is Failure.AUTH:
         return (
             f"registry {registry} refused the login for user {username or '(anonymous)'!r}; "
-            "check --username and the REGISTRY_PASSWORD secret"
+            f"check {gha.input_name('username')} and the REGISTRY_PASSWORD secret"
         )
     if failure is Failure.DENIED:
         return (
@@ -139,9 +139,10 @@ def parse_push_refs(tags: list[str]) -> list[ImageRef]:
     """The refs to push: each needs an explicit tag, and all must name the same registry."""
     if not tags:
         raise StepError(
-            "no tags given: pass --tags with full refs like 'registry.example.com/team/model:1.2.0'"
+            f"no tags given: pass {gha.input_name('tags')} with full refs like "
+            "'registry.example.com/team/model:1.2.0'"
         )
-    refs = [parse_ref(tag, "input 'tags' holds") for tag in tags]
+    refs = [parse_ref(tag, f"{gha.input_name('tags')} holds") for tag in tags]
     for tag, ref in zip(tags, refs, strict=True):
         if ref.digest or not ref.tag:
             raise StepError(f"tag {tag!r} must end with ':<tag>' (and no '@digest'): a push needs a tag name")
@@ -175,9 +176,14 @@ def parse_args(argv: list[str] | None) -> Options:
     password = os.environ.get("REGISTRY_PASSWORD", "")
     gha.mask(password)
     if password and not args.username:
-        raise StepError("REGISTRY_PASSWORD is set but --username is empty; give the registry user name")
+        raise StepError(
+            f"REGISTRY_PASSWORD is set but {gha.input_name('username')} is empty; give the registry user name"
+        )
     if args.username and not password:
-        raise StepError(f"--username {args.username!r} needs its password or token in env REGISTRY_PASSWORD")
+        raise StepError(
+            f"{gha.input_name('username')} {args.username!r} needs its password or token "
+            "in env REGISTRY_PASSWORD"
+        )
     return Options(
         args.image, parse_push_refs(gha.split_list(args.tags)), args.username, password, args.dry_run
     )

@@ -155,16 +155,17 @@ def parse_settings(variant: str, max_abs_error: str, max_rel_error: str) -> Sett
         return None
     if variant not in VARIANTS:
         raise gha.StepError(
-            f"input 'quantize' is {variant!r}; the one variant supported is int8 (or leave it empty)"
+            f"{gha.input_name('quantize')} is {variant!r}; "
+            "the one variant supported is int8 (or leave it empty)"
         )
     limits = {}
     for name, text in (("max-abs-error", max_abs_error), ("max-rel-error", max_rel_error)):
         try:
             limits[name] = float(text)
         except ValueError:
-            raise gha.StepError(f"input '{name}' must be a number, not {text!r}") from None
+            raise gha.StepError(f"{gha.input_name(name)} must be a number, not {text!r}") from None
         if not math.isfinite(limits[name]) or limits[name] < 0:
-            raise gha.StepError(f"input '{name}' must be zero or more, not {text!r}")
+            raise gha.StepError(f"{gha.input_name(name)} must be zero or more, not {text!r}")
     return Settings(variant, limits["max-abs-error"], limits["max-rel-error"])
 
 

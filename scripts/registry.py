@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from scripts.gha import StepError
+from scripts.gha import StepError, input_name
 from scripts.image_ref import DOCKER_HUB
 
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -153,7 +153,8 @@ class RegistryAPI:
     def auth_refused(self) -> StepError:
         """The error for credentials the registry does not accept."""
         return StepError(
-            f"registry {self.host} refused the login; check --username and the REGISTRY_PASSWORD secret"
+            f"registry {self.host} refused the login; check {input_name('username')} and the "
+            "REGISTRY_PASSWORD secret"
         )
 
     def check_login(self) -> None:

@@ -368,13 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     with gha.step_errors():
         if not image:
             raise gha.StepError(
-                "input 'image' is empty; pass the image reference the build step printed",
+                f"{gha.input_name('image')} is empty; pass the image reference the build step printed",
                 exit_code=USAGE_EXIT,
             )
         config = Path(args.config) if args.config else None
         if config is not None and not config.is_file():
             raise gha.StepError(
-                f"grype config '{config}' (input 'config') does not exist; fix the path or leave it empty",
+                f"grype config '{config}' ({gha.input_name('config')}) does not exist; "
+                "fix the path or leave it empty",
                 exit_code=USAGE_EXIT,
             )
         if args.skip:

@@ -87,13 +87,13 @@ def check_explicit(tags: Iterable[str]) -> list[str]:
         lowered = tag.strip().lower()
         if ":" in lowered or "/" in lowered or "@" in lowered:
             raise gha.StepError(
-                f"input 'tags' holds {tag!r}: give tags only (like `stable`), the repository comes from "
-                "input 'image-name'"
+                f"{gha.input_name('tags')} holds {tag!r}: give tags only (like `stable`), "
+                f"the repository comes from {gha.input_name('image-name')}"
             )
         if not TAG.fullmatch(lowered):
             raise gha.StepError(
-                f"input 'tags' holds {tag!r}, which is not a valid tag: up to {MAX_TAG_LENGTH} letters, "
-                "digits, '_', '.' or '-', not starting with '.' or '-'"
+                f"{gha.input_name('tags')} holds {tag!r}, which is not a valid tag: "
+                f"up to {MAX_TAG_LENGTH} letters, digits, '_', '.' or '-', not starting with '.' or '-'"
             )
         checked.append(lowered)
     return checked
@@ -125,18 +125,21 @@ def check_image_name(image_name: str) -> ImageRef:
     """A repository name like `127.0.0.1:5000/team/housing`, without tag or digest, or a clear error."""
     name = image_name.strip()
     if not name:
-        raise gha.StepError("input 'image-name' is required, like `housing` or `127.0.0.1:5000/team/housing`")
+        raise gha.StepError(
+            f"{gha.input_name('image-name')} is required, like `housing` or `127.0.0.1:5000/team/housing`"
+        )
     ref = split(name)
     if ref.tag or ref.digest:
         raise gha.StepError(
-            f"input 'image-name' ({name}) must not carry a tag or digest; tags come from the model "
-            "version, the git ref and input 'tags'"
+            f"{gha.input_name('image-name')} ({name}) must not carry a tag or digest; "
+            f"tags come from the model version, the git ref and {gha.input_name('tags')}"
         )
     found = problems(ref)
     if found:
         hint = f" (try {name.lower()})" if not problems(split(name.lower())) else ""
         raise gha.StepError(
-            f"input 'image-name' ({name}) is not a valid repository name{hint}: " + "; ".join(found)
+            f"{gha.input_name('image-name')} ({name}) is not a valid repository name{hint}: "
+            + "; ".join(found)
         )
     return ref
 

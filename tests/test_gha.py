@@ -158,20 +158,18 @@ def test_first_line_of_an_error(error: BaseException, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("actions", "input_set", "named"),
+    ("variable", "named"),
     [
-        pytest.param(False, False, "--max-abs-error", id="terminal"),
-        pytest.param(True, False, "input 'max-abs-error'", id="workflow"),
-        pytest.param(False, True, "input 'max-abs-error'", id="set-by-its-input-variable"),
+        pytest.param(None, "--max-abs-error", id="command-line"),
+        pytest.param("0.1", "input 'max-abs-error'", id="action-input"),
+        pytest.param("", "input 'max-abs-error'", id="action-input-left-empty"),
     ],
 )
 def test_input_name_is_the_one_the_user_gave(
-    monkeypatch: pytest.MonkeyPatch, actions: bool, input_set: bool, named: str
+    monkeypatch: pytest.MonkeyPatch, variable: str | None, named: str
 ) -> None:
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")  # a `run:` step in a workflow is a command line too
     monkeypatch.delenv("INPUT_MAX_ABS_ERROR", raising=False)
-    if actions:
-        monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    if input_set:
-        monkeypatch.setenv("INPUT_MAX_ABS_ERROR", "0.1")
+    if variable is not None:
+        monkeypatch.setenv("INPUT_MAX_ABS_ERROR", variable)
     assert gha.input_name("--max-abs-error") == gha.input_name("max-abs-error") == named

@@ -244,7 +244,7 @@ def test_broken_hadolint_config_is_an_error_not_a_silent_default(tmp_path: Path,
     config.write_text("ignored: DL3007\n", encoding="utf-8")
     code = lint_files("clean.Dockerfile", "clean_app", "--hadolint-config", str(config))
     assert code == 1
-    assert "fix the hadolint config (input 'hadolint-config'" in summary(tmp_path)
+    assert "fix the hadolint config (--hadolint-config" in summary(tmp_path)
     assert "Error parsing your config file" in summary(tmp_path)
 
 
@@ -295,17 +295,17 @@ def test_pylint_fail_under_is_the_threshold(tmp_path: Path) -> None:
     [
         pytest.param(
             ["--dockerfile", "nope.Dockerfile"],
-            "Dockerfile 'nope.Dockerfile' (input 'dockerfile') does not exist",
+            "Dockerfile 'nope.Dockerfile' (--dockerfile) does not exist",
             id="no-dockerfile",
         ),
         pytest.param(
             ["--python-paths", "clean_app,gone"],
-            "input 'python-paths' names paths that do not exist: gone",
+            "--python-paths names paths that do not exist: gone",
             id="no-python-path",
         ),
         pytest.param(
             ["--pylint-fail-under", "high"],
-            "input 'pylint-fail-under' must be a number",
+            "--pylint-fail-under must be a number",
             id="score-not-a-number",
         ),
         pytest.param(["--pylint-fail-under", "11"], "must be from 0 to 10", id="score-out-of-range"),

@@ -39,7 +39,7 @@ DIGEST = "sha256:" + "ab" * 32
         pytest.param([f"ghcr.io/org/m@{DIGEST}"], "must end with ':<tag>'", id="digest-only"),
         pytest.param(["ghcr.io/org/m:1", "quay.io/org/m:1"], "different registries", id="two-registries"),
         pytest.param(
-            ["ghcr.io/Org/m:1"], "input 'tags' holds 'ghcr.io/Org/m:1' is not valid", id="names-the-input"
+            ["ghcr.io/Org/m:1"], "--tags holds 'ghcr.io/Org/m:1' is not valid", id="names-the-input"
         ),
     ],
 )

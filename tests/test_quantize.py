@@ -60,15 +60,21 @@ def test_agreement_keeps_the_worst_error() -> None:
 @pytest.mark.parametrize(
     ("variant", "max_abs", "max_rel", "complaint"),
     [
-        pytest.param("int4", "0.01", "0.01", "input 'quantize' is 'int4'", id="unknown-variant"),
-        pytest.param("int8", "lots", "0.01", "input 'max-abs-error' must be a number", id="not-a-number"),
-        pytest.param("int8", "0.01", "-1", "input 'max-rel-error' must be zero or more", id="negative"),
-        pytest.param("int8", "nan", "0.01", "input 'max-abs-error' must be zero or more", id="nan"),
+        pytest.param("int4", "0.01", "0.01", "--quantize is 'int4'", id="unknown-variant"),
+        pytest.param("int8", "lots", "0.01", "--max-abs-error must be a number", id="not-a-number"),
+        pytest.param("int8", "0.01", "-1", "--max-rel-error must be zero or more", id="negative"),
+        pytest.param("int8", "nan", "0.01", "--max-abs-error must be zero or more", id="nan"),
     ],
 )
 def test_parse_settings_refuses(variant: str, max_abs: str, max_rel: str, complaint: str) -> None:
     with pytest.raises(StepError, match=complaint):
         quantize.parse_settings(variant, max_abs, max_rel)
+
+
+def test_parse_settings_names_the_action_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INPUT_MAX_ABS_ERROR", "lots")  # how actions/build passes its inputs
+    with pytest.raises(StepError, match=r"^input 'max-abs-error' must be a number, not 'lots'$"):
+        quantize.parse_settings("int8", "lots", "0.01")
 
 
 def test_no_variant_asked_for_is_none() -> None:
@@ -158,7 +164,7 @@ def test_build_refuses_bad_thresholds_before_quantizing(
     ]
     result = run_step(build.main, argv, tmp_path, monkeypatch)
     assert result.code == 1
-    assert "input 'max-rel-error' must be a number, not '5%'" in result.out + result.err
+    assert "--max-rel-error must be a number, not '5%'" in result.out + result.err
     assert not smooth_model.with_name("m-int8").exists()
 
 

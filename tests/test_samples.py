@@ -40,18 +40,16 @@ def test_a_folder_without_samples_has_none(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("actions", "named"),
-    [pytest.param(False, "--samples", id="terminal"), pytest.param(True, "input 'samples'", id="actions")],
+    ("action", "named"),
+    [pytest.param(False, "--samples", id="command-line"), pytest.param(True, "input 'samples'", id="action")],
 )
 def test_a_missing_samples_file_is_named_as_the_user_gave_it(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, actions: bool, named: str
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, action: bool, named: str
 ) -> None:
-    monkeypatch.delenv("INPUT_SAMPLES", raising=False)
-    if actions:
-        monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    else:
-        monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     missing = tmp_path / "no-such.json"
+    monkeypatch.delenv("INPUT_SAMPLES", raising=False)
+    if action:
+        monkeypatch.setenv("INPUT_SAMPLES", str(missing))
     with pytest.raises(StepError) as caught:
         samples_file.locate(tmp_path, str(missing))
     assert (

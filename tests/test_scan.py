@@ -398,7 +398,7 @@ def test_a_missing_config_file_is_refused(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     run = scan_step(IMAGE, tmp_path, monkeypatch, "--config", "nope.yaml")
     assert run.code == scan.USAGE_EXIT
-    assert "grype config 'nope.yaml' (input 'config') does not exist" in run.summary
+    assert "grype config 'nope.yaml' (--config) does not exist" in run.summary
 
 
 def test_the_pinned_versions_have_one_home() -> None:

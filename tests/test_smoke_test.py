@@ -62,10 +62,7 @@ def test_summary_leads_with_the_verdict() -> None:
         ),
     ],
 )
-def test_bad_inputs_are_refused(
-    args: list[str], complaint: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)  # a terminal: messages name the flags
+def test_bad_inputs_are_refused(args: list[str], complaint: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         smoke_test.main(["--image", "whatever:1", *args])
     assert exited.value.code == 1

@@ -126,10 +126,15 @@ def test_every_computed_tag_is_a_valid_docker_tag(version: str, ref: str) -> Non
         pytest.param("team/housing", "give tags only", id="slash"),
     ],
 )
-def test_invalid_explicit_tags_are_refused(tag: str, message: str) -> None:
+def test_invalid_explicit_tags_are_refused(tag: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INPUT_TAGS", tag)  # given as the step's input: the message names the input
     with pytest.raises(gha.StepError, match=message) as error:
         compute_tags(model_version="1", explicit=[tag])
-    assert "input 'tags'" in str(error.value)
+    assert str(error.value).startswith(f"input 'tags' holds {tag!r}")
+    monkeypatch.delenv("INPUT_TAGS")  # given on a terminal: the message names the flag
+    with pytest.raises(gha.StepError, match=message) as error:
+        compute_tags(model_version="1", explicit=[tag])
+    assert str(error.value).startswith(f"--tags holds {tag!r}")
 
 
 @pytest.mark.parametrize(
