@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from serving.payload import json_type
+
 REL_TOL = 1e-5
 ABS_TOL = 1e-6
 
@@ -72,26 +74,11 @@ def compare(
         for i, (want, got) in enumerate(zip(expected, actual, strict=True)):
             differences += compare(want, got, rel_tol=rel_tol, abs_tol=abs_tol, path=f"{path}[{i}]")
         return differences
-    if type_name(expected) != type_name(actual):
-        return [Difference(path, expected, actual, f"{type_name(actual)} instead of {type_name(expected)}")]
+    if json_type(expected) != json_type(actual):
+        return [Difference(path, expected, actual, f"{json_type(actual)} instead of {json_type(expected)}")]
     if expected != actual:
         return [Difference(path, expected, actual, "different value")]
     return []
-
-
-def type_name(value: Any) -> str:
-    """The JSON type of a value, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if is_number(value):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def describe(differences: list[Difference], limit: int = 3) -> str:

@@ -214,16 +214,22 @@ def column_by_index(name: str, column: dict[str, Any], index: list[str], first: 
     )
 
 
-def type_name(value: Any) -> str:
-    """JSON name of a parsed value's type, for error messages."""
+def json_type(value: Any) -> str:
+    """The JSON type of a parsed value: null, boolean, number, string, array or object."""
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "a boolean"
+        return "boolean"
     if isinstance(value, int | float):
-        return "a number"
+        return "number"
     if isinstance(value, str):
-        return "a string"
+        return "string"
     if isinstance(value, list):
-        return "an array"
-    return "an object"
+        return "array"
+    return "object"
+
+
+def type_name(value: Any) -> str:
+    """The JSON type of a parsed value with its article ("a number", "an array"), for error messages."""
+    name = json_type(value)
+    return name if name == "null" else ("an " if name[0] in "ao" else "a ") + name

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from scripts import gha, lint
-from scripts.lint import Finding
+from scripts.lint_findings import Finding
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lint"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -139,25 +139,6 @@ def test_judge_hadolint(
 )
 def test_pylint_verdict(score: float, fail_under: float, passed: bool) -> None:
     assert lint.PylintVerdict(score, fail_under, ()).passed is passed
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        pytest.param("", id="empty"),
-        pytest.param('{"messages": []}', id="no-score"),
-        pytest.param("[]", id="old-json-format"),
-    ],
-)
-def test_parse_pylint_rejects_other_output(text: str) -> None:
-    with pytest.raises(lint.ToolOutputError):
-        lint.parse_pylint(text)
-
-
-def test_display_path_is_relative_to_the_repository(tmp_path: Path) -> None:
-    assert lint.display_path(str(tmp_path / "serving" / "app.py"), tmp_path) == "serving/app.py"
-    assert lint.display_path("Dockerfile", tmp_path) == "Dockerfile"
-    assert lint.display_path("/elsewhere/Dockerfile", tmp_path) == "/elsewhere/Dockerfile"
 
 
 # --- the step, with the real tools ----------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from serving.errors import ClientError
-from serving.payload import Columns, Rows, Values, n_rows, parse
+from serving.payload import Columns, Rows, Values, json_type, n_rows, parse, type_name
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,19 @@ def test_malformed_bodies_are_400s(body: Any, message: str) -> None:
         parse(body)
     assert refused.value.status == 400
     assert message in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("value", "bare", "with_article"),
+    [
+        pytest.param(None, "null", "null", id="null"),
+        pytest.param(True, "boolean", "a boolean", id="bool-is-not-a-number"),
+        pytest.param(1, "number", "a number", id="int"),
+        pytest.param(1.5, "number", "a number", id="float"),
+        pytest.param("x", "string", "a string", id="string"),
+        pytest.param([1], "array", "an array", id="array"),
+        pytest.param({"a": 1}, "object", "an object", id="object"),
+    ],
+)
+def test_json_type_and_its_name_in_messages(value: Any, bare: str, with_article: str) -> None:
+    assert (json_type(value), type_name(value)) == (bare, with_article)
