@@ -14,58 +14,22 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from scripts import gha
+from scripts.download_limits import Transfer
 
 if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
     from azure.core.credentials import TokenCredential
     from azure.storage.blob import ContainerClient
 
 CHUNK = 4 * 1024 * 1024
 RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How much, how long, and how many tries a download may take."""
-
-    max_bytes: int
-    timeout: float
-    attempts: int = 4
-    longest_wait: float = 60.0
-
-
-@dataclass
-class Transfer:
-    """The running totals of one model's download, checked against its limits."""
-
-    limits: Limits
-    account: str
-    started: float = field(default_factory=time.monotonic)
-    total: int = 0
-
-    def remaining(self) -> float:
-        """Seconds left before the deadline."""
-        return self.limits.timeout - (time.monotonic() - self.started)
-
-    def add(self, size: int, what: str) -> None:
-        """Count `size` more bytes; refuse when over the cap or past the deadline."""
-        self.total += size
-        if self.total > self.limits.max_bytes:
-            raise gha.StepError(
-                f"the model's files are larger than the limit of {self.limits.max_bytes / 1024 / 1024:g} MB "
-                f"(at least {self.total} bytes, reading {what}); raise input 'max-size-mb' if this model "
-                "really is that big"
-            )
-        if self.remaining() < 0:
-            raise gha.StepError(
-                f"downloading the model did not finish within {self.limits.timeout:g} s ({self.total} bytes "
-                f"read, at {what}); raise input 'timeout' for a big model on a slow link"
-            )
 
 
 @dataclass(frozen=True)
@@ -91,7 +55,6 @@ def parse_model_uri(uri: str) -> tuple[str, str]:
 def open_container(client: Any, datastore_name: str, credential: TokenCredential) -> ContainerClient:
     """A client for the datastore's container, signed with the datastore's key, SAS or our identity."""
     from azure.ai.ml.entities import AccountKeyConfiguration, SasTokenConfiguration
-    from azure.storage.blob import ContainerClient
 
     datastore = client.datastores.get(datastore_name, include_secrets=True)
     container = getattr(datastore, "container_name", None)
@@ -108,16 +71,64 @@ def open_container(client: Any, datastore_name: str, credential: TokenCredential
     if isinstance(secret, str):
         gha.mask(secret)
     account_url = f"{datastore.protocol or 'https'}://{datastore.account_name}.blob.{datastore.endpoint}"
+    return container_client(account_url, container, secret)
+
+
+def container_client(account_url: str, container: str, credential: Any) -> ContainerClient:
+    """A container client that reads in CHUNK pieces and leaves retrying to `retrying`."""
+    from azure.storage.blob import ContainerClient
+
     return ContainerClient(
         account_url,
         container,
-        credential=secret,
+        credential=credential,
         retry_total=0,  # retried here, resuming where a chunk failed, so that Retry-After is honoured
         max_single_get_size=CHUNK,
         max_chunk_get_size=CHUNK,
         connection_timeout=10,
         read_timeout=60,
     )
+
+
+def open_registry_files(
+    client: MLClient, ref: Any, version: str, blob_uri: str, credential: TokenCredential
+) -> tuple[ContainerClient, str]:
+    """The container and prefix of a registry model's files, with the credential the registry grants.
+
+    A registry keeps its assets in its own storage; its data plane's `datarefs` call answers the
+    blob URI to read and a SAS URI for it, or `NoCredentials` when the caller's identity reads it.
+    This is the request `ModelOperations.download` makes for a registry model (azure-ai-ml 1.35,
+    azure/ai/ml/_utils/_registry_utils.py `get_storage_details_for_registry_assets`, whose
+    `NoCredentials` branch never matches the wire value), sent through the registry client the
+    MLClient built after discovery.
+    """
+    from azure.core.rest import HttpRequest
+
+    service = client.models._registry_service_client  # the discovered registry data plane
+    request = HttpRequest(
+        "POST",
+        f"/subscriptions/{client.subscription_id}/resourceGroups/{client.resource_group_name}"
+        f"/providers/Microsoft.MachineLearningServices/registries/{ref.registry}"
+        f"/datarefs/{ref.name}/versions/{version}",
+        params={"api-version": "2021-10-01-dataplanepreview"},
+        headers={"Accept": "application/json"},
+        json={"assetId": ref.asset_uri(version), "blobUri": blob_uri},
+    )
+    response = service.send_request(request)
+    response.raise_for_status()
+    reference = response.json()["blobReferenceForConsumption"]
+    credential_info = reference.get("credential") or {}
+    secret: Any = credential  # NoCredentials: the signed-in identity reads the registry's storage
+    where = str(reference.get("blobUri") or blob_uri)
+    if credential_info.get("credentialType") == "SAS" and credential_info.get("sasUri"):
+        where = str(credential_info["sasUri"])
+        secret = urlsplit(where).query
+        gha.mask(secret)
+    parts = urlsplit(where)
+    container, _, prefix = unquote(parts.path).lstrip("/").partition("/")
+    if not container or not prefix:
+        raise gha.StepError(f"the registry answered a storage location without a path ({parts.netloc})")
+    return container_client(f"{parts.scheme}://{parts.netloc}", container, secret), prefix
 
 
 def list_files(container: ContainerClient, prefix: str, transfer: Transfer) -> list[StoredFile]:
@@ -172,13 +183,11 @@ def retrying(action: Callable[[], T], what: str, transfer: Transfer) -> T:
             wait = retry_delay({}, attempt)
         if wait > min(transfer.limits.longest_wait, transfer.remaining()):
             raise gha.StepError(
-                f"storage account '{transfer.account}' asked to wait {wait:g} s before retrying {what}, "
+                f"{transfer.where} asked to wait {wait:g} s before retrying {what}, "
                 f"longer than the {transfer.limits.timeout:g} s timeout leaves; re-run later, or raise "
                 "input 'timeout'"
             )
-        gha.annotate(
-            "warning", f"storage account '{transfer.account}' is busy; retrying {what} in {wait:g} s"
-        )
+        gha.annotate("warning", f"{transfer.where} is busy; retrying {what} in {wait:g} s")
         time.sleep(wait)
     raise AssertionError("unreachable: the last attempt returns or raises")
 

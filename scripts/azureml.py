@@ -2,55 +2,40 @@
 
 Signs in with the credential `scripts.azure_credential` chooses (the Azure CLI session after
 `azure/login` with OIDC, or a service principal's `AZURE_CLIENT_ID`/`AZURE_TENANT_ID`/
-`AZURE_CLIENT_SECRET`), resolves `latest` or a label with `MLClient.models.get`, and streams the
-model's files from its datastore (`scripts.azureml_files`). Every failure the user can fix becomes
-one `gha.StepError` that says what and what next. The Azure SDKs are imported lazily so that the
-other sources never pay for them.
+`AZURE_CLIENT_SECRET`) in the chosen cloud, reads the model from a workspace or from a registry
+(`MLClient(registry_name=...)`), resolves `latest` or a label with `MLClient.models.get`, and streams
+the model's files from storage (`scripts.azureml_files`): a workspace model's from its datastore,
+a registry model's from where the registry's `datarefs` call points, with the SAS it hands out.
+Every failure the user can fix becomes one `gha.StepError` that says what and what next. The Azure
+SDKs are imported lazily so that the other sources never pay for them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scripts import azure_blob, azure_credential, azure_faults, azureml_files, gha
-from scripts.azure_blob import Limits
+from scripts import azure_blob, azure_credential, azureml_files, gha
+from scripts.azure_faults import (
+    DATASTORE_ROLE_HINT,
+    SCOPE_MISSING_CODES,
+    azure_errors,
+    error_code,
+    first_line,
+    storage_errors,
+)
+from scripts.azure_ref import AzureModelRef
 from scripts.azureml_files import ModelFiles
+from scripts.download_limits import Limits, Transfer
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
     from azure.core.credentials import TokenCredential
 
-ARM_SCOPE = "https://management.azure.com/.default"
-ROLE_HINT = (
-    "give the signed-in identity the 'AzureML Data Scientist' role on the workspace (or a custom role "
-    "with Microsoft.MachineLearningServices/workspaces/models/*/read, .../datastores/read and "
-    ".../datastores/listsecrets/action); role assignments can take a few minutes to apply. Azure also "
-    "answers 403 for a workspace or resource group that does not exist when you lack access to it: check "
-    "those inputs too"
-)
-STORAGE_ROLE_HINT = (
-    "the download from the workspace's storage account was refused: with a credential-less "
-    "(identity-based) datastore the identity needs 'Storage Blob Data Reader' on the storage account; "
-    "otherwise it needs the 'AzureML Data Scientist' role on the workspace to read the datastore's key"
-)
-SIGN_IN_HINT = (
-    "in GitHub Actions run azure/login first with client-id, tenant-id and subscription-id (OIDC, the job "
-    "needs `permissions: id-token: write` and a federated credential whose subject matches the job), or "
-    "set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal"
-)
-CREDENTIAL_VARIABLES = (
-    "AZURE_CLIENT_ID",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_FEDERATED_TOKEN_FILE",
-)
 # Errors that will not heal must fail in seconds: azure-core retries up to 10 times with backoff.
 RETRY_SETTINGS: dict[str, Any] = {
     "retry_total": 2,
@@ -62,30 +47,6 @@ RETRY_SETTINGS: dict[str, Any] = {
     "connection_timeout": 10,
     "read_timeout": 60,
 }
-NETWORK_MARKERS = (
-    "Unable to connect to proxy",
-    "Failed to establish a new connection",
-    "Connection refused",
-    "Connection aborted",
-    "Max retries exceeded",
-    "timed out",
-    "Name or service not known",
-    "Temporary failure in name resolution",
-)
-SCOPE_MISSING_CODES = frozenset({"ResourceNotFound", "ResourceGroupNotFound", "SubscriptionNotFound"})
-TOKEN_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-
-
-@dataclass(frozen=True)
-class AzureModelRef:
-    """Where a registered model lives and which version to take."""
-
-    subscription_id: str
-    resource_group: str
-    workspace: str
-    name: str
-    version: str = "latest"
-    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,31 +69,6 @@ class VersionInfo:
     created: str
 
 
-def check_ref(ref: AzureModelRef) -> None:
-    """Refuse incomplete or contradictory coordinates before any network call."""
-    missing = [
-        option
-        for option, value in (
-            ("subscription-id", ref.subscription_id),
-            ("resource-group", ref.resource_group),
-            ("workspace", ref.workspace),
-            ("model-name", ref.name),
-        )
-        if not (value or "").strip()
-    ]
-    if missing:
-        raise gha.StepError(
-            f"the azureml source needs {', '.join('--' + name for name in missing)} "
-            "(or the matching action inputs); give the workspace coordinates and the registered model's name"
-        )
-    version = (ref.version or "latest").strip()
-    if ref.label and version.lower() != "latest":
-        raise gha.StepError(
-            f"give either model-version ({ref.version}) or model-label ({ref.label}), not both; "
-            "a label picks the version for you"
-        )
-
-
 def describe_versions(versions: Sequence[VersionInfo]) -> str:
     """`1, 2 and 3 (the latest is 3)`, newest by creation time."""
     ordered = sorted(versions, key=lambda v: (v.created, _version_key(v.version)))
@@ -148,7 +84,7 @@ def _version_key(version: str) -> tuple[int, int | str]:
 
 def missing_model_message(ref: AzureModelRef, existing: Sequence[str]) -> str:
     """The message for a model name that the workspace does not have."""
-    where = f"workspace '{ref.workspace}' (resource group '{ref.resource_group}')"
+    where = ref.where()
     if not existing:
         return f"model '{ref.name}' is not registered in {where}, which has no models; register it first"
     names = sorted(existing, key=str.lower)
@@ -161,7 +97,7 @@ def missing_model_message(ref: AzureModelRef, existing: Sequence[str]) -> str:
 def missing_version_message(ref: AzureModelRef, versions: Sequence[VersionInfo]) -> str:
     """The message for a version that the model does not have (it has `versions`, at least one)."""
     return (
-        f"model '{ref.name}' has no version {ref.version} in workspace '{ref.workspace}'; it has versions "
+        f"model '{ref.name}' has no version {ref.version} in {ref.where()}; it has versions "
         f"{describe_versions(versions)}; set model-version to one of them or to 'latest'"
     )
 
@@ -169,106 +105,9 @@ def missing_version_message(ref: AzureModelRef, versions: Sequence[VersionInfo])
 def no_versions_message(ref: AzureModelRef) -> str:
     """The message for a model whose version list is empty (all archived, or none registered)."""
     return (
-        f"model '{ref.name}' in workspace '{ref.workspace}' has no active versions (archived versions "
+        f"model '{ref.name}' in {ref.where()} has no active versions (archived versions "
         "are not listed); register a version or restore an archived one"
     )
-
-
-def first_line(error: BaseException) -> str:
-    """The SDK's message without its multi-line noise or tokens."""
-    text = getattr(error, "message", None) or str(error)
-    for line in str(text).splitlines():
-        line = line.strip()
-        if line and not line.lower().startswith(("traceback", "content:")):
-            return TOKEN_PATTERN.sub("***", line)
-    return type(error).__name__
-
-
-def _network_hint() -> str:
-    proxy = next((os.environ[name] for name in ("HTTPS_PROXY", "https_proxy") if os.environ.get(name)), None)
-    through = f" through the proxy {proxy} (HTTPS_PROXY)" if proxy else ""
-    return (
-        f"cannot reach Azure{through}; check the runner's network access to management.azure.com, "
-        "login.microsoftonline.com and *.blob.core.windows.net, then re-run"
-    )
-
-
-@contextmanager
-def azure_errors(ref: AzureModelRef, doing: str, role_hint: str = ROLE_HINT) -> Iterator[None]:
-    """Turn the SDK's sign-in, permission and network failures into one StepError each."""
-    from azure.ai.ml.exceptions import MlException
-    from azure.core.exceptions import (
-        ClientAuthenticationError,
-        HttpResponseError,
-        ServiceRequestError,
-        ServiceResponseError,
-    )
-
-    try:
-        yield
-    except MlException as error:
-        raise gha.StepError(f"{doing} failed: Azure ML said: {first_line(error)}") from None
-    except ClientAuthenticationError as error:
-        if is_network_failure(str(error)):
-            raise gha.StepError(f"{doing} failed: {_network_hint()} ({credential_detail(error)})") from None
-        raise gha.StepError(sign_in_message(error)) from None
-    except (ServiceRequestError, ServiceResponseError) as error:
-        raise gha.StepError(f"{doing} failed: {_network_hint()} ({first_line(error)})") from None
-    except HttpResponseError as error:
-        if error.status_code == 403:
-            raise gha.StepError(
-                f"{doing} was refused (403) on workspace '{ref.workspace}' in resource group "
-                f"'{ref.resource_group}': {http_detail(error)}; {role_hint}"
-            ) from None
-        if error.status_code == 404 and error_code(error) in SCOPE_MISSING_CODES:
-            raise gha.StepError(f"{_workspace_missing(ref)} (Azure said: {first_line(error)})") from None
-        raise gha.StepError(
-            f"{doing} failed: Azure answered HTTP {error.status_code}: {http_detail(error)}"
-        ) from None
-
-
-def _workspace_missing(ref: AzureModelRef) -> str:
-    return (
-        f"workspace '{ref.workspace}' was not found in resource group '{ref.resource_group}' of "
-        f"subscription '{ref.subscription_id}'; check the workspace, resource-group and "
-        "subscription-id inputs"
-    )
-
-
-def error_code(error: Any) -> str:
-    """The error code of an HttpResponseError: ARM's (`ResourceNotFound`) or storage's header."""
-    code = getattr(error, "error_code", None) or getattr(getattr(error, "error", None), "code", None)
-    return str(getattr(code, "value", code) or "")
-
-
-def http_detail(error: Any) -> str:
-    """The first line of an HTTP error, with its error code when the line lacks it."""
-    line, code = first_line(error), error_code(error)
-    return f"{line} ({code})" if code and code not in line else line
-
-
-def credential_detail(error: BaseException) -> str:
-    """Why sign-in failed, from DefaultAzureCredential's tab-indented line per credential it tried."""
-    text = TOKEN_PATTERN.sub("***", str(getattr(error, "message", None) or error))
-    tried = [line.strip() for line in text.splitlines() if line.startswith("\t") and "Credential" in line]
-    return "; ".join(tried).rstrip(".") or first_line(error)
-
-
-def sign_in_message(error: BaseException) -> str:
-    """Explain a failed sign-in: what the credentials said, which variables are set, what to check."""
-    text = str(getattr(error, "message", None) or error)
-    said = credential_detail(error)
-    codes = sorted(set(re.findall(r"AADSTS\d+", text)))
-    present = [name for name in CREDENTIAL_VARIABLES if os.environ.get(name)]
-    absent = [name for name in CREDENTIAL_VARIABLES if name not in present]
-    have = f"set: {', '.join(present) or 'none'}; not set: {', '.join(absent) or 'none'}"
-    code_text = f" ({', '.join(codes)})" if codes else ""
-    return f"sign-in to Azure failed{code_text}: {said}. Variables {have}. To fix: {SIGN_IN_HINT}"
-
-
-def is_network_failure(text: str) -> bool:
-    """True when an error message says the network, not the credentials, failed."""
-    return any(marker in text for marker in NETWORK_MARKERS)
 
 
 def _mask_secrets() -> None:
@@ -277,11 +116,13 @@ def _mask_secrets() -> None:
         gha.mask(secret)
 
 
-def sign_in(credential: TokenCredential, ref: AzureModelRef, kind: azure_credential.CredentialKind) -> None:
+def sign_in(
+    credential: TokenCredential, ref: AzureModelRef, kind: azure_credential.CredentialKind, arm_scope: str
+) -> None:
     """Get an ARM token once up front, so a failed sign-in is told apart from a refused request."""
     try:
-        with azure_errors(ref, "signing in to Azure"):
-            token = credential.get_token(ARM_SCOPE)
+        with azure_errors(ref, f"signing in to Azure ({ref.cloud})"):
+            token = credential.get_token(arm_scope)
     except gha.StepError as error:
         raise gha.StepError(f"{error} (the step signed in with {kind.value})") from None
     gha.mask(token.token)
@@ -303,7 +144,7 @@ def list_model_names(client: MLClient, ref: AzureModelRef) -> list[str]:
     """The names of the models registered in the workspace."""
     from azure.ai.ml.constants import ListViewType
 
-    with azure_errors(ref, f"listing the models of workspace '{ref.workspace}'"):
+    with azure_errors(ref, f"listing the models of {ref.where()}"):
         # All, not only active: a model whose versions are all archived still exists.
         return sorted({str(m.name) for m in client.models.list(list_view_type=ListViewType.ALL)})
 
@@ -357,18 +198,42 @@ def _created(model: Any) -> str:
 
 
 def make_client(credential: TokenCredential, ref: AzureModelRef) -> MLClient:
-    """An MLClient for the workspace with bounded retries and no telemetry."""
+    """An MLClient for the workspace or the registry, in the ref's cloud, with bounded retries and no
+    telemetry. For a registry the SDK asks the discovery service where it lives, here and now."""
     from azure.ai.ml import MLClient
 
-    return MLClient(
-        credential,
-        subscription_id=ref.subscription_id.strip(),
-        resource_group_name=ref.resource_group.strip(),
-        workspace_name=ref.workspace.strip(),
-        enable_telemetry=False,
-        show_progress=False,
-        **RETRY_SETTINGS,
+    scope: dict[str, str | None] = (
+        {"registry_name": ref.registry, "subscription_id": None, "resource_group_name": None}
+        if ref.registry
+        else {
+            "subscription_id": ref.subscription_id,
+            "resource_group_name": ref.resource_group,
+            "workspace_name": ref.workspace,
+        }
     )
+    with azure_errors(ref, f"finding {ref.where()}"):
+        return MLClient(
+            credential,
+            cloud=ref.cloud,
+            enable_telemetry=False,
+            show_progress=False,
+            **scope,
+            **RETRY_SETTINGS,
+        )
+
+
+def open_storage(
+    client: MLClient, ref: AzureModelRef, model: Any, credential: TokenCredential
+) -> tuple[Any, str]:
+    """The container client and blob prefix of a resolved model version's files."""
+    if ref.registry:
+        with azure_errors(ref, f"asking registry '{ref.registry}' where model '{ref.name}' is stored"):
+            return azure_blob.open_registry_files(
+                client, ref, str(model.version), str(model.path), credential
+            )
+    datastore, prefix = azure_blob.parse_model_uri(str(model.path))
+    with azure_errors(ref, f"reading datastore '{datastore}'", DATASTORE_ROLE_HINT):
+        return azure_blob.open_container(client, datastore, credential), prefix
 
 
 def download(ref: AzureModelRef, dest: Path, onnx_file: str | None, limits: Limits) -> DownloadedModel:
@@ -377,20 +242,20 @@ def download(ref: AzureModelRef, dest: Path, onnx_file: str | None, limits: Limi
     Returns where they are and the version's metadata; raises gha.StepError when anything is
     wrong, with the fix in the message.
     """
-    check_ref(ref)
     _mask_secrets()
     logging.getLogger("azure.identity").setLevel(logging.ERROR)
+    cloud = azure_credential.endpoints(ref.cloud)
     kind = azure_credential.choose(os.environ)
-    credential = azure_credential.make(kind, **RETRY_SETTINGS)
-    sign_in(credential, ref, kind)
+    credential = azure_credential.make(kind, cloud, **RETRY_SETTINGS)
+    sign_in(credential, ref, kind, cloud.arm_scope)
     client = make_client(credential, ref)
     model = resolve(client, ref)
     version = str(model.version)
-    datastore, prefix = azure_blob.parse_model_uri(str(model.path))
-    with azure_errors(ref, f"reading datastore '{datastore}'", STORAGE_ROLE_HINT):
-        container = azure_blob.open_container(client, datastore, credential)
-    transfer = azure_blob.Transfer(limits, account=str(container.account_name))
-    with storage_errors(transfer.account, f"downloading model '{ref.name}' version {version}"):
+    container, prefix = open_storage(client, ref, model, credential)
+    transfer = Transfer(limits, where=f"storage account '{container.account_name}'")
+    with storage_errors(
+        ref, str(container.account_name), f"downloading model '{ref.name}' version {version}"
+    ):
         try:
             files = azureml_files.download_model_files(container, prefix, dest, onnx_file, transfer)
         except gha.StepError as error:
@@ -403,19 +268,3 @@ def download(ref: AzureModelRef, dest: Path, onnx_file: str | None, limits: Limi
         created=_created(model),
         tags={str(key): str(value) for key, value in (model.tags or {}).items()},
     )
-
-
-@contextmanager
-def storage_errors(account: str, doing: str) -> Iterator[None]:
-    """Turn a storage failure into its cause and fix (azure_faults), never a traceback."""
-    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-
-    try:
-        yield
-    except HttpResponseError as error:
-        cause = azure_faults.storage_cause(
-            error_code(error), error.status_code or 0, account, first_line(error)
-        )
-        raise gha.StepError(f"{doing} failed: {cause}") from None
-    except (ServiceRequestError, ServiceResponseError) as error:
-        raise gha.StepError(f"{doing} failed: {_network_hint()} ({first_line(error)})") from None

@@ -2,20 +2,20 @@
 
 An MLflow folder's `MLmodel` is read first, so that a non-ONNX flavor is refused before any weights
 are downloaded; then the ONNX file, then the external-data files its tensors name, then the
-sidecars beside it (`scripts.fetch.SIDECARS`). Other files of the asset (conda.yaml, code) stay
+sidecars beside it (`serving.model_folder.SIDECARS`). Other files of the asset (conda.yaml, code) stay
 in the datastore.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from scripts import azure_blob, gha, mlflow_model, onnx_files
-from scripts.azure_blob import StoredFile, Transfer
-from scripts.fetch import SIDECARS
+from scripts.azure_blob import StoredFile
+from scripts.download_limits import Transfer
+from serving.model_folder import SIDECARS
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -61,7 +61,6 @@ def download_model_files(
             "the model from its files"
         )
     by_name = {stored.relative: stored for stored in files}
-    listed = sum(stored.size for stored in files)
     chosen = pick_model_file(container, files, onnx_file, dest, transfer)
     folder = PurePosixPath(chosen).parent
     azure_blob.download_file(container, by_name[chosen], dest / chosen, transfer)
@@ -73,13 +72,7 @@ def download_model_files(
             f"the model's {chosen} keeps weights in {', '.join(missing)}, which the registered asset lacks; "
             "register the whole folder (the .onnx file and its data files)"
         )
-    needed = sum(by_name[name].size for name in wanted)
-    if transfer.total + needed > transfer.limits.max_bytes:
-        raise gha.StepError(
-            f"the model's files are {transfer.total + needed} bytes (the asset holds {listed}), over the "
-            f"limit of {transfer.limits.max_bytes / 1024 / 1024:g} MB; raise input 'max-size-mb' if this "
-            "model really is that big"
-        )
+    transfer.expect(sum(by_name[name].size for name in wanted), f"the weights of {chosen}")
     for name in wanted:
         azure_blob.download_file(container, by_name[name], dest / name, transfer)
     for sidecar in SIDECARS:
@@ -90,5 +83,5 @@ def download_model_files(
         onnx_path=dest / chosen,
         external=tuple(external),
         downloaded_bytes=transfer.total,
-        seconds=time.monotonic() - transfer.started,
+        seconds=transfer.seconds(),
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from scripts import gha
-from serving.model_folder import PROVENANCE_FILE, file_sha256
+from serving.model_folder import PROVENANCE_FILE
 
 SOURCES = ("local", "https", "azureml")
 _REQUIRED = ("source", "uri", "name", "version", "sha256", "fetched_at")
@@ -30,12 +32,17 @@ class Provenance:
     workspace: str | None = None
     resource_group: str | None = None
     subscription_id: str | None = None
+    registry: str | None = None
     asset_id: str | None = None
     created: str | None = None
     tags: dict[str, str] | None = None
     # A variant made by scripts.quantize: its name ("int8"), and the sha256 of the model it was made from.
     quantized: str | None = None
     fp32_sha256: str | None = None
+    # Every file fetched into the folder (model.onnx, external data, sidecars) and its sha256, and the
+    # folder digest over them (folder_digest); absent in records written before they existed.
+    files: dict[str, str] | None = None
+    folder_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object, without the Azure ML fields when they are absent."""
@@ -49,6 +56,15 @@ class Provenance:
 def utc_now() -> str:
     """The current time as ISO-8601 UTC with a `Z`, to the second."""
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def folder_digest(files: Mapping[str, str]) -> str:
+    """The sha256 of `sha256sum`'s lines for the files (`<sha256>  <name>`, sorted by name): what
+    `LC_ALL=C sha256sum <files, sorted> | sha256sum` prints in the model folder."""
+    lines = "".join(
+        f"{digest}  {name}\n" for name, digest in sorted(files.items(), key=lambda item: item[0].encode())
+    )
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def redact_url(url: str) -> str:
@@ -69,16 +85,19 @@ def from_dict(data: object, where: str) -> Provenance:
         raise gha.StepError(f"{where} lacks {', '.join(missing)}; run the fetch step again to rewrite it")
     known = {field.name for field in dataclasses.fields(Provenance)}
     values = {key: value for key, value in data.items() if key in known}
-    if values.get("tags") is not None:
-        values["tags"] = {str(key): str(value) for key, value in dict(values["tags"]).items()}
+    for mapping in ("tags", "files"):
+        if values.get(mapping) is not None:
+            values[mapping] = {str(key): str(value) for key, value in dict(values[mapping]).items()}
     for key in (
         "workspace",
         "resource_group",
         "subscription_id",
+        "registry",
         "asset_id",
         "created",
         "quantized",
         "fp32_sha256",
+        "folder_sha256",
     ):
         if values.get(key) is not None:
             values[key] = str(values[key])
@@ -105,8 +124,3 @@ def write(model_dir: Path, record: Provenance) -> Path:
     path = model_dir / PROVENANCE_FILE
     path.write_text(json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
-
-
-# The names scripts/fetch.py still uses; they go once it imports serving.model_folder (engineer H1).
-FILENAME = PROVENANCE_FILE
-sha256_of = file_sha256

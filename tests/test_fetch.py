@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import ipaddress
 import json
 import ssl
+import subprocess
 import threading
 import types
 from collections.abc import Iterator
@@ -15,16 +15,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from onnx import TensorProto, helper, save
 
 from scripts import fetch
 from scripts.provenance import redact_url
+from serving.model_folder import CONFIG_FILE, SIDECARS, TOKENIZER_FILE
 from tests import steps
-from tests.mlflow_models import onnx_with_external_data
+from tests.azureml.standin_ca import make_ca
+from tests.mlflow_models import WEIGHTS_FILE, onnx_with_external_data
 from tests.steps import StepRun
 
 LOCALHOST = "127.0.0.1"
@@ -100,12 +98,21 @@ def test_local_folder_copies_model_sidecars_and_writes_provenance(
         "model-dir": str(dest.resolve()),
         "model-file": str((dest / "model.onnx").resolve()),
         "sha256": expected,
+        "folder-sha256": sha256sum_of_sha256sum(dest, ["model.onnx", "modelship.json", "samples.json"]),
         "model-name": "housing",
         "model-version": "1.2.3",
         "provenance": str((dest / "provenance.json").resolve()),
     }
     assert run.summary.startswith("### ✅ Fetched model `housing` version `1.2.3`")
     assert expected in run.summary
+
+
+def sha256sum_of_sha256sum(folder: Path, names: list[str]) -> str:
+    """What the docs tell a user to run for a folder digest: `LC_ALL=C sha256sum <names> | sha256sum`."""
+    listing = subprocess.run(
+        ["sha256sum", *sorted(names)], cwd=folder, env={"LC_ALL": "C"}, capture_output=True, check=True
+    ).stdout
+    return hashlib.sha256(listing).hexdigest()
 
 
 def test_local_file_renamed_to_model_onnx_with_name_from_stem(
@@ -296,12 +303,12 @@ def test_folder_with_several_models_needs_onnx_file(
         ),
         pytest.param(
             ["--source", "azureml"],
-            "needs input 'subscription-id', 'resource-group', 'workspace', 'model-name'",
+            "needs input 'model-name', 'subscription-id', 'resource-group', 'workspace' (a workspace's",
             id="azureml-bare",
         ),
         pytest.param(
             ["--source", "azureml", "--model", "x.onnx"],
-            "with source 'azureml' name the model",
+            "input 'model' ('x.onnx') is not an Azure ML model URI; give azureml://registries/",
             id="azureml-model",
         ),
         pytest.param(
@@ -321,7 +328,7 @@ def test_folder_with_several_models_needs_onnx_file(
                 "--model-label",
                 "prod",
             ],
-            "either input 'model-version' or 'model-label'",
+            "either input 'model-version' (3) or 'model-label' (prod)",
             id="version-and-label",
         ),
         pytest.param(
@@ -391,50 +398,6 @@ class TlsServer:
     plain_base: str  # the same routes over plain http, for allow-http
 
 
-def make_certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (usable as its own CA) and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "modelship test server")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "server.pem", folder / "server.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     """Serve a model, error statuses, a slow answer, an oversized one and an http redirect over TLS."""
@@ -442,7 +405,9 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     plain_base = f"http://{LOCALHOST}:{plain.server_address[1]}"
     folder = tmp_path_factory.mktemp("tls")
     model_bytes = write_tiny_onnx(folder / "served.onnx")
-    cert_path, key_path = make_certificate(folder)
+    ca_bundle, cert_path, key_path = make_ca(["localhost"]).write(folder)  # 127.0.0.1 is always in it
+    published = onnx_with_external_data(3.0)  # a model published as a folder of files
+    published |= {CONFIG_FILE: b'{"name": "linear"}', TOKENIZER_FILE: tiny_tokenizer_json()}
     release = threading.Event()
     seen: list[str] = []
 
@@ -454,6 +419,12 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
                 self.reply(200, model_bytes)
             elif path == "/external.onnx":
                 self.reply(200, onnx_with_external_data(1.0)["model.onnx"])
+            elif path.startswith(("/published/", "/locked/")) and path.split("/", 2)[2] in published:
+                name = path.split("/", 2)[2]
+                locked = path.startswith("/locked/") and name in SIDECARS
+                self.reply(403, b"denied") if locked else self.reply(200, published[name])
+            elif path.startswith("/spa/"):  # answers every path with its HTML page
+                self.reply(200, published["model.onnx"] if path == "/spa/model.onnx" else HTML_PAGE)
             elif path == "/login.onnx":
                 self.reply(200, HTML_PAGE)
             elif path == "/private.onnx":
@@ -494,7 +465,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     for thread in threads:
         thread.start()
     try:
-        yield TlsServer(f"https://{LOCALHOST}:{server.server_address[1]}", cert_path, seen, plain_base)
+        yield TlsServer(f"https://{LOCALHOST}:{server.server_address[1]}", ca_bundle, seen, plain_base)
     finally:
         release.set()
         for each, thread in zip((server, plain), threads, strict=True):
@@ -524,14 +495,72 @@ def test_https_download(run_step: types.SimpleNamespace, trusted: TlsServer, tmp
     assert "/models/housing.onnx?sig=s3cret" in trusted.requests_seen
 
 
-def test_https_model_with_external_data_is_refused(
+def tiny_tokenizer_json() -> bytes:
+    """A real (tiny) tokenizer.json, made with the tokenizers library."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "good": 1, "bad": 2}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tokenizer.to_str().encode()
+
+
+def test_https_brings_the_external_data_and_sidecars_beside_the_model(
+    run_step: types.SimpleNamespace, trusted: TlsServer, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out"
+    trusted.requests_seen.clear()
+
+    run = run_step.ok(
+        "--source", "https", "--model", f"{trusted.base}/published/model.onnx?sig=s3", "--dest", str(dest)
+    )
+
+    published = onnx_with_external_data(3.0)
+    assert (dest / WEIGHTS_FILE).read_bytes() == published[WEIGHTS_FILE]
+    assert (dest / TOKENIZER_FILE).read_bytes() == tiny_tokenizer_json()
+    assert json.loads((dest / CONFIG_FILE).read_text()) == {"name": "linear"}
+    assert not (dest / "samples.json").exists()  # the server has none: 404 means absent
+    # Every file from the same folder, with the URL's query (a container SAS grants them all).
+    assert sorted(trusted.requests_seen) == sorted(
+        f"/published/{name}?sig=s3" for name in ("model.onnx", WEIGHTS_FILE, *SIDECARS)
+    )
+    record = json.loads((dest / "provenance.json").read_text())
+    assert sorted(record["files"]) == sorted(["model.onnx", WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_FILE])
+    assert run.outputs["folder-sha256"] == record["folder_sha256"]
+    assert "| download | " in run.summary
+
+
+def test_https_sidecars_the_url_does_not_grant_are_skipped_with_a_warning(
+    run_step: types.SimpleNamespace, trusted: TlsServer, tmp_path: Path
+) -> None:
+    run = run_step.ok(
+        "--source", "https", "--model", f"{trusted.base}/locked/model.onnx", "--dest", str(tmp_path)
+    )
+
+    assert (tmp_path / WEIGHTS_FILE).is_file()
+    assert not (tmp_path / TOKENIZER_FILE).exists()
+    assert f"/locked/{TOKENIZER_FILE} answered 403; fetching the model without it" in run.out + run.err
+
+
+def test_https_missing_weights_are_named(
+    run_step: types.SimpleNamespace, trusted: TlsServer, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out"
+    summary = run_step.fails(
+        "--source", "https", "--model", f"{trusted.base}/external.onnx", "--dest", str(dest)
+    )
+    assert f"external.onnx keeps its weights in '{WEIGHTS_FILE}' beside it: " in summary
+    assert f"/{WEIGHTS_FILE} answered 404 Not Found" in summary
+    assert sorted(path.name for path in dest.iterdir()) == []
+
+
+def test_https_an_html_page_for_a_sidecar_is_refused(
     run_step: types.SimpleNamespace, trusted: TlsServer, tmp_path: Path
 ) -> None:
     summary = run_step.fails(
-        "--source", "https", "--model", f"{trusted.base}/external.onnx", "--dest", str(tmp_path)
+        "--source", "https", "--model", f"{trusted.base}/spa/model.onnx", "--dest", str(tmp_path)
     )
-    assert "keeps its weights in external-data files, which one URL cannot bring along" in summary
-    assert not (tmp_path / ".model.onnx.part").exists()
+    assert "answered, but not with JSON (an HTML page for a missing file?)" in summary
+    assert not (tmp_path / "model.onnx").exists()
 
 
 @pytest.mark.parametrize(

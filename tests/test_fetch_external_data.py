@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import types
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from tests.mlflow_models import (
     write_folder,
 )
 from tests.steps import StepRun
+from tests.test_fetch import sha256sum_of_sha256sum
 
 
 @pytest.fixture
@@ -62,6 +65,76 @@ def test_mlflow_folder_with_external_data_is_fetched_and_served(
     # The weights really are the ones beside the model: x @ W, with W from the data file.
     assert load_model(dest).predict([[1.0, 2.0, 3.0, 4.0]]) == {"prediction": [[5.0, 15.0, 25.0, 35.0]]}
     assert f"`{WEIGHTS_FILE}`" in (tmp_path / "step_summary").read_text()
+
+
+def fetch_folder_argv(source: Path, dest: Path, expected_sha256: str) -> list[str]:
+    """The fetch step's arguments for a local folder and an expected digest."""
+    return [
+        "--source",
+        "local",
+        "--model",
+        str(source),
+        "--dest",
+        str(dest),
+        "--expected-sha256",
+        expected_sha256,
+    ]
+
+
+FETCHED = ["model.onnx", WEIGHTS_FILE, "modelship.json", "samples.json"]  # of mlflow_onnx_files' files
+
+
+def test_expected_sha256_is_the_folder_digest_for_a_model_with_external_data(
+    run_step: types.SimpleNamespace, tmp_path: Path
+) -> None:
+    source = write_folder(tmp_path / "mlflow-model", mlflow_onnx_files())
+    digest = sha256sum_of_sha256sum(source, FETCHED)  # computed on the published folder, as a user would
+
+    run = run_step.ok(*fetch_folder_argv(source, tmp_path / "out", digest))
+
+    assert run.outputs["folder-sha256"] == digest
+    record = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    assert record["folder_sha256"] == digest
+    assert record["files"] == {
+        name: hashlib.sha256((source / name).read_bytes()).hexdigest() for name in FETCHED
+    }
+
+
+def test_a_tampered_weights_file_fails_the_folder_digest(
+    run_step: types.SimpleNamespace, tmp_path: Path
+) -> None:
+    source = write_folder(tmp_path / "mlflow-model", mlflow_onnx_files())
+    digest = sha256sum_of_sha256sum(source, FETCHED)
+    weights = bytearray((source / WEIGHTS_FILE).read_bytes())
+    weights[0] ^= 0x01  # one bit of one weight: still a loadable model, a different one
+    (source / WEIGHTS_FILE).write_bytes(bytes(weights))
+    dest = tmp_path / "out"
+
+    error = run_step.fails(
+        "--source", "local", "--model", str(source), "--dest", str(dest), "--expected-sha256", digest
+    )
+
+    assert (
+        f"folder digest is {sha256sum_of_sha256sum(source, FETCHED)}, but input 'expected-sha256' is {digest}"
+        in error
+    )
+    assert "the model changed or the wrong file was given" in error
+    assert not (dest / "model.onnx").exists()
+    assert not (dest / WEIGHTS_FILE).exists()
+
+
+def test_the_graph_alone_is_not_accepted_as_the_digest_of_a_model_with_weights(
+    run_step: types.SimpleNamespace, tmp_path: Path
+) -> None:
+    source = write_folder(tmp_path / "mlflow-model", mlflow_onnx_files())
+    graph_only = hashlib.sha256((source / "model.onnx").read_bytes()).hexdigest()
+
+    error = run_step.fails(*fetch_folder_argv(source, tmp_path / "out", graph_only))
+
+    assert (
+        f"{source / 'model.onnx'}'s graph alone, but the model keeps its weights in {WEIGHTS_FILE}" in error
+    )
+    assert f"which is {sha256sum_of_sha256sum(source, FETCHED)} for these files" in error
 
 
 def test_refetching_a_model_without_external_data_removes_the_old_weights(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from onnx import TensorProto, helper
 
-from scripts import azure_blob
+from scripts import download_limits
 from serving.model import load_model
 from tests.mlflow_models import WEIGHTS_FILE, mlflow_onnx_files, mlflow_sklearn_files
 
@@ -129,7 +129,7 @@ def test_a_read_failing_after_the_listing_ends_with_its_cause(
         f"downloading model 'linear' version 4 failed: storage account '{STORAGE_ACCOUNT}' kept answering "
         f"HTTP {status} ({code}) after the retries; it is throttled or unavailable: re-run later"
     )
-    assert len(blob_reads(standin)) == azure_blob.Limits(1, 1).attempts
+    assert len(blob_reads(standin)) == download_limits.Limits(1, 1).attempts
     assert not (tmp_path / "model" / "model.onnx").exists()
 
 
@@ -183,7 +183,8 @@ def test_the_size_cap_refuses_before_reading_the_weights(standin: AzureStandIn, 
         run_fetch(standin, tmp_path, "--model-name", "linear", "--model-version", "4", "--max-size-mb", "1")
     )
 
-    assert "over the limit of 1 MB; raise input 'max-size-mb'" in message
+    assert "larger than the limit of 1 MB (at least" in message
+    assert "raise input 'max-size-mb'" in message
     assert WEIGHTS_FILE not in blob_reads(standin)
 
 
