@@ -26,6 +26,7 @@ from scripts.azure_faults import (
     azure_errors,
     error_code,
     first_line,
+    scope_missing,
     storage_errors,
 )
 from scripts.azure_ref import AzureModelRef
@@ -211,15 +212,14 @@ def make_client(credential: TokenCredential, ref: AzureModelRef) -> MLClient:
             "workspace_name": ref.workspace,
         }
     )
+    from azure.core.exceptions import ResourceNotFoundError
+
+    settings: dict[str, Any] = {"cloud": ref.cloud, "enable_telemetry": False, "show_progress": False}
     with azure_errors(ref, f"finding {ref.where()}"):
-        return MLClient(
-            credential,
-            cloud=ref.cloud,
-            enable_telemetry=False,
-            show_progress=False,
-            **scope,
-            **RETRY_SETTINGS,
-        )
+        try:
+            return MLClient(credential, **scope, **settings, **RETRY_SETTINGS)
+        except ResourceNotFoundError as error:  # the registry discovery service does not know the name
+            raise gha.StepError(f"{scope_missing(ref)} (Azure said: {first_line(error)})") from None
 
 
 def open_storage(

@@ -25,6 +25,14 @@ WORKSPACE = "ws-modelship"
 TENANT = "99999999-8888-7777-6666-555555555555"
 CLIENT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 CLIENT_SECRET = "client~secret~value~0123456789"
+WORKSPACE_OPTIONS = (
+    "--subscription-id",
+    SUBSCRIPTION,
+    "--resource-group",
+    RESOURCE_GROUP,
+    "--workspace",
+    WORKSPACE,
+)
 # Variables from the developer's shell that would change how the SDKs sign in or connect.
 _SCRUBBED_PREFIXES = ("AZURE_", "MSI_", "IDENTITY_", "GITHUB_", "INPUT_", "ACTIONS_", "RUNNER_")
 _SCRUBBED = {"http_proxy", "https_proxy", "no_proxy", "all_proxy", "requests_ca_bundle", "curl_ca_bundle"}
@@ -115,8 +123,10 @@ def run_fetch(
     proxy: str | None = None,
     timeout: float = 60,
     env_changes: dict[str, str | None] | None = None,
+    scope: tuple[str, ...] = WORKSPACE_OPTIONS,
 ) -> StepRun:
-    """Run `python -m scripts.fetch --source azureml` against the stand-in's workspace."""
+    """Run `python -m scripts.fetch --source azureml` against the stand-in, in its workspace unless
+    `scope` says otherwise (a registry's options, or none with an azureml:// URI)."""
     outputs_file = work / "github-output"
     summary_file = work / "step-summary.md"
     outputs_file.write_text("")
@@ -133,12 +143,7 @@ def run_fetch(
         "scripts.fetch",
         "--source",
         "azureml",
-        "--subscription-id",
-        SUBSCRIPTION,
-        "--resource-group",
-        RESOURCE_GROUP,
-        "--workspace",
-        WORKSPACE,
+        *scope,
         "--dest",
         str(work / "model"),
         *options,

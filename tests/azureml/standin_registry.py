@@ -41,6 +41,7 @@ SAS, NO_CREDENTIALS = "SAS", "NoCredentials"  # the credentialType values `datar
 # (azure/ai/ml/_utils/_registry_utils.py, RegistryDiscovery._get_registry_details).
 REGISTRY_REGION = "eastus"
 REGISTRY_HOST = f"cert-{REGISTRY_REGION}.experiments.azureml.net"
+FAULT_REGISTRY_FORBIDDEN = "registry-403"
 
 
 @dataclass
@@ -155,6 +156,12 @@ def answer_registry(
     azure: Azure, method: str, path: str, query: dict[str, str], body: bytes
 ) -> tuple[int, Any]:
     """The registry data plane: model routes and `datarefs`, under a discovered registry's id."""
+    if FAULT_REGISTRY_FORBIDDEN in azure.faults:
+        return 403, arm_error(
+            "AuthorizationFailed",
+            "The client does not have authorization to perform action "
+            "'Microsoft.MachineLearningServices/registries/assets/read' over the registry.",
+        )
     if query.get("api-version") != API_VERSION:
         return 400, arm_error("InvalidApiVersion", f"api-version {query.get('api-version')!r}")
     for registry in azure.registries.values():

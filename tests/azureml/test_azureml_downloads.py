@@ -264,3 +264,29 @@ def test_without_a_client_secret_the_azure_cli_session_signs_in(
     assert {r.authorization for r in standin.azure.requests(host=ARM_HOST) if r.method != "CONNECT"} == {
         f"Bearer {ACCESS_TOKEN}"
     }
+
+
+def test_a_folder_model_keeps_its_tokenizer(standin: AzureStandIn, tmp_path: Path) -> None:
+    from tokenizers import Tokenizer
+
+    from tests.test_fetch import tiny_tokenizer_json
+
+    from .test_azureml_fetch import onnx_model
+
+    files = {
+        "model.onnx": onnx_model(2.0),
+        "tokenizer.json": tiny_tokenizer_json(),
+        "modelship.json": json.dumps({"name": "sentiment"}).encode(),
+        "README.md": b"# not fetched\n",
+    }
+    standin.azure.register("sentiment", "1", files, folder="export")
+
+    run = run_fetch(standin, tmp_path, "--model-name", "sentiment", "--model-version", "1")
+
+    assert run.returncode == 0, run.log
+    dest = tmp_path / "model"
+    assert (dest / "tokenizer.json").read_bytes() == files["tokenizer.json"]
+    assert Tokenizer.from_file(str(dest / "tokenizer.json")).encode("good bad").ids == [1, 2]
+    record = json.loads((dest / "provenance.json").read_text())
+    assert sorted(record["files"]) == ["model.onnx", "modelship.json", "tokenizer.json"]
+    assert "README.md" not in blob_reads(standin)
