@@ -25,6 +25,7 @@ from .standin_registry import (
 from .test_azureml_fetch import only_error, sha256
 
 PUBLIC = CLOUDS["AzureCloud"]
+LINEAR_4 = ("--model-name", "linear", "--model-version", "4")
 REGISTRY_URI = "azureml://registries/shared-models/models/linear/versions/2"
 REGISTRY_PATH = (
     f"{MFE_PREFIX}/subscriptions/{REGISTRY_SUBSCRIPTION}/resourceGroups/{REGISTRY_RESOURCE_GROUP}"
@@ -155,10 +156,7 @@ def test_a_workspace_model_in_the_china_cloud(standin: AzureStandIn, tmp_path: P
     run = run_fetch(
         standin,
         tmp_path,
-        "--model-name",
-        "linear",
-        "--model-version",
-        "4",
+        *LINEAR_4,
         "--azure-cloud",
         "AzureChinaCloud",
     )
@@ -177,18 +175,14 @@ def test_a_workspace_model_in_the_china_cloud(standin: AzureStandIn, tmp_path: P
 
 
 def test_the_public_cloud_is_not_asked_when_another_is_chosen(standin: AzureStandIn, tmp_path: Path) -> None:
-    standin.azure.register(
-        "linear", "4", mlflow_onnx_files(), folder="model"
-    )  # the stand-in plays AzureCloud
+    # The stand-in plays AzureCloud.
+    standin.azure.register("linear", "4", mlflow_onnx_files(), folder="model")
 
     message = only_error(
         run_fetch(
             standin,
             tmp_path,
-            "--model-name",
-            "linear",
-            "--model-version",
-            "4",
+            *LINEAR_4,
             "--azure-cloud",
             "AzureUSGovernment",
         )
