@@ -185,7 +185,7 @@ def retrying(action: Callable[[], T], what: str, transfer: Transfer) -> T:
             raise gha.StepError(
                 f"{transfer.where} asked to wait {wait:g} s before retrying {what}, "
                 f"longer than the {transfer.limits.timeout:g} s timeout leaves; re-run later, or raise "
-                "input 'timeout'"
+                f"{gha.input_name('timeout')}"
             )
         gha.annotate("warning", f"{transfer.where} is busy; retrying {what} in {wait:g} s")
         time.sleep(wait)

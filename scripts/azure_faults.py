@@ -172,7 +172,8 @@ def scope_missing(ref: AzureModelRef) -> str:
     """The message for a workspace or registry that Azure does not know."""
     if ref.registry:
         return (
-            f"registry '{ref.registry}' was not found in cloud {ref.cloud}; check input 'model-registry' "
+            f"registry '{ref.registry}' was not found in cloud {ref.cloud}; check "
+            f"{gha.input_name('model-registry')} "
             "(the registry's name, not its resource group) and 'azure-cloud'"
         )
     return (

@@ -64,7 +64,7 @@ def from_uri(uri: str) -> AzureModelRef:
             name=model, version=version, subscription_id=subscription, resource_group=group, workspace=name
         )
     raise gha.StepError(
-        f"input 'model' ({uri!r}) is not an Azure ML model URI; give "
+        f"{gha.input_name('model')} ({uri!r}) is not an Azure ML model URI; give "
         "azureml://registries/<registry>/models/<name>/versions/<version> or "
         "azureml://subscriptions/<id>/resourceGroups/<group>/workspaces/<workspace>/models/<name>"
         "/versions/<version>, "
@@ -85,9 +85,12 @@ def merge_uri(ref: AzureModelRef, uri: str) -> AzureModelRef:
     }
     clashes = [name for name, (input_value, in_uri) in given.items() if input_value and input_value != in_uri]
     if clashes or ref.label:
-        inputs = ", ".join(f"'{name}'" for name in [*clashes, *(["model-label"] if ref.label else [])])
+        inputs = ", ".join(
+            gha.input_name(name) for name in [*clashes, *(["model-label"] if ref.label else [])]
+        )
         raise gha.StepError(
-            f"input 'model' ({uri}) already names the model and its version; leave {inputs} empty or make "
+            f"{gha.input_name('model')} ({uri}) already names the model and its version; leave {inputs} "
+            "empty or make "
             "them agree with it"
         )
     return replace(named, cloud=ref.cloud)
@@ -103,7 +106,7 @@ def check_cloud(name: str) -> str:
     for cloud in clouds:
         if cloud.lower() == (name or "AzureCloud").strip().lower():
             return cloud
-    raise gha.StepError(f"input 'azure-cloud' must be one of {', '.join(clouds)}, not {name!r}")
+    raise gha.StepError(f"{gha.input_name('azure-cloud')} must be one of {', '.join(clouds)}, not {name!r}")
 
 
 def check_ref(ref: AzureModelRef) -> AzureModelRef:
@@ -119,7 +122,8 @@ def check_ref(ref: AzureModelRef) -> AzureModelRef:
     )
     if ref.registry and ref.workspace:
         raise gha.StepError(
-            "give either input 'workspace' or 'model-registry', not both: a model is read from one of them"
+            f"give either {gha.input_name('workspace')} or {gha.input_name('model-registry')}, not both: a "
+            "model is read from one of them"
         )
     needed = [("model-name", ref.name)]
     if not ref.registry:
@@ -131,12 +135,13 @@ def check_ref(ref: AzureModelRef) -> AzureModelRef:
     missing = [name for name, value in needed if not value]
     if missing:
         raise gha.StepError(
-            f"source 'azureml' needs input {', '.join(repr(name) for name in missing)} (a workspace's "
+            f"source 'azureml' needs {', '.join(gha.input_name(name) for name in missing)} (a workspace's "
             "subscription-id, resource-group and workspace, or a model-registry; and the model's name)"
         )
     if ref.label and ref.version.lower() != "latest":
         raise gha.StepError(
-            f"give either input 'model-version' ({ref.version}) or 'model-label' ({ref.label}), not both; "
+            f"give either {gha.input_name('model-version')} ({ref.version}) or "
+            f"{gha.input_name('model-label')} ({ref.label}), not both; "
             "a label picks the version for you"
         )
     return replace(ref, cloud=check_cloud(ref.cloud))

@@ -99,7 +99,7 @@ def missing_version_message(ref: AzureModelRef, versions: Sequence[VersionInfo])
     """The message for a version that the model does not have (it has `versions`, at least one)."""
     return (
         f"model '{ref.name}' has no version {ref.version} in {ref.where()}; it has versions "
-        f"{describe_versions(versions)}; set model-version to one of them or to 'latest'"
+        f"{describe_versions(versions)}; set {gha.input_name('model-version')} to one of them or to 'latest'"
     )
 
 
@@ -180,7 +180,7 @@ def resolve(client: MLClient, ref: AzureModelRef) -> Any:
             if label and label != "latest" and "label" in str(error).lower():
                 raise gha.StepError(
                     f"Azure ML resolves no label '{label}' for model '{ref.name}' (azure-ai-ml knows only "
-                    "the label 'latest'); give model-version instead"
+                    f"the label 'latest'); give {gha.input_name('model-version')} instead"
                 ) from None
             if "does not exist" in str(error):
                 raise gha.StepError(explain_missing(client, ref)) from None

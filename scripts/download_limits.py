@@ -53,7 +53,8 @@ class Transfer:
         """The error for a download past its deadline."""
         return gha.StepError(
             f"downloading the model from {self.where} did not finish within {self.limits.timeout:g} s "
-            f"({self.total} bytes read, at {what}); check the server, or raise input 'timeout' for a big "
+            f"({self.total} bytes read, at {what}); check the server, or raise {gha.input_name('timeout')} "
+            "for a big "
             "model on a slow link"
         )
 
@@ -61,5 +62,6 @@ class Transfer:
         """The error for a model over the size cap."""
         return gha.StepError(
             f"the model's files are larger than the limit of {self.limits.max_bytes / 1024 / 1024:g} MB "
-            f"(at least {size} bytes, at {what}); raise input 'max-size-mb' if this model really is that big"
+            f"(at least {size} bytes, at {what}); raise {gha.input_name('max-size-mb')} if this model "
+            "really is that big"
         )

@@ -16,13 +16,14 @@ def fetch(request: FetchRequest) -> Fetched:
     """Copy a local model (file or folder), its external data and its sidecars into the destination."""
     path = Path(request.model).expanduser()
     if not path.exists():
-        raise gha.StepError(f"input 'model' ({request.model}) does not exist; check the path")
+        raise gha.StepError(f"{gha.input_name('model')} ({request.model}) does not exist; check the path")
     if path.is_dir():
         model_file = fetched_folder.pick_onnx(path, request.onnx_file, f"folder {path}")
     else:
         if request.onnx_file:
             raise gha.StepError(
-                "input 'onnx-file' chooses a file inside a folder; input 'model' is already a file"
+                f"{gha.input_name('onnx-file')} chooses a file inside a folder; {gha.input_name('model')} "
+                "is already a file"
             )
         model_file = path
     folder = model_file.parent

@@ -39,7 +39,8 @@ def normalize_sha256(value: str | None) -> str | None:
     digest = value.strip().lower().removeprefix("sha256:")
     if len(digest) != 64 or any(char not in "0123456789abcdef" for char in digest):
         raise gha.StepError(
-            f"input 'expected-sha256' must be 64 hexadecimal digits (optionally prefixed 'sha256:'), "
+            f"{gha.input_name('expected-sha256')} must be 64 hexadecimal digits (optionally prefixed "
+            "'sha256:'), "
             f"not {value!r}"
         )
     return digest
@@ -52,7 +53,7 @@ def positive_number(value: object, name: str) -> float:
     except ValueError:
         number = 0.0
     if number <= 0:
-        raise gha.StepError(f"input '{name}' must be a positive number, not {value!r}")
+        raise gha.StepError(f"{gha.input_name(name)} must be a positive number, not {value!r}")
     return number
 
 
@@ -61,7 +62,7 @@ def check_request(args: argparse.Namespace) -> FetchRequest:
     source = (args.source or "").strip().lower()
     if source not in provenance.SOURCES:
         raise gha.StepError(
-            f"input 'source' must be one of {', '.join(provenance.SOURCES)}, not {args.source!r}"
+            f"{gha.input_name('source')} must be one of {', '.join(provenance.SOURCES)}, not {args.source!r}"
         )
     request = FetchRequest(
         source=source,
@@ -81,25 +82,30 @@ def check_request(args: argparse.Namespace) -> FetchRequest:
     if (args.azure_cloud or "AzureCloud") != "AzureCloud":
         given_azure.append("azure_cloud")
     if given_azure:
-        names = ", ".join("'" + option.replace("_", "-") + "'" for option in given_azure)
-        raise gha.StepError(f"input {names} only applies to source 'azureml', not to source '{source}'")
+        names = ", ".join(gha.input_name(option.replace("_", "-")) for option in given_azure)
+        raise gha.StepError(f"{names} only applies to source 'azureml', not to source '{source}'")
     model = request.model
     if not model:
         what = (
             "the path of a .onnx file or of a folder holding one" if source == "local" else "an https:// URL"
         )
-        raise gha.StepError(f"source '{source}' needs input 'model': {what}")
+        raise gha.StepError(f"source '{source}' needs {gha.input_name('model')}: {what}")
     scheme = urlsplit(model).scheme.lower()
     if source == "local" and scheme in {"http", "https"}:
-        raise gha.StepError(f"input 'model' is a URL ({redact_url(model)}); use source 'https' for URLs")
+        raise gha.StepError(
+            f"{gha.input_name('model')} is a URL ({redact_url(model)}); use source 'https' for URLs"
+        )
     if source == "https":
         if scheme == "http" and not args.allow_http:
             raise gha.StepError(
-                f"input 'model' is a plain http:// URL ({redact_url(model)}); models are fetched over "
+                f"{gha.input_name('model')} is a plain http:// URL ({redact_url(model)}); models are "
+                "fetched over "
                 "https:// only (allow-http exists for local development servers)"
             )
         if scheme not in {"http", "https"}:
-            raise gha.StepError(f"source 'https' needs an https:// URL as input 'model', not {model!r}")
+            raise gha.StepError(
+                f"source 'https' needs an https:// URL as {gha.input_name('model')}, not {model!r}"
+            )
     name, version = model_inputs.name_and_version(args)
     return replace(request, name=name or None, version=version or None)
 
@@ -108,7 +114,8 @@ def check_azureml(args: argparse.Namespace, request: FetchRequest) -> FetchReque
     """The Azure ML half of `check_request`: the model's coordinates, or its azureml:// URI in 'model'."""
     if args.name or args.version:
         raise gha.StepError(
-            "inputs 'name' and 'version' only apply to sources 'local' and 'https'; an Azure ML model "
+            f"{gha.input_name('name')} and {gha.input_name('version')} only apply to sources 'local' and "
+            "'https'; an Azure ML model "
             "keeps its registered name and version (choose it with 'model-name' and 'model-version')"
         )
     ref = AzureModelRef(

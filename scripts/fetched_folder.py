@@ -73,7 +73,9 @@ def pick_onnx(folder: Path, onnx_file: str | None, label: str) -> Path:
     if onnx_file:
         chosen = folder / onnx_file
         if not chosen.is_file():
-            raise gha.StepError(f"input 'onnx-file' names {onnx_file!r}, which is not a file in {label}")
+            raise gha.StepError(
+                f"{gha.input_name('onnx-file')} names {onnx_file!r}, which is not a file in {label}"
+            )
         return chosen
     if (folder / mlflow_model.MLMODEL).is_file():
         text = (folder / mlflow_model.MLMODEL).read_text(encoding="utf-8", errors="replace")
@@ -83,10 +85,14 @@ def pick_onnx(folder: Path, onnx_file: str | None, label: str) -> Path:
         return chosen
     found = sorted(folder.glob("*.onnx"))
     if not found:
-        raise gha.StepError(f"{label} holds no .onnx file; point input 'model' at the model file itself")
+        raise gha.StepError(
+            f"{label} holds no .onnx file; point {gha.input_name('model')} at the model file itself"
+        )
     if len(found) > 1:
         names = ", ".join(path.name for path in found)
-        raise gha.StepError(f"{label} holds several .onnx files ({names}); choose one with input 'onnx-file'")
+        raise gha.StepError(
+            f"{label} holds several .onnx files ({names}); choose one with {gha.input_name('onnx-file')}"
+        )
     return found[0]
 
 
@@ -106,11 +112,12 @@ def prepare_dest(dest: Path, source_folder: Path | None) -> Provenance | None:
     """Create the destination, clear what a previous fetch left there, return its old record."""
     if source_folder is not None and dest.resolve() == source_folder.resolve():
         raise gha.StepError(
-            f"input 'dest' ({dest}) is the folder the model comes from; choose another folder (default "
+            f"{gha.input_name('dest')} ({dest}) is the folder the model comes from; choose another folder "
+            "(default "
             f"{DEFAULT_DEST})"
         )
     if dest.exists() and not dest.is_dir():
-        raise gha.StepError(f"input 'dest' ({dest}) exists and is not a folder")
+        raise gha.StepError(f"{gha.input_name('dest')} ({dest}) exists and is not a folder")
     dest.mkdir(parents=True, exist_ok=True)
     try:
         previous: Provenance | None = provenance.read(dest)
@@ -181,13 +188,14 @@ def check_digest(expected: str | None, files: dict[str, str], label: str, extern
         if not external:
             return
         raise gha.StepError(
-            f"input 'expected-sha256' is the sha256 of {label}'s graph alone, but the model keeps its "
+            f"{gha.input_name('expected-sha256')} is the sha256 of {label}'s graph alone, but the model "
+            "keeps its "
             f"weights in {', '.join(external)}, which that digest does not cover; give the folder digest "
             f"(the sha256 of `sha256sum` lines for every file, see docs/usage.md), which is {folder} for "
             "these files"
         )
     raise gha.StepError(
-        f"the sha256 of {label} is {files[MODEL_FILE]} and its folder digest is {folder}, but input "
-        f"'expected-sha256' is {expected}; the model changed or the wrong file was given"
+        f"the sha256 of {label} is {files[MODEL_FILE]} and its folder digest is {folder}, but "
+        f"{gha.input_name('expected-sha256')} is {expected}; the model changed or the wrong file was given"
         + (f" (files: {', '.join(sorted(files))})" if len(files) > 1 else "")
     )

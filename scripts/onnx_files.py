@@ -134,5 +134,5 @@ def choose_onnx(files: Sequence[str], onnx_file: str | None) -> str:
             f"{', '.join(sorted(files))}; register the ONNX export of the model"
         )
     raise gha.StepError(
-        f"the model has several ONNX files ({', '.join(onnx)}); choose one with the onnx-file input"
+        f"the model has several ONNX files ({', '.join(onnx)}); choose one with {gha.input_name('onnx-file')}"
     )

@@ -19,22 +19,22 @@ WORKSPACE = {"subscription_id": "sub", "resource_group": "rg", "workspace": "ws"
     [
         pytest.param(
             AzureModelRef(name="", subscription_id="sub", resource_group="rg", workspace=" "),
-            "needs input 'model-name', 'workspace'",
+            "needs --model-name, --workspace",
             id="missing",
         ),
         pytest.param(
             AzureModelRef(name="m", version="3", label="latest", **WORKSPACE),
-            "either input 'model-version' (3) or 'model-label'",
+            "either --model-version (3) or --model-label",
             id="version-and-label",
         ),
         pytest.param(
             AzureModelRef(name="m", registry="shared", **WORKSPACE),
-            "give either input 'workspace' or 'model-registry', not both",
+            "give either --workspace or --model-registry, not both",
             id="workspace-and-registry",
         ),
         pytest.param(
             AzureModelRef(name="m", registry="shared", cloud="AzureGermanCloud"),
-            "input 'azure-cloud' must be one of AzureCloud, AzureChinaCloud, AzureUSGovernment, "
+            "--azure-cloud must be one of AzureCloud, AzureChinaCloud, AzureUSGovernment, "
             "not 'AzureGermanCloud'",
             id="unknown-cloud",
         ),
@@ -90,5 +90,5 @@ def test_merge_uri_keeps_the_cloud_and_refuses_a_disagreeing_input() -> None:
     uri = "azureml://registries/shared/models/housing/versions/3"
     merged = azure_ref.merge_uri(AzureModelRef(name="", cloud="AzureUSGovernment"), uri)
     assert merged == dataclasses.replace(azure_ref.from_uri(uri), cloud="AzureUSGovernment")
-    with pytest.raises(gha.StepError, match="leave 'model-version' empty or make them agree"):
+    with pytest.raises(gha.StepError, match="leave --model-version empty or make them agree"):
         azure_ref.merge_uri(AzureModelRef(name="", version="4"), uri)

@@ -274,10 +274,10 @@ def test_folder_with_several_models_needs_onnx_file(
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        pytest.param([], "input 'source' must be one of local, https, azureml", id="no-source"),
+        pytest.param([], "--source must be one of local, https, azureml", id="no-source"),
         pytest.param(["--source", "s3"], "not 's3'", id="unknown-source"),
-        pytest.param(["--source", "local"], "source 'local' needs input 'model'", id="local-without-model"),
-        pytest.param(["--source", "https"], "source 'https' needs input 'model'", id="https-without-model"),
+        pytest.param(["--source", "local"], "source 'local' needs --model", id="local-without-model"),
+        pytest.param(["--source", "https"], "source 'https' needs --model", id="https-without-model"),
         pytest.param(
             ["--source", "local", "--model", "https://example.com/m.onnx"],
             "use source 'https'",
@@ -293,22 +293,22 @@ def test_folder_with_several_models_needs_onnx_file(
         ),
         pytest.param(
             ["--source", "local", "--model", "m.onnx", "--workspace", "ws"],
-            "input 'workspace' only applies to source 'azureml'",
+            "--workspace only applies to source 'azureml'",
             id="workspace-with-local",
         ),
         pytest.param(
             ["--source", "azureml", "--subscription-id", "s", "--resource-group", "rg", "--model-name", "m"],
-            "source 'azureml' needs input 'workspace'",
+            "source 'azureml' needs --workspace",
             id="azureml-without-workspace",
         ),
         pytest.param(
             ["--source", "azureml"],
-            "needs input 'model-name', 'subscription-id', 'resource-group', 'workspace' (a workspace's",
+            "needs --model-name, --subscription-id, --resource-group, --workspace (a workspace's",
             id="azureml-bare",
         ),
         pytest.param(
             ["--source", "azureml", "--model", "x.onnx"],
-            "input 'model' ('x.onnx') is not an Azure ML model URI; give azureml://registries/",
+            "--model ('x.onnx') is not an Azure ML model URI; give azureml://registries/",
             id="azureml-model",
         ),
         pytest.param(
@@ -328,11 +328,11 @@ def test_folder_with_several_models_needs_onnx_file(
                 "--model-label",
                 "prod",
             ],
-            "either input 'model-version' (3) or 'model-label' (prod)",
+            "either --model-version (3) or --model-label (prod)",
             id="version-and-label",
         ),
         pytest.param(
-            ["--source", "azureml", "--name", "n"], "'name' and 'version' only apply", id="azureml-name"
+            ["--source", "azureml", "--name", "n"], "--name and --version only apply", id="azureml-name"
         ),
         pytest.param(
             ["--source", "local", "--model", "m.onnx", "--expected-sha256", "abc"],
@@ -341,7 +341,7 @@ def test_folder_with_several_models_needs_onnx_file(
         ),
         pytest.param(
             ["--source", "https", "--model", "https://x/m.onnx", "--timeout", "0"],
-            "input 'timeout' must be a positive number",
+            "--timeout must be a positive number",
             id="zero-timeout",
         ),
         pytest.param(
@@ -360,6 +360,17 @@ def test_invalid_inputs_are_refused_before_any_work(
     run_step.fails(*argv, "--dest", str(dest))
     assert expected in capsys.readouterr().err
     assert not dest.exists()
+
+
+def test_messages_name_the_action_input_in_actions(
+    run_step: types.SimpleNamespace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INPUT_TIMEOUT", "0")  # as actions/fetch passes its inputs
+    run_step.fails("--source", "https", "--model", "https://x/m.onnx", "--dest", str(tmp_path / "out"))
+    assert "input 'timeout' must be a positive number, not '0'" in capsys.readouterr().err
 
 
 def test_dest_equal_to_the_source_folder_is_refused(

@@ -115,7 +115,7 @@ def test_a_tampered_weights_file_fails_the_folder_digest(
     )
 
     assert (
-        f"folder digest is {sha256sum_of_sha256sum(source, FETCHED)}, but input 'expected-sha256' is {digest}"
+        f"folder digest is {sha256sum_of_sha256sum(source, FETCHED)}, but --expected-sha256 is {digest}"
         in error
     )
     assert "the model changed or the wrong file was given" in error

@@ -184,7 +184,7 @@ def test_the_size_cap_refuses_before_reading_the_weights(standin: AzureStandIn, 
     )
 
     assert "larger than the limit of 1 MB (at least" in message
-    assert "raise input 'max-size-mb'" in message
+    assert "raise --max-size-mb" in message
     assert WEIGHTS_FILE not in blob_reads(standin)
 
 

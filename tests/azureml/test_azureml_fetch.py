@@ -266,7 +266,7 @@ def test_unknown_version_names_the_versions_and_the_latest(standin: AzureStandIn
     assert message == (
         f"model 'housing' has no version 7 in workspace '{WORKSPACE}' (resource group '{RESOURCE_GROUP}'); "
         "it has versions 1, 2 and 3 "
-        "(the latest is 2); set model-version to one of them or to 'latest'"
+        "(the latest is 2); set --model-version to one of them or to 'latest'"
     )
     assert arm_calls(standin)[:2] == [
         "GET /models/housing/versions/7",
@@ -317,7 +317,7 @@ def test_unknown_label(standin: AzureStandIn, tmp_path: Path) -> None:
     )
 
     assert "no label 'production' for model 'housing'" in message
-    assert "give model-version instead" in message
+    assert "give --model-version instead" in message
 
 
 # --- sign-in, permissions, network -----------------------------------------------------------------

@@ -120,9 +120,7 @@ def test_an_unknown_registry_is_named(standin: AzureStandIn, tmp_path: Path) -> 
         run_fetch(standin, tmp_path, "--model-registry", "shared-modles", "--model-name", "linear", scope=())
     )
 
-    assert (
-        "registry 'shared-modles' was not found in cloud AzureCloud; check input 'model-registry'" in message
-    )
+    assert "registry 'shared-modles' was not found in cloud AzureCloud; check --model-registry" in message
 
 
 def test_a_registry_refusal_names_the_registry_role(standin: AzureStandIn, tmp_path: Path) -> None:
@@ -141,8 +139,7 @@ def test_a_registry_and_a_workspace_together_are_refused(standin: AzureStandIn, 
     )
 
     assert (
-        message
-        == "give either input 'workspace' or 'model-registry', not both: a model is read from one of them"
+        message == "give either --workspace or --model-registry, not both: a model is read from one of them"
     )
     assert not standin.azure.requests()
 
@@ -200,7 +197,6 @@ def test_an_unknown_cloud_is_refused_listing_the_clouds(standin: AzureStandIn, t
     )
 
     assert message == (
-        "input 'azure-cloud' must be one of AzureCloud, AzureChinaCloud, AzureUSGovernment, "
-        "not 'AzureStackHub'"
+        "--azure-cloud must be one of AzureCloud, AzureChinaCloud, AzureUSGovernment, not 'AzureStackHub'"
     )
     assert not standin.azure.requests()
