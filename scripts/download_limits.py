@@ -52,7 +52,7 @@ class Transfer:
     def timeout_error(self, what: str) -> gha.StepError:
         """The error for a download past its deadline."""
         return gha.StepError(
-            f"downloading the model from {self.where} did not finish within {self.limits.timeout:g} s "
+            f"fetching the model from {self.where} did not finish within {self.limits.timeout:g} s "
             f"({self.total} bytes read, at {what}); check the server, or raise {gha.input_name('timeout')} "
             "for a big "
             "model on a slow link"

@@ -57,8 +57,7 @@ def fetch(request: FetchRequest) -> Fetched:
         if urlsplit(request.model).path.lower().endswith(".onnx"):
             sidecars = [name for name in SIDECARS if fetch_sidecar(request, name, transfer)]
     except gha.StepError:
-        for name in (PARTIAL, *external, *SIDECARS):
-            (dest / name).unlink(missing_ok=True)
+        fetched_folder.discard(dest, (*external, *SIDECARS))
         raise
     stem = Path(urlsplit(request.model).path).stem or "model"
     record = fetched_folder.finish(

@@ -1,5 +1,6 @@
 """The local source of the fetch step: a .onnx file, or a folder holding one (an MLflow folder too),
-copied with its external data and sidecars."""
+copied with its external data and sidecars, within the same size cap and deadline as a download
+(`max-size-mb`, `timeout`: a "local" path may be a network mount)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import shutil
 from pathlib import Path
 
 from scripts import fetched_folder, gha, onnx_files
+from scripts.download_limits import Transfer
 from scripts.fetch_request import FetchRequest
 from scripts.fetched_folder import PARTIAL, Fetched
 from scripts.model_inputs import DEFAULT_VERSION
+from serving.model_folder import SIDECARS
 
 
 def fetch(request: FetchRequest) -> Fetched:
@@ -28,11 +31,20 @@ def fetch(request: FetchRequest) -> Fetched:
         model_file = path
     folder = model_file.parent
     external = onnx_files.external_locations(model_file, str(model_file))
+    present = [folder / name for name in (*external, *SIDECARS) if (folder / name).is_file()]
+    size = sum(path.stat().st_size for path in (model_file, *present))
+    transfer = Transfer(request.limits, where=str(folder))
+    transfer.expect(size, str(model_file))  # refused before anything is copied
     previous = fetched_folder.prepare_dest(request.dest, folder)
     config = fetched_folder.read_sidecar_config(folder)
     shutil.copyfile(model_file, request.dest / PARTIAL)
     onnx_files.copy_external_data(folder, external, request.dest, str(model_file))
     sidecars = fetched_folder.copy_sidecars(folder, request.dest)
+    try:
+        transfer.add(size, str(model_file))  # a copy past the deadline is refused
+    except gha.StepError:
+        fetched_folder.discard(request.dest, (*external, *sidecars))
+        raise
     stem = folder.name if model_file.stem == "model" else model_file.stem
     record = fetched_folder.finish(
         request.dest,

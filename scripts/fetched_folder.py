@@ -140,6 +140,12 @@ def copy_sidecars(folder: Path, dest: Path) -> tuple[str, ...]:
     return tuple(copied)
 
 
+def discard(dest: Path, names: Sequence[str]) -> None:
+    """Delete what a failed fetch put in the folder: the partial model and the files beside it."""
+    for name in (PARTIAL, *names):
+        (dest / name).unlink(missing_ok=True)
+
+
 def finish(
     dest: Path,
     partial: Path,
@@ -159,8 +165,7 @@ def finish(
         check_digest(expected_sha256, files, label, external)
         check_onnx(partial, label)
     except gha.StepError:
-        for name in (PARTIAL, *external, *sidecars):
-            (dest / name).unlink(missing_ok=True)
+        discard(dest, (*external, *sidecars))
         raise
     partial.replace(dest / MODEL_FILE)
     record = Provenance(

@@ -137,6 +137,34 @@ def test_the_graph_alone_is_not_accepted_as_the_digest_of_a_model_with_weights(
     assert f"which is {sha256sum_of_sha256sum(source, FETCHED)} for these files" in error
 
 
+def test_the_size_cap_counts_a_local_model_and_its_weights(
+    run_step: types.SimpleNamespace, tmp_path: Path
+) -> None:
+    source = write_folder(tmp_path / "mlflow-model", mlflow_onnx_files())
+    (source / WEIGHTS_FILE).write_bytes((source / WEIGHTS_FILE).read_bytes() + bytes(2 * 1024 * 1024))
+    dest = tmp_path / "out"
+
+    error = run_step.fails(
+        "--source", "local", "--model", str(source), "--dest", str(dest), "--max-size-mb", "1"
+    )
+
+    assert "the model's files are larger than the limit of 1 MB (at least " in error
+    assert "raise --max-size-mb if this model really is that big" in error
+    assert not dest.exists()
+
+
+def test_a_local_copy_past_the_timeout_is_refused(run_step: types.SimpleNamespace, tmp_path: Path) -> None:
+    source = write_folder(tmp_path / "mlflow-model", mlflow_onnx_files())
+    dest = tmp_path / "out"
+
+    error = run_step.fails(
+        "--source", "local", "--model", str(source), "--dest", str(dest), "--timeout", "1e-9"
+    )
+
+    assert f"fetching the model from {source} did not finish within 1e-09 s" in error
+    assert sorted(path.name for path in dest.iterdir()) == []
+
+
 def test_refetching_a_model_without_external_data_removes_the_old_weights(
     run_step: types.SimpleNamespace, tmp_path: Path
 ) -> None:
