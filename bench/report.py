@@ -189,14 +189,17 @@ def serving_targets(rows: dict[Cell, Summary], model: str, server: str = MODELSH
     ]
 
 
-def transformer_targets(rows: dict[Cell, Summary], model: str, delay_ms: float = 0.0) -> list[Target]:
-    """Issue 15's targets for a transformer served one text per request: batching against no batching,
-    the in-process ceiling (batches of 32) and the seed's Flask app; `delay_ms` is the batch delay."""
+def transformer_targets(
+    rows: dict[Cell, Summary], model: str, server: str = MODELSHIP, delay_ms: float = 0.0
+) -> list[Target]:
+    """Issue 15's targets for a transformer served one text per request by `server` (a batching variant):
+    batching against no batching, the in-process ceiling (batches of 32) and the seed's Flask app;
+    `delay_ms` is the server's batch delay."""
 
-    def at(server: str, connections: int) -> Summary | None:
-        return rows.get(Cell(model, server, connections, 1))
+    def at(name: str, connections: int) -> Summary | None:
+        return rows.get(Cell(model, name, connections, 1))
 
-    ours, nobatch, flask, alone = at(MODELSHIP, 32), at(NOBATCH, 32), at(FLASK_TOKENIZE, 32), at(MODELSHIP, 1)
+    ours, nobatch, flask, alone = at(server, 32), at(NOBATCH, 32), at(FLASK_TOKENIZE, 32), at(server, 1)
     if ours is None:
         return []
     ceiling = next((s for c, s in rows.items() if c.model == model and c.server == CEILING), None)
@@ -207,7 +210,7 @@ def transformer_targets(rows: dict[Cell, Summary], model: str, delay_ms: float =
     vs_nobatch, vs_ceiling, vs_flask = rows_ratio(nobatch), rows_ratio(ceiling), rows_ratio(flask)
     one = ratio(alone, at(NOBATCH, 1))
     p99_limit = 2 * alone.p50_ms + delay_ms if alone and alone.p50_ms is not None else None
-    label = f"{model}, modelship"
+    label = f"{model}, {server}"
     return [
         check(f"{label}: rows/s / nobatch's, c32", vs_nobatch, "≥ 2x", (vs_nobatch or 0) >= 2, "x"),
         check(

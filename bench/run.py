@@ -32,7 +32,9 @@ DEFAULT_BASE = "modelship/python-base:3.11-bookworm"
 # modelship: the image's defaults (the access log logs refusals, errors and slow requests only);
 # modelship-all: the same image with MODELSHIP_ACCESS_LOG=all, a line per request on stdout;
 # modelship-logfile: MODELSHIP_ACCESS_LOG=all appended to a file on a mounted directory instead;
-# modelship-nobatch: MODELSHIP_BATCHING=off. flask-tokenize: the seed's way for a transformer.
+# modelship-nobatch: MODELSHIP_BATCHING=off; modelship-delay2ms: batches wait up to 2 ms to fill;
+# modelship-1w: one worker using both cores in onnxruntime (issue 15's untried settings, see
+# MODELSHIP_SETTINGS). flask-tokenize: the seed's way for a transformer.
 # mlflow-Nw get the pandas table as MLflow's `dataframe_split`; mlflow-2w-tensors gets tensors instead.
 ALL_SERVERS = (
     "modelship",
@@ -44,8 +46,19 @@ ALL_SERVERS = (
     "flask-gunicorn",
     "bare-asgi",
     "modelship-nobatch",
+    "modelship-delay2ms",
+    "modelship-1w",
     "flask-tokenize",
 )
+# The image's settings behind each modelship variant that is not about the access log, and its workers
+# (None: --workers). modelship-1w leaves MODELSHIP_ORT_THREADS at its default, the cores / workers.
+MODELSHIP_SETTINGS: dict[str, tuple[dict[str, str], int | None]] = {
+    "modelship-nobatch": ({"MODELSHIP_BATCHING": "off"}, None),
+    "modelship-delay2ms": ({"MODELSHIP_MAX_BATCH_DELAY_MS": "2"}, None),
+    "modelship-1w": ({}, 1),
+}
+# The batching servers whose issue-15 targets the report checks: (server, batch delay in ms).
+BATCHING_VARIANTS = (("modelship", 0.0), ("modelship-delay2ms", 2.0), ("modelship-1w", 0.0))
 # (servers, connection counts, batch sizes) per model. The second model gets a smaller matrix so the
 # whole run stays near 20 minutes: 16 connections only, without MLflow's 1 worker and Flask.
 MATRIX: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]] = {
@@ -56,7 +69,11 @@ MATRIX: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]] = {
         (1, 32),
     ),
     # The transformer: one text per request (the seed's exchange), where dynamic batching matters.
-    "minilm-sentiment": (("modelship", "modelship-nobatch", "flask-tokenize"), (1, 8, 32), (1,)),
+    "minilm-sentiment": (
+        ("modelship", "modelship-nobatch", "modelship-delay2ms", "modelship-1w", "flask-tokenize"),
+        (1, 8, 32),
+        (1,),
+    ),
 }
 TEXT_CEILING_BATCH = 32  # the transformer's in-process ceiling: onnxruntime on batches of 32 texts
 PARTS = ("serving", "images", "pipeline")
@@ -143,8 +160,9 @@ def server_for(
     """The context manager that runs one of ALL_SERVERS for `model`."""
     onnx_file = EXAMPLES / model / "model.onnx"
     log = logs / f"{model}-{name}.log"
-    if name == "modelship-nobatch":
-        return servers.modelship_container(image, workers, body, log, batching=False)
+    if name in MODELSHIP_SETTINGS:
+        settings, own_workers = MODELSHIP_SETTINGS[name]
+        return servers.modelship_container(image, own_workers or workers, body, log, settings=settings)
     if name.startswith("modelship"):
         access_log = {"modelship": "default", "modelship-all": "all", "modelship-logfile": "file"}[name]
         return servers.modelship_container(image, workers, body, log, access_log)
@@ -340,7 +358,12 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         for server in report.MODELSHIP_VARIANTS
         for target in report.serving_targets(rows, model, server)
     ]
-    targets += [target for model in serving for target in report.transformer_targets(rows, model)]
+    targets += [
+        target
+        for model in serving
+        for server, delay_ms in BATCHING_VARIANTS
+        for target in report.transformer_targets(rows, model, server, delay_ms)
+    ]
     targets += report.other_targets(results.get("images") or {}, results.get("pipeline"))
     targets += report.image_figures(results.get("images") or {}, results.get("pipeline"))
     info = results["machine"]

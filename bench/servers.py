@@ -9,7 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,15 +189,20 @@ def bench_app(name: str, model: Path, workers: int, body: bytes, log: Path) -> I
 
 @contextmanager
 def modelship_container(
-    image: str, workers: int, body: bytes, log: Path, access_log: str = "default", batching: bool = True
+    image: str,
+    workers: int,
+    body: bytes,
+    log: Path,
+    access_log: str = "default",
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Running]:
     """The modelship image as it starts itself, on the host network (no docker-proxy between wrk and it),
     its access log as the image's "default" (refusals, errors, slow requests), "all" requests on stdout,
-    or all of them to a "file" on a mounted directory; dynamic batching on (the default) or off."""
+    or all of them to a "file" on a mounted directory; `settings` are more MODELSHIP_* variables."""
     port = free_port()
     options = f"run -d --rm --network host -e MODELSHIP_PORT={port} -e MODELSHIP_WORKERS={workers}"
-    if not batching:
-        options += " -e MODELSHIP_BATCHING=off"
+    for name, value in (settings or {}).items():
+        options += f" -e {name}={value}"
     with tempfile.TemporaryDirectory(prefix="modelship-bench-log-") as access_dir:
         if access_log in ("all", "file"):
             options += " -e MODELSHIP_ACCESS_LOG=all"

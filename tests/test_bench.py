@@ -11,6 +11,7 @@ import pytest
 
 from bench import payloads, report
 from bench import pipeline as bench_pipeline
+from bench import run as run_module
 from bench.report import Cell
 from scripts import pipeline, scanners
 from tests.test_pipeline import dies, writes_outputs
@@ -124,6 +125,41 @@ def test_transformer_targets_compare_rows_per_second_with_nobatch_the_ceiling_an
         "p99 at c32": False,  # 4 ms > 2 x 1 ms
         "req/s / nobatch's, c1": True,  # 170 / 175 = 0.97
         "rows/s / flask-tokenize's, c32": False,  # 2.5x
+    }
+
+
+def test_transformer_targets_judge_a_batching_variant_with_its_own_delay() -> None:
+    runs = [
+        run("modelship-delay2ms", 150, connections=32),
+        run("modelship-nobatch", 140, connections=32),
+        run("modelship-delay2ms", 160, connections=1),
+        run("modelship-nobatch", 175, connections=1),
+    ]
+    names = ("modelship-delay2ms", "modelship-nobatch")
+    rows = report.serving_rows({"minilm": {"runs": runs, "ceiling": {}}}, names)
+    targets = {t.name: t for t in report.transformer_targets(rows, "minilm", "modelship-delay2ms", 2.0)}
+    # p50 at c1 is 1 ms, so the p99 limit is 2 x 1 + the 2 ms delay; the variant's own rows are judged.
+    p99 = targets["minilm, modelship-delay2ms: p99 at c32 (limit: 2 x p50 at c1 + delay = 4.0 ms)"]
+    assert p99.met
+    assert not targets["minilm, modelship-delay2ms: req/s / nobatch's, c1"].met  # 160 / 175 = 0.91
+    assert report.transformer_targets(rows, "minilm") == []  # the default server did not run
+
+
+def test_bench_starts_each_modelship_variant_with_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: dict[str, tuple[int, dict[str, str] | None]] = {}
+
+    def modelship_container(
+        image: str, workers: int, body: bytes, log: Path, settings: dict[str, str] | None = None
+    ) -> None:
+        started[log.stem] = (workers, settings)
+
+    monkeypatch.setattr(run_module.servers, "modelship_container", modelship_container)
+    for name in run_module.MODELSHIP_SETTINGS:
+        run_module.server_for(name, "m", "image", Path("mlflow"), 2, b"{}", Path("logs"))
+    assert started == {
+        "m-modelship-nobatch": (2, {"MODELSHIP_BATCHING": "off"}),
+        "m-modelship-delay2ms": (2, {"MODELSHIP_MAX_BATCH_DELAY_MS": "2"}),
+        "m-modelship-1w": (1, {}),
     }
 
 
