@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.storage.blob import ContainerClient
 
+    from scripts.azure_ref import AzureModelRef
+
 CHUNK = 4 * 1024 * 1024
 RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 T = TypeVar("T")
@@ -91,7 +93,7 @@ def container_client(account_url: str, container: str, credential: Any) -> Conta
 
 
 def open_registry_files(
-    client: MLClient, ref: Any, version: str, blob_uri: str, credential: TokenCredential
+    client: MLClient, ref: AzureModelRef, version: str, blob_uri: str, credential: TokenCredential
 ) -> tuple[ContainerClient, str]:
     """The container and prefix of a registry model's files, with the credential the registry grants.
 

@@ -36,6 +36,7 @@ from scripts.download_limits import Limits, Transfer
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
     from azure.core.credentials import TokenCredential
+    from azure.storage.blob import ContainerClient
 
 # Errors that will not heal must fail in seconds: azure-core retries up to 10 times with backoff.
 RETRY_SETTINGS: dict[str, Any] = {
@@ -224,7 +225,7 @@ def make_client(credential: TokenCredential, ref: AzureModelRef) -> MLClient:
 
 def open_storage(
     client: MLClient, ref: AzureModelRef, model: Any, credential: TokenCredential
-) -> tuple[Any, str]:
+) -> tuple[ContainerClient, str]:
     """The container client and blob prefix of a resolved model version's files."""
     if ref.registry:
         with azure_errors(ref, f"asking registry '{ref.registry}' where model '{ref.name}' is stored"):
