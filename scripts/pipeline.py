@@ -1,13 +1,15 @@
 """Run the whole pipeline locally: fetch → lint → build → scan → smoke-test → push.
 
 Each step is the same `main()` the composite actions run; the pipeline feeds one step's outputs
-to the next, stops at the first failing gate and ends with a report of every step's verdict and time,
-in the summary for a person and as JSON (`--result-json`) for a program.
+to the next, stops at the first failing gate and ends with every step's verdict and time, in the
+summary for a person (scripts.summary, the same as the actions') and as JSON (`--result-json`) for
+a program.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 import time
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scripts import attestation, gha, provenance
+from scripts import attestation, gha, provenance, summary
 from scripts.model_inputs import add_model_inputs
 
 StepMain = Callable[[list[str] | None], int]
@@ -51,97 +53,19 @@ def run_step(name: str, step_main: StepMain, argv: list[str], workdir: Path) -> 
     return StepResult(name, exit_code, time.monotonic() - started, gha.read_outputs(output_file))
 
 
-def step_verdict(result: StepResult) -> str:
-    """passed, failed, or skipped: a step that passed without doing its work (a scan with --skip-scan)."""
-    if not result.ok:
-        return "failed"
-    return "skipped" if result.outputs.get("verdict") == "skipped" else "passed"
-
-
-def scanner_line(result: StepResult) -> str:
-    """'grype <version>; vulnerability database v6 ...' for a step that ran grype, else ''."""
-    version = result.outputs.get("grype-version")
-    return f"grype {version}; {result.outputs.get('database', '')}" if version else ""
-
-
-def verdict(result: StepResult) -> str:
-    """A step's mark in the report; a skipped scan must not look like a clean one, a real one names grype."""
-    if step_verdict(result) == "skipped":
-        return "⚠️ skipped"
-    mark = "✅" if result.ok else "❌"
-    scanner = scanner_line(result)
-    return f"{mark} {scanner}" if scanner else mark
-
-
-def pipeline_passed(results: list[StepResult], planned: list[str]) -> bool:
-    """Every planned step ran and passed."""
-    return len(results) == len(planned) and all(result.ok for result in results)
-
-
-def report(results: list[StepResult], planned: list[str]) -> str:
-    """The final report: verdict first, then each step's verdict and time."""
-    failed = next((result for result in results if not result.ok), None)
-    total = sum(result.seconds for result in results)
-    head = (
-        f"❌ pipeline stopped at **{failed.name}** after {total:.1f} s"
-        if failed
-        else f"✅ pipeline passed in {total:.1f} s"
-    )
-    rows = ["| step | verdict | time |", "| --- | --- | --- |"]
+def outcome(results: list[StepResult], planned: list[str]) -> summary.Outcome:
+    """The run's outcome: each planned step's verdict, time and outputs (not-run after a failure)."""
     done = {result.name: result for result in results}
+    steps = []
     for name in planned:
         result = done.get(name)
         if result is None:
-            rows.append(f"| {name} | ⏭️ not run | |")
-        else:
-            rows.append(f"| {name} | {verdict(result)} | {result.seconds:.1f} s |")
-    return "\n".join([f"## modelship pipeline: {head}", "", *rows, *quantization(done.get("build"))])
-
-
-def quantization(build: StepResult | None) -> list[str]:
-    """The int8 gate's figures under the table, when the build quantized the model."""
-    out = build.outputs if build else {}
-    if not out.get("quantize-verdict"):
-        return []
-    mark = "✅" if out["quantize-verdict"] == "pass" else "❌"
-    return [
-        "",
-        f"{mark} **{out['quantized']} variant**: agreement {float(out['agreement']):.1%}, worst error "
-        f"{out['worst-abs-error']} absolute ({float(out['worst-rel-error']):.2%} relative), model size "
-        f"{out['size-ratio']}x, in-process latency {out['latency-ratio']}x of the fp32 model's",
-    ]
-
-
-def result_document(results: list[StepResult], planned: list[str], outputs: dict[str, str]) -> dict[str, Any]:
-    """The JSON result: overall verdict, the scanner that ran, each planned step, the pipeline's outputs."""
-    done = {result.name: result for result in results}
-    failed = next((result.name for result in results if not result.ok), None)
-    steps: list[dict[str, Any]] = []
-    for name in planned:
-        result = done.get(name)
-        if result is None:
-            steps.append(
-                {"name": name, "verdict": "not-run", "exit_code": None, "seconds": None, "outputs": {}}
-            )
-        else:
-            steps.append(
-                {
-                    "name": name,
-                    "verdict": step_verdict(result),
-                    "exit_code": result.exit_code,
-                    "seconds": round(result.seconds, 3),
-                    "outputs": result.outputs,
-                }
-            )
+            steps.append(summary.StepOutcome(name, "not-run"))
+            continue
+        verdict = summary.step_verdict(result.ok, result.outputs)
+        steps.append(summary.StepOutcome(name, verdict, result.seconds, result.exit_code, result.outputs))
     scan = done.get("scan")
-    return {
-        "verdict": "passed" if pipeline_passed(results, planned) else "failed",
-        "stopped_at": failed,
-        "seconds": round(sum(result.seconds for result in results), 3),
-        "scanner": (scanner_line(scan) or None) if scan else None,
-        "steps": steps,
-        "outputs": outputs,
-    }
+    return summary.Outcome(tuple(steps), scanner=summary.scanner_line(scan.outputs) if scan else None)
 
 
 def write_result(path: Path, document: dict[str, Any]) -> Path:
@@ -336,15 +260,15 @@ def main(argv: list[str] | None = None) -> int:
             outputs[name] = result.outputs
             if not result.ok:
                 break
-    names = [name for name, _, _ in planned]
-    gha.add_summary(report(results, names))
-    passed = pipeline_passed(results, names)
-    delivered = delivered_outputs(args, outputs, passed, started_on)
+    ran = outcome(results, [name for name, _, _ in planned])
+    delivered = delivered_outputs(args, outputs, ran.passed, started_on)
+    ran = dataclasses.replace(ran, outputs=delivered)
+    gha.add_summary(summary.render(ran))
     for name, value in delivered.items():
         gha.set_output(name, value)
     result_path = Path(args.result_json or Path(args.dest).parent / RESULT_FILENAME)
-    gha.set_output("result-json", write_result(result_path, result_document(results, names, delivered)))
-    return 0 if passed else 1
+    gha.set_output("result-json", write_result(result_path, ran.to_document()))
+    return 0 if ran.passed else 1
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -44,41 +45,6 @@ def test_run_step_turns_a_die_into_a_failed_result(tmp_path: Path) -> None:
     assert (result.ok, result.exit_code) == (False, 1)
 
 
-@pytest.mark.parametrize(
-    ("results", "verdict", "rows"),
-    [
-        pytest.param(
-            [pipeline.StepResult("fetch", 0, 0.5), pipeline.StepResult("lint", 0, 1.5)],
-            "✅ pipeline passed in 2.0 s",
-            ["| fetch | ✅ | 0.5 s |", "| lint | ✅ | 1.5 s |"],
-            id="all-passed",
-        ),
-        pytest.param(
-            [pipeline.StepResult("fetch", 0, 0.5), pipeline.StepResult("lint", 1, 0.25)],
-            "❌ pipeline stopped at **lint** after 0.8 s",
-            ["| lint | ❌ | 0.2 s |", "| build | ⏭️ not run | |"],
-            id="stopped-at-lint",
-        ),
-        pytest.param(
-            [
-                pipeline.StepResult("fetch", 0, 0.5),
-                pipeline.StepResult("lint", 0, 0.5, {"verdict": "skipped"}),
-            ],
-            "✅ pipeline passed in 1.0 s",
-            ["| lint | ⚠️ skipped | 0.5 s |"],
-            id="a-skipped-step-says-so",
-        ),
-    ],
-)
-def test_report_leads_with_the_verdict(
-    results: list[pipeline.StepResult], verdict: str, rows: list[str]
-) -> None:
-    text = pipeline.report(results, ["fetch", "lint", "build"])
-    assert text.splitlines()[0] == f"## modelship pipeline: {verdict}"
-    for row in rows:
-        assert row in text.splitlines()
-
-
 def test_the_pipeline_stops_at_the_first_failing_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -102,37 +68,12 @@ def test_the_pipeline_stops_at_the_first_failing_step(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary"))
     assert pipeline.main(["--image-name", "x", "--dest", str(tmp_path / "model")]) == 1
     assert called == ["fetch", "lint"]
-    assert "❌ pipeline stopped at **lint**" in (tmp_path / "summary").read_text(encoding="utf-8")
+    assert "## modelship: ❌ not delivered: stopped at **lint**" in (tmp_path / "summary").read_text(
+        encoding="utf-8"
+    )
     document = json.loads((tmp_path / pipeline.RESULT_FILENAME).read_text(encoding="utf-8"))
     assert (document["verdict"], document["stopped_at"]) == ("failed", "lint")
     assert [step["verdict"] for step in document["steps"]] == ["passed", "failed", "not-run"]
-
-
-@pytest.mark.parametrize(
-    ("verdict", "mark"),
-    [pytest.param("pass", "✅", id="passed-gate"), pytest.param("fail", "❌", id="failed-gate")],
-)
-def test_report_gives_the_int8_gate_figures(verdict: str, mark: str) -> None:
-    outputs = {
-        "quantize-verdict": verdict,
-        "quantized": "int8",
-        "agreement": "0.9500",
-        "worst-abs-error": "0.25",
-        "worst-rel-error": "0.031",
-        "size-ratio": "0.258",
-        "latency-ratio": "0.410",
-    }
-    results = [pipeline.StepResult("fetch", 0, 0.5), pipeline.StepResult("build", 0, 1.0, outputs)]
-    last = pipeline.report(results, ["fetch", "build"]).splitlines()[-1]
-    assert last == (
-        f"{mark} **int8 variant**: agreement 95.0%, worst error 0.25 absolute (3.10% relative), "
-        "model size 0.258x, in-process latency 0.410x of the fp32 model's"
-    )
-
-
-def test_report_of_an_fp32_build_has_no_int8_line() -> None:
-    results = [pipeline.StepResult("build", 0, 1.0, {"image": "a:1"})]
-    assert "variant" not in pipeline.report(results, ["build"])
 
 
 def test_the_build_and_smoke_test_get_the_variant() -> None:
@@ -211,9 +152,8 @@ def test_the_json_result_has_every_planned_step_the_scanner_and_the_outputs() ->
         scanned(),
         pipeline.StepResult("smoke-test", 1, 1.25),
     ]
-    document = pipeline.result_document(
-        results, ["fetch", "scan", "smoke-test", "push"], {"sbom-spdx": "s.json"}
-    )
+    ran = pipeline.outcome(results, ["fetch", "scan", "smoke-test", "push"])
+    document = dataclasses.replace(ran, outputs={"sbom-spdx": "s.json"}).to_document()
     assert document == {
         "verdict": "failed",
         "stopped_at": "smoke-test",
@@ -244,7 +184,7 @@ def test_the_json_result_has_every_planned_step_the_scanner_and_the_outputs() ->
 
 def test_a_skipped_scan_is_skipped_in_the_json_result_and_names_no_scanner() -> None:
     results = [pipeline.StepResult("scan", 0, 0.1, {"verdict": "skipped", "grype-version": ""})]
-    document = pipeline.result_document(results, ["scan"], {})
+    document = pipeline.outcome(results, ["scan"]).to_document()
     assert (document["verdict"], document["stopped_at"], document["scanner"]) == ("passed", None, None)
     assert document["steps"][0]["verdict"] == "skipped"
 

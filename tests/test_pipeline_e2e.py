@@ -49,7 +49,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: Registry) -> 
 def report(tmp_path: Path) -> str:
     """The pipeline's closing report, from the job summary."""
     text = (tmp_path / "summary.md").read_text(encoding="utf-8")
-    return text[text.rindex("## modelship pipeline:") :]
+    return text[text.rindex("## modelship:") :]
 
 
 def test_delivers_and_a_rerun_reuses_the_cache_and_the_digest(
@@ -62,11 +62,11 @@ def test_delivers_and_a_rerun_reuses_the_cache_and_the_digest(
     second = gha.read_outputs(tmp_path / "outputs")
     assert first["digest"].startswith("sha256:")
     assert second["digest"] == first["digest"]
-    assert "✅ pipeline passed" in report(tmp_path)
+    assert f"✅ delivered `{second['image-ref']}`" in report(tmp_path)
     # the serving image passes the real scan, which names grype and the database it used
-    assert f"| scan | ✅ grype {scanners.pinned_version('grype')}; vulnerability database v6." in report(
-        tmp_path
-    )
+    [scan_row] = [line for line in report(tmp_path).splitlines() if line.startswith("| scan |")]
+    assert scan_row.startswith("| scan | ✅ passed |")
+    assert f"; grype {scanners.pinned_version('grype')}; vulnerability database v6." in scan_row
     assert "the offline test database (3 advisories)" in report(tmp_path)
     # the JSON result says the same as the report, with each step's outputs
     result = json.loads(Path(second["result-json"]).read_text(encoding="utf-8"))
@@ -176,11 +176,11 @@ def test_each_gate_stops_the_pipeline_at_its_step(
         monkeypatch.setenv("REGISTRY_PASSWORD", "not-the-password")
     assert run(extra) == 1
     text = report(tmp_path)
-    assert f"❌ pipeline stopped at **{stopped_at}**" in text
+    assert f"❌ not delivered: stopped at **{stopped_at}**" in text
     assert f"| {stopped_at} | ❌ " in text
     planned = ["fetch", "lint", "build", "scan", "smoke-test", "push"]
     for later in planned[planned.index(stopped_at) + 1 :]:
-        assert f"| {later} | ⏭️ not run | |" in text
+        assert f"| {later} | ⏭️ not run |" in text
     result = json.loads((tmp_path / pipeline.RESULT_FILENAME).read_text(encoding="utf-8"))
     assert (result["verdict"], result["stopped_at"]) == ("failed", stopped_at)
     verdicts = {step["name"]: step["verdict"] for step in result["steps"]}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -127,13 +128,35 @@ def make_scratch_repository(dest: Path) -> Path:
     yaml_files = [dest / "action.yml", *dest.glob("actions/*/action.yml")]
     yaml_files += dest.glob(".github/workflows/*.yml")
     for path in yaml_files:
-        text = path.read_text(encoding="utf-8")
-        path.write_text(text.replace(f"uses: {SELF_REPOSITORY_PREFIX}", "uses: ./"), encoding="utf-8")
+        text = path.read_text(encoding="utf-8").replace(f"uses: {SELF_REPOSITORY_PREFIX}", "uses: ./")
+        path.write_text(check_out_first(text), encoding="utf-8")
     git = ["git", "-C", str(dest), "-c", "user.name=act test", "-c", "user.email=act@127.0.0.1"]
     subprocess.run([*git, "init", "--quiet", "--initial-branch=main"], check=True)
     subprocess.run([*git, "add", "--all"], check=True)
     subprocess.run([*git, "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", "scratch"], check=True)
     return dest
+
+
+def check_out_first(workflow: str) -> str:
+    """Give each job that uses this repository's actions but checks nothing out a checkout first.
+
+    GitHub fetches a `$/` action by itself; act finds `./` in the workspace, which it fills only
+    when a job runs actions/checkout (the reusable workflow's summary job checks nothing out).
+    """
+    lines = workflow.splitlines(keepends=True)
+    jobs_at = next((index for index, line in enumerate(lines) if line.rstrip() == "jobs:"), None)
+    if jobs_at is None:
+        return workflow
+    starts = [index for index in range(jobs_at + 1, len(lines)) if re.match(r"^  [\w-]+:\s*$", lines[index])]
+    inserts: list[int] = []
+    for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+        job = "".join(lines[start:end])
+        if "uses: ./" in job and "actions/checkout@" not in job:
+            inserts += [index + 1 for index in range(start, end) if lines[index].rstrip() == "    steps:"]
+    checkout = f"      - uses: {CHECKOUT_PIN}\n        with:\n          persist-credentials: false\n"
+    for index in reversed(inserts):
+        lines.insert(index, checkout)
+    return "".join(lines)
 
 
 @dataclass
@@ -463,7 +486,12 @@ def assert_delivered(harness: Harness, run: ActRun, image: str) -> None:
     repository = image.split("/", 1)[1]
     assert manifest_digest(harness.registry, repository, digest) == digest
     assert manifest_digest(harness.registry, repository, run.result["model-version"]) == digest
-    assert f"## modelship: ✅ delivered `{image}@{digest}`" in run.log_file.read_text(encoding="utf-8")
+    log = run.log_file.read_text(encoding="utf-8")
+    assert f"## modelship: ✅ delivered `{image}@{digest}`" in log
+    # scripts/summary.py's rows, from the steps' outputs
+    version, short_sha = run.result["model-version"], run.result["sha256"][:12]
+    assert f"| fetch | ✅ passed |  | model `housing` {version}, sha256 `{short_sha}` |" in log
+    assert f"| push | ✅ passed |  | {image}@{digest} |" in log
 
 
 def read_attestations(folder: Path) -> dict[str, dict[str, Any]]:
@@ -480,7 +508,9 @@ def test_reusable_workflow_delivers_the_example_model(harness: Harness) -> None:
     assert_delivered(harness, run, image)
     assert set(run.jobs) >= {"pipeline", "sarif", "attest", "summary", "record"}
     # build, both gates and the push ran in the one job that holds the image
-    assert {"build", "scan", "smoke", "push"} <= set(run.passed_steps.get("pipeline", [])), run.passed_steps
+    assert {"build", "scan", "smoke-test", "push"} <= set(run.passed_steps.get("pipeline", [])), (
+        run.passed_steps
+    )
     # One code-scanning category per image, so two deliveries in one run keep both results.
     sarif_dir = harness.work / "deliver" / "artifacts" / "sarif"
     uploads = [line.split("\t") for line in (sarif_dir / "categories.tsv").read_text().splitlines()]
@@ -526,13 +556,13 @@ def test_root_action_delivers_the_example_model(harness: Harness) -> None:
         pytest.param(
             "vulnerable",
             "scan",
-            "smoke",
+            "smoke-test",
             "GHSA-test-onnxruntime (critical) in onnxruntime",
             id="vulnerable-scan-result",
         ),
         pytest.param(
             "wrong-answer",
-            "smoke",
+            "smoke-test",
             "scan",
             "differs from the expected response",
             id="wrong-answer-from-predict",
@@ -562,7 +592,8 @@ def test_failing_gate_stops_the_delivery_at_its_step(
     assert run.jobs.get("sarif") == "success", f"{run.jobs}\n{run.tail()}"
     assert run.jobs.get("summary") == "success", "the summary runs whatever happened"
     log = run.log_file.read_text(encoding="utf-8")
-    assert "## modelship: ❌ not delivered" in log
+    assert f"## modelship: ❌ not delivered: stopped at **{failing_step}**" in log
+    assert f"| {failing_step} | ❌ failed |" in log
     deprecation = "input 'model-source' is deprecated and will be removed; use 'source' instead"
     assert (deprecation in log) is (model is DEPRECATED_LOCAL_MODEL), run.tail()
     assert harness.registry.tags(image.split("/", 1)[1]) == [], "nothing may be pushed after a failed gate"
@@ -608,7 +639,9 @@ def test_pull_request_fetches_from_azure_ml_with_a_client_secret_and_does_not_pu
     # (no sarif job here: act names the repository itself, so the pull request looks like a fork's)
     for job in ("pipeline", "summary", "record"):
         assert run.jobs.get(job) == "success", f"{run.jobs}\n{run.tail()}"
-    assert {"fetch", "build", "scan", "smoke"} <= set(run.passed_steps.get("pipeline", [])), run.passed_steps
+    assert {"fetch", "build", "scan", "smoke-test"} <= set(run.passed_steps.get("pipeline", [])), (
+        run.passed_steps
+    )
     assert (run.result["model-version"], run.result["sha256"]) == (
         "3",
         hashlib.sha256(files["model.onnx"]).hexdigest(),

@@ -34,6 +34,7 @@ STEP_SCRIPTS = {
     "scan": "scan",
     "smoke-test": "smoke_test",
     "push": "push",
+    "summary": "summary",
 }
 # Inputs of a step action that configure the action itself, not the step script.
 ACTION_ONLY_INPUTS = {"setup-python", "grype-version", "password"}
@@ -548,3 +549,17 @@ def test_the_deprecation_rule_catches_a_silent_alias(tmp_path: Path) -> None:
     )
     assert not warns_in_yaml(action, "old", "new")
     assert not warns_in_script(action, "old", "new")
+
+
+def test_front_doors_write_their_summary_with_the_summary_module() -> None:
+    root, deliver = load(PROJECT_DIR / "action.yml"), load(DELIVER)
+    for path, document in ((PROJECT_DIR / "action.yml", root), (DELIVER, deliver)):
+        in_bash = [
+            where for where, step in steps_of(document) if "GITHUB_STEP_SUMMARY" in str(step.get("run", ""))
+        ]
+        assert in_bash == [], f"{path.name}: summaries are scripts/summary.py's, not Markdown in bash"
+    summary_uses = f"{SELF_REPOSITORY_PREFIX}actions/summary"
+    assert any(step.get("uses") == summary_uses for _, step in steps_of(root))
+    assert [step.get("uses") for step in deliver["jobs"]["summary"]["steps"]] == [summary_uses]
+    recorded = [step for step in deliver["jobs"]["pipeline"]["steps"] if step.get("uses") == summary_uses]
+    assert [step["with"]["record"] for step in recorded] == ["true"]
