@@ -106,16 +106,21 @@ class RegistryAPI:
         raise self._unreachable(last_error)
 
     def _request(
-        self, method: str, path: str, scope: str, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        scope: str,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
     ) -> requests.Response:
         url = self._base_url() + path
         headers = dict(headers or {})
         try:
             if scope in self._tokens:
                 headers["Authorization"] = f"Bearer {self._tokens[scope]}"
-                return self.session.request(method, url, headers=headers, timeout=self.timeout)
+                return self.session.request(method, url, headers=headers, data=data, timeout=self.timeout)
             response = self.session.request(
-                method, url, headers=headers, auth=self.auth, timeout=self.timeout
+                method, url, headers=headers, data=data, auth=self.auth, timeout=self.timeout
             )
             if response.status_code != 401:
                 return response
@@ -124,7 +129,7 @@ class RegistryAPI:
                 return response
             self._tokens[scope] = self._token(params, scope)
             headers["Authorization"] = f"Bearer {self._tokens[scope]}"
-            return self.session.request(method, url, headers=headers, timeout=self.timeout)
+            return self.session.request(method, url, headers=headers, data=data, timeout=self.timeout)
         except requests.RequestException as error:
             raise self._unreachable(error) from error
 
@@ -183,3 +188,38 @@ class RegistryAPI:
         body = self._request("GET", path, scope, headers)
         self._check(body, f"the manifest of {repository}:{reference}")
         return "sha256:" + hashlib.sha256(body.content).hexdigest()
+
+    def get_manifest(self, repository: str, reference: str, accept: tuple[str, ...]) -> tuple[str, bytes]:
+        """The media type and bytes of the manifest `repository:reference` (or `@digest`)."""
+        path = f"/v2/{repository}/manifests/{reference}"
+        response = self._request("GET", path, f"repository:{repository}:pull", {"Accept": ", ".join(accept)})
+        self._check(response, f"the manifest of {repository}:{reference}")
+        return response.headers.get("Content-Type", "").split(";")[0].strip(), response.content
+
+    def get_blob(self, repository: str, digest: str) -> bytes:
+        """The bytes of blob `digest` in `repository` (an image config: small)."""
+        response = self._request("GET", f"/v2/{repository}/blobs/{digest}", f"repository:{repository}:pull")
+        self._check(response, f"blob {digest} of {repository}")
+        return response.content
+
+    def put_manifest(self, repository: str, reference: str, media_type: str, body: bytes) -> str:
+        """Store a manifest (an image index) under `reference` and return the digest the registry gives it.
+
+        The distribution spec's "Pushing Manifests": PUT with the manifest's media type as Content-Type,
+        201 Created with Docker-Content-Digest.
+        """
+        path = f"/v2/{repository}/manifests/{reference}"
+        scope = f"repository:{repository}:pull,push"
+        response = self._request("PUT", path, scope, {"Content-Type": media_type}, data=body)
+        if response.status_code in (401, 403):
+            raise StepError(
+                f"registry {self.host} refused to write {repository}:{reference} "
+                f"(HTTP {response.status_code}); the credentials need push access to the repository"
+            )
+        if response.status_code >= 400:
+            raise StepError(
+                f"registry {self.host} refused the {media_type} for {repository}:{reference} "
+                f"(HTTP {response.status_code}: {response.text.strip()[:300]}); a registry that stores "
+                "OCI image indexes is needed (distribution 2.7 or later, GHCR, ECR, ACR, Docker Hub)"
+            )
+        return response.headers.get("Docker-Content-Digest", "")

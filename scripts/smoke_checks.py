@@ -59,6 +59,8 @@ class Report:
     latencies_ms: list[float] = field(default_factory=list)
     requests: int = 0
     log: str = ""
+    platform: str = ""  # os/architecture of the image, e.g. linux/arm64
+    emulated: bool = False  # run under QEMU user emulation, not natively
 
     @property
     def passed(self) -> bool:

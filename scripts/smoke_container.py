@@ -59,11 +59,21 @@ def fold_log(text: str, head: int = LOG_HEAD_LINES, tail: int = LOG_TAIL_LINES) 
     return "\n".join([*lines[:head], f"[... {skipped} lines left out ...]", *lines[-tail:]])
 
 
-def create(client: docker.DockerClient, image_id: str, name: str, limits: Limits) -> Any:
-    """Create the container: published on a random 127.0.0.1 port, limited, read-only root, no privileges."""
+def create(
+    client: docker.DockerClient,
+    image_id: str,
+    name: str,
+    limits: Limits,
+    volumes: dict[str, Any] | None = None,
+) -> Any:
+    """Create the container: published on a random 127.0.0.1 port, limited, read-only root, no privileges.
+
+    `volumes` are read-only files an emulated platform needs (scripts.emulation).
+    """
     try:
         return client.containers.create(
             image_id,
+            volumes=volumes or {},
             name=name,
             detach=True,
             ports={CONTAINER_PORT: ("127.0.0.1", None)},
@@ -120,12 +130,18 @@ def finish(name: str) -> str:
 
 
 @contextlib.contextmanager
-def running(client: docker.DockerClient, image: Any, shown_as: str, limits: Limits) -> Iterator[Running]:
+def running(
+    client: docker.DockerClient,
+    image: Any,
+    shown_as: str,
+    limits: Limits,
+    volumes: dict[str, Any] | None = None,
+) -> Iterator[Running]:
     """Create and start a container of `image`; on leaving, however, keep its log and remove it."""
     name = f"modelship-smoke-{uuid.uuid4().hex[:12]}"
     run: Running | None = None
     try:
-        container = create(client, str(image.id), name, limits)
+        container = create(client, str(image.id), name, limits, volumes)
         print(f"started container {name} from {shown_as}", flush=True)
         started = time.perf_counter()
         container.start()

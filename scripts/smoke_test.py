@@ -12,10 +12,11 @@ from typing import Any
 
 import requests
 
-from scripts import gha, smoke_container
+from scripts import emulation, gha, smoke_container
 from scripts.docker_engine import connect, local_image
 from scripts.gha import StepError
 from scripts.payloads import signature
+from scripts.platforms import EMULATION_FACTOR
 from scripts.samples import load, locate
 from scripts.smoke_checks import Context, Report, Server, run_checks
 from serving.model_folder import MODEL_FILE
@@ -34,6 +35,8 @@ def summary(report: Report) -> str:
     if report.latencies_ms:
         timing += f", p99 {report.p99_ms:.1f} ms (p50 {report.p50_ms:.1f} ms"
         timing += f" over {len(report.latencies_ms)} requests)"
+    if report.emulated:
+        timing += f"; {report.platform} emulated with QEMU (time budget {EMULATION_FACTOR:g}x)"
     if report.passed:
         head = f"✅ **smoke test passed**: `{report.image}`, {timing}"
     else:
@@ -115,11 +118,21 @@ def smoke_test(options: Options) -> Report:
     client = connect()
     try:
         image = local_image(client, options.image)
+        platform, report.emulated = emulation.image_platform(client, image)
+        report.platform = str(platform)
         with (
-            smoke_container.running(client, image, options.image, options.limits) as run,
+            emulation.scratch_folder() as scratch,
+            smoke_container.running(
+                client,
+                image,
+                options.image,
+                options.limits,
+                emulation.cpuinfo_volume(platform, Path(scratch)) if report.emulated else None,
+            ) as run,
             requests.Session() as session,
         ):
-            ready = smoke_container.wait_ready(run, session, options.timeout)
+            timeout = emulation.scaled(options.timeout, report.emulated)
+            ready = smoke_container.wait_ready(run, session, timeout)
             report.cold_start_ms = ready.cold_start_ms
             report.add("ready", ready.cold_start_ms is not None, ready.detail)
             if ready.cold_start_ms is not None:
@@ -139,6 +152,8 @@ def publish(report: Report) -> None:
         gha.set_output("latency-p50-ms", f"{report.p50_ms:.2f}")
         gha.set_output("latency-p99-ms", f"{report.p99_ms:.2f}")
     gha.set_output("requests", report.requests)
+    gha.set_output("platform", report.platform)
+    gha.set_output("emulated", "true" if report.emulated else "false")
     gha.set_output("verdict", "pass" if report.passed else "fail")
     gha.add_summary(summary(report))
     if not report.passed:

@@ -2,8 +2,9 @@
 
 `pip` inside a build cannot always reach or verify the package index (proxies, private CAs);
 the host can. The wheelhouse holds the serving lock's wheels and a pip wheel (requirements/pip.txt),
-for the image's Python (3.11) and the engine's CPU architecture, each checked against the hashes in
-its lock, and is reused while the locks are unchanged.
+for the image's Python (3.11) and one CPU architecture (the host's, or another's for a multi-arch
+build: pip downloads aarch64 wheels on an x86_64 host alike), each checked against the hashes in its
+lock, and is reused while the locks and the architecture are unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts import gha
+from scripts import gha, platforms
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REQUIREMENTS = PROJECT_DIR / "requirements" / "serving.txt"
@@ -26,19 +27,20 @@ STAMP = ".requirements.sha256"
 
 
 def platform_tags(machine: str) -> list[str]:
-    """manylinux tags pip may pick for the image's architecture."""
-    arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine.lower(), machine.lower())
+    """manylinux tags pip may pick for a CPU (pip's name: x86_64, aarch64)."""
+    arch = machine.lower()
     return [f"manylinux_2_{minor}_{arch}" for minor in (36, 34, 28, 17)] + [f"manylinux2014_{arch}"]
 
 
-def requirements_digest(requirements: Path) -> str:
-    """What the wheelhouse was made from: the serving lock and pip's."""
-    return hashlib.sha256(requirements.read_bytes() + PIP_LOCK.read_bytes()).hexdigest()
+def requirements_digest(requirements: Path, machine: str) -> str:
+    """What the wheelhouse was made from: the serving lock, pip's, and the CPU."""
+    return hashlib.sha256(requirements.read_bytes() + PIP_LOCK.read_bytes() + machine.encode()).hexdigest()
 
 
-def ensure(dest: Path = DEFAULT_DEST, requirements: Path = REQUIREMENTS) -> Path:
-    """Make sure `dest` holds the wheels for `requirements`; download them when the pins changed."""
-    digest = requirements_digest(requirements)
+def ensure(dest: Path = DEFAULT_DEST, requirements: Path = REQUIREMENTS, machine: str = "") -> Path:
+    """Make sure `dest` holds the wheels of `requirements` for `machine` (default: this host's CPU)."""
+    machine = machine or platform.machine()
+    digest = requirements_digest(requirements, machine)
     stamp = dest / STAMP
     if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == digest:
         return dest
@@ -46,7 +48,7 @@ def ensure(dest: Path = DEFAULT_DEST, requirements: Path = REQUIREMENTS) -> Path
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes"]
     command += ["--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp"]
     command += ["--dest", str(dest)]
-    for tag in platform_tags(platform.machine()):
+    for tag in platform_tags(machine):
         command += ["--platform", tag]
     command += ["-r", str(requirements), "-r", str(PIP_LOCK)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -65,9 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     """Fill the wheelhouse for the serving image."""
     parser = gha.StepParser(prog="wheelhouse", description=__doc__)
     parser.add_input("--dest", default=str(DEFAULT_DEST), help="folder for the wheels")
+    parser.add_input(
+        "--platform", default="", help="the image's platform, e.g. linux/arm64 (default: this host's)"
+    )
     args = parser.parse_args(argv)
     with gha.step_errors():
-        dest = ensure(Path(args.dest))
+        machine = platforms.parse_one(args.platform).wheel_machine if args.platform else ""
+        dest = ensure(Path(args.dest), machine=machine)
     gha.set_output("wheelhouse", dest)
     return 0
 
