@@ -4,8 +4,9 @@ results are split back per request.
 The batch runs on the event loop, as an unbatched request does (with one onnxruntime thread per worker,
 a thread hop would only add cost). While it runs, the next requests wait in the socket buffers; when it
 ends, the loop reads them, and each valid one joins the queue. The queue runs as soon as the loop has
-nothing else ready (or after the delay, when one is set, unless it fills up first). So a lone request
-on an idle worker runs at once, and under load the batches grow by themselves up to the row limit.
+nothing else ready. With a delay set, it waits up to the delay for company (unless it fills up first),
+but only while the worker is busy: when its last run gathered more than one request. So a lone request
+on an idle worker runs at once, delay or not, and under load the batches grow up to the row limit.
 
 Requests are validated before they queue: a batch holds only well-formed feeds. If the graph still
 refuses a batch, each of its requests runs alone, so only the one at fault gets the error.
@@ -68,6 +69,7 @@ class Batcher:
         self.queued_rows = 0
         self.handle: asyncio.Handle | None = None
         self.handle_is_immediate = False
+        self.last_run_requests = 0  # how many requests the last flush gathered: more than one means busy
 
     async def submit(self, feeds: Feeds, rows: int) -> list[Any]:
         """The fetched outputs for these feeds' rows, once their batch has run."""
@@ -75,8 +77,12 @@ class Batcher:
         self.queue.append(Pending(feeds, rows, future))
         self.queued_rows += rows
         self.recorder.queued = len(self.queue)
-        self.schedule(immediately=self.queued_rows >= self.max_rows or self.delay_seconds == 0)
+        self.schedule(immediately=self.queued_rows >= self.max_rows or not self.waits_for_company())
         return await future
+
+    def waits_for_company(self) -> bool:
+        """Whether a new batch waits for the delay: one is set and the worker is busy."""
+        return self.delay_seconds > 0 and self.last_run_requests > 1
 
     def schedule(self, immediately: bool) -> None:
         """Make sure a flush is coming: at the loop's next turn, or after the delay."""
@@ -102,6 +108,7 @@ class Batcher:
                 batch.append(pending)
                 rows += pending.rows
         self.recorder.queued = len(self.queue)
+        self.last_run_requests = len(batch)
         groups: dict[Any, list[Pending]] = {}
         for pending in batch:
             groups.setdefault(signature(pending.feeds), []).append(pending)

@@ -219,7 +219,7 @@ def test_without_batching_every_request_runs_alone(settings: dict[str, Any]) -> 
     run(scenario)
 
 
-def test_a_lone_request_runs_at_the_next_turn_of_the_loop_and_a_delay_waits_for_company() -> None:
+def test_a_lone_request_runs_at_the_next_turn_of_the_loop_and_a_delay_waits_for_company_when_busy() -> None:
     async def turns_until_done(batcher: Batcher) -> int:
         task = asyncio.create_task(batcher.submit({"x": np.ones(1)}, 1))
         for turn in range(1, 6):
@@ -232,10 +232,24 @@ def test_a_lone_request_runs_at_the_next_turn_of_the_loop_and_a_delay_waits_for_
     def double(feeds: dict[str, np.ndarray]) -> list[Any]:
         return [feeds["x"] * 2]
 
+    async def busy(batcher: Batcher) -> Batcher:
+        """The batcher after a run that gathered two requests, as under concurrent load."""
+        await asyncio.gather(*(batcher.submit({"x": np.ones(1)}, 1) for _ in range(2)))
+        assert batcher.last_run_requests == 2
+        return batcher
+
     async def scenario() -> None:
         assert await turns_until_done(Batcher(double, 32, 0, Recorder())) in (1, 2, 3)
-        assert await turns_until_done(Batcher(double, 32, 1.0, Recorder())) == 0  # still waiting
-        assert await turns_until_done(Batcher(double, 1, 1.0, Recorder())) in (1, 2, 3)  # full: no wait
+        assert await turns_until_done(await busy(Batcher(double, 32, 0, Recorder()))) in (1, 2, 3)
+        # A delay costs an idle worker nothing: its lone request runs at once ...
+        assert await turns_until_done(Batcher(double, 32, 1.0, Recorder())) in (1, 2, 3)
+        # ... and makes a busy one wait for company, unless the batch is full.
+        assert await turns_until_done(await busy(Batcher(double, 32, 1.0, Recorder()))) == 0
+        full = await busy(Batcher(double, 2, 1.0, Recorder()))
+        pair = asyncio.gather(*(full.submit({"x": np.ones(1)}, 1) for _ in range(2)))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert pair.done()  # two rows fill a batch of two: no wait
 
     run(scenario)
 
