@@ -96,6 +96,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_input("--subscription-id")
     parser.add_input("--resource-group")
     parser.add_input("--workspace")
+    parser.add_input("--model-registry", help="azureml: an Azure ML registry instead of a workspace")
+    parser.add_input(
+        "--azure-cloud", help="azureml: AzureCloud (default), AzureChinaCloud or AzureUSGovernment"
+    )
+    parser.add_input("--timeout", help="seconds the model's fetch may take, all its files (default 300)")
+    parser.add_input("--max-size-mb", help="the largest model accepted, all its files, in MB (default 2048)")
     parser.add_input("--image-name", required=True, help="image name, with its registry to push")
     parser.add_input("--tags", help="extra tags, comma-separated")
     parser.add_input("--base-image")
@@ -132,6 +138,10 @@ def fetch_argv(args: argparse.Namespace) -> list[str]:
         *option("--subscription-id", args.subscription_id),
         *option("--resource-group", args.resource_group),
         *option("--workspace", args.workspace),
+        *option("--model-registry", args.model_registry),
+        *option("--azure-cloud", args.azure_cloud),
+        *option("--timeout", args.timeout),
+        *option("--max-size-mb", args.max_size_mb),
         *option("--model-name", args.model_name),
         *option("--model-version", args.model_version),
         *option("--model-label", args.model_label),

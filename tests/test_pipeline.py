@@ -140,6 +140,29 @@ def test_model_name_and_version_select_an_azure_ml_model() -> None:
     assert argv[argv.index("--model-version") + 1] == "3"
 
 
+def test_the_fetch_limits_reach_the_fetch_step(tmp_path: Path) -> None:
+    from scripts import fetch
+
+    argv = ["--source", "local", "--model", "examples/housing", "--dest", str(tmp_path / "model")]
+    args = pipeline.parse_args([*argv, "--image-name", "h", "--max-size-mb", "0.001", "--timeout", "60"])
+    result = pipeline.run_step("fetch", fetch.main, pipeline.fetch_argv(args), tmp_path)
+    assert not result.ok
+    assert not (tmp_path / "model" / "model.onnx").exists()
+    fetch_argv = pipeline.fetch_argv(args)
+    assert fetch_argv[fetch_argv.index("--max-size-mb") + 1] == "0.001"
+    assert fetch_argv[fetch_argv.index("--timeout") + 1] == "60"
+
+
+def test_a_registry_and_a_cloud_reach_the_fetch_step() -> None:
+    scope = ["--model-registry", "shared", "--azure-cloud", "AzureChinaCloud"]
+    args = pipeline.parse_args(
+        ["--source", "azureml", *scope, "--model-name", "housing", "--image-name", "h"]
+    )
+    argv = pipeline.fetch_argv(args)
+    assert argv[argv.index("--model-registry") + 1] == "shared"
+    assert argv[argv.index("--azure-cloud") + 1] == "AzureChinaCloud"
+
+
 def scanned(verdict: str = "pass") -> pipeline.StepResult:
     """A scan step that ran grype and passed."""
     outputs = {"verdict": verdict, "grype-version": GRYPE, "database": "vulnerability database v6.0.2"}
