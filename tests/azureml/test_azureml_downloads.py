@@ -227,12 +227,12 @@ print(json.dumps({{"accessToken": {tokens!r}[wanted], "expires_on": 4102444800, 
 """
 
 
-def fake_az(folder: Path) -> Path:
+def fake_az(folder: Path, arm_audience: str = ARM_AUDIENCE) -> Path:
     """An `az` on PATH that answers `az account get-access-token` as the CLI does after azure/login:
-    a token for ARM or for storage, whichever `--resource` names."""
+    a token for its cloud's ARM or for storage, whichever `--resource` names (none for another)."""
     folder.mkdir()
     script = folder / "az"
-    tokens = {audience: token_for(audience) for audience in (ARM_AUDIENCE, STORAGE_AUDIENCE)}
+    tokens = {audience: token_for(audience) for audience in (arm_audience, STORAGE_AUDIENCE)}
     script.write_text(FAKE_AZ.format(python=sys.executable, calls=str(folder / "calls"), tokens=tokens))
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return folder

@@ -4,6 +4,7 @@ registry grants; in another cloud every host, authority and token scope is that 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tests.mlflow_models import WEIGHTS_FILE, mlflow_onnx_files
@@ -22,6 +23,7 @@ from .standin_registry import (
     Registry,
     add_registry,
 )
+from .test_azureml_downloads import fake_az
 from .test_azureml_fetch import only_error, sha256
 
 PUBLIC = CLOUDS["AzureCloud"]
@@ -169,6 +171,32 @@ def test_a_workspace_model_in_the_china_cloud(standin: AzureStandIn, tmp_path: P
     arm = [r for r in standin.azure.requests(host=china.arm_host) if r.method != "CONNECT"]
     assert {r.authorization for r in arm} == {f"Bearer {token_for(china.arm_audience)}"}
     assert sha256(files["model.onnx"]) == run.outputs["sha256"]
+
+
+def test_the_azure_cli_is_asked_for_the_chosen_clouds_arm_token(
+    standin: AzureStandIn, tmp_path: Path
+) -> None:
+    gov = CLOUDS["AzureUSGovernment"]
+    standin.azure.cloud_name = "AzureUSGovernment"
+    standin.azure.register("linear", "4", mlflow_onnx_files(), folder="model")
+    az = fake_az(tmp_path / "az-bin", gov.arm_audience)
+    changes: dict[str, str | None] = {
+        "AZURE_CLIENT_SECRET": None,
+        "AZURE_CLIENT_ID": None,
+        "AZURE_TENANT_ID": None,
+        "PATH": f"{az}{os.pathsep}{os.environ['PATH']}",
+    }
+
+    run = run_fetch(standin, tmp_path, *LINEAR_4, "--azure-cloud", "AzureUSGovernment", env_changes=changes)
+
+    assert run.returncode == 0, run.log
+    calls = (az / "calls").read_text().splitlines()
+    assert any(f"--resource {gov.arm_audience}" in call for call in calls)
+    assert not any("management.azure.com" in call for call in calls)
+    assert {r.host for r in standin.azure.requests(method="CONNECT")} == {
+        gov.arm_host,
+        STORAGE_ACCOUNT + gov.blob_suffix,
+    }
 
 
 def test_the_public_cloud_is_not_asked_when_another_is_chosen(standin: AzureStandIn, tmp_path: Path) -> None:
