@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .standin_auth import CLOUDS, STORAGE_AUDIENCE, Cloud, audience_of, bearer_audience, token_for
+from .standin_auth import CLOUDS, STORAGE_AUDIENCE, Cloud, bearer_audience, token_for
+from .standin_login import answer_login
 from .standin_models import (
     ModelVersion,
     answer_models,
@@ -47,7 +48,6 @@ CLIENT_OBJECT_ID = "11111111-2222-3333-4444-555555555555"
 # The datastore credential types (credentialsType) of a blob datastore.
 KEY_DATASTORE, SAS_DATASTORE, IDENTITY_DATASTORE = "AccountKey", "Sas", "None"
 
-FAULT_SIGN_IN = "sign-in-401"
 FAULT_FORBIDDEN = "arm-403"
 FAULT_ARM_UNREACHABLE = "arm-unreachable"
 FAULT_BLOB_FORBIDDEN = "blob-403"
@@ -243,76 +243,6 @@ class Azure:
                     return self.datastore_secrets()
             return answer_models(method, parts, query, self.models, self.version_body, self.container_body)
 
-    # --- Entra ID sign-in -----------------------------------------------------------------------
-
-    def answer_login(self, method: str, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        """Serve the MSAL discovery and token calls that a client-secret sign-in makes."""
-        base = f"https://{self.cloud.login_host}"
-        parts = path.strip("/").split("/")
-        if method == "GET" and path == "/common/discovery/instance":
-            return 200, {
-                "tenant_discovery_endpoint": f"{base}/common/v2.0/.well-known/openid-configuration",
-                "api-version": "1.1",
-                "metadata": [
-                    {
-                        "preferred_network": self.cloud.login_host,
-                        "preferred_cache": self.cloud.login_host,
-                        "aliases": [self.cloud.login_host],
-                    }
-                ],
-            }
-        if method == "GET" and parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
-            tenant = parts[0]
-            return 200, {
-                "token_endpoint": f"{base}/{tenant}/oauth2/v2.0/token",
-                "authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/authorize",
-                "device_authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/devicecode",
-                "issuer": f"{base}/{tenant}/v2.0",
-                "jwks_uri": f"{base}/{tenant}/discovery/v2.0/keys",
-                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
-                "tenant_region_scope": "EU",
-            }
-        if method == "POST" and parts[1:] == ["oauth2", "v2.0", "token"]:
-            return self.issue_token(parts[0], form)
-        return 404, {"error": "not_found", "error_description": f"no stand-in for {method} {path}"}
-
-    def issue_token(self, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        """A client-credentials token for one of the two resources the fetch may ask for: ARM or storage."""
-        audiences = {f"{self.cloud.arm_audience}/.default", f"{STORAGE_AUDIENCE}/.default"}
-        wrong = [
-            key
-            for key, ok in (
-                ("tenant", tenant == self.tenant_id),
-                ("grant_type", form.get("grant_type") == "client_credentials"),
-                ("client_id", bool(form.get("client_id"))),
-                ("client_secret", bool(form.get("client_secret"))),
-                ("scope", form.get("scope") in audiences),
-            )
-            if not ok
-        ]
-        if wrong:
-            return 400, {
-                "error": "invalid_request",
-                "error_description": f"AADSTS900144: the stand-in refuses {', '.join(wrong)} "
-                f"(scope {form.get('scope')!r})",
-            }
-        if FAULT_SIGN_IN in self.faults:
-            return 401, {
-                "error": "invalid_client",
-                "error_description": "AADSTS7000215: Invalid client secret provided. Ensure the secret "
-                "being sent in the request is the client secret value, not the client secret ID.",
-                "error_codes": [7000215],
-                "trace_id": str(uuid.uuid4()),
-                "correlation_id": str(uuid.uuid4()),
-            }
-        return 200, {
-            "token_type": "Bearer",
-            "expires_in": 3599,
-            "ext_expires_in": 3599,
-            "access_token": token_for(audience_of(form["scope"])),
-        }
-
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Answers CONNECT, then the HTTPS requests inside the tunnel."""
@@ -376,7 +306,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         cloud = azure.cloud
         if host == cloud.login_host:
             form = {key: values[0] for key, values in parse_qs(body.decode()).items()}
-            self._json(*azure.answer_login(self.command, parts.path, form))
+            self._json(*answer_login(azure, self.command, parts.path, form))
         elif host in accounts:
             self._blob(accounts[host], BlobRequest(self.command, parts.path, parts.query, dict(self.headers)))
         elif bearer_audience(authorization) != cloud.arm_audience:
