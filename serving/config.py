@@ -42,7 +42,7 @@ class Settings:
     model_sha256: str | None = None
     batching: str = "on"  # one of BATCHING_MODES: gather concurrent requests into one session.run
     max_batch_size: int = 32  # rows per session.run (a larger request still runs, alone)
-    max_batch_delay_ms: float = 0.0  # 0: run at once what has gathered while the model was busy
+    max_batch_delay_ms: float = 2.0  # a busy worker waits this long for company; an idle one never waits
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int | None = None) -> int:

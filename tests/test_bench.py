@@ -158,7 +158,7 @@ def test_bench_starts_each_modelship_variant_with_its_settings(monkeypatch: pyte
         run_module.server_for(name, "m", "image", Path("mlflow"), 2, b"{}", Path("logs"))
     assert started == {
         "m-modelship-nobatch": (2, {"MODELSHIP_BATCHING": "off"}),
-        "m-modelship-delay2ms": (2, {"MODELSHIP_MAX_BATCH_DELAY_MS": "2"}),
+        "m-modelship-nodelay": (2, {"MODELSHIP_MAX_BATCH_DELAY_MS": "0"}),
         "m-modelship-1w": (1, {}),
     }
 

@@ -61,7 +61,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert (settings.access_log, settings.slow_request_ms) == ("errors", 1000)
     assert settings.access_log_file is None
     assert settings.drain_seconds == 5.0  # below Docker's 10 s stop timeout
-    assert (settings.batching, settings.max_batch_size, settings.max_batch_delay_ms) == ("on", 32, 0.0)
+    assert (settings.batching, settings.max_batch_size, settings.max_batch_delay_ms) == ("on", 32, 2.0)
 
 
 def test_threads_default_to_the_quota_shared_between_workers(tmp_path: Path) -> None:
