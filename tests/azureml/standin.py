@@ -26,10 +26,10 @@ from .standin_auth import CLOUDS, STORAGE_AUDIENCE, Cloud, bearer_audience, toke
 from .standin_login import answer_login
 from .standin_models import (
     ModelVersion,
+    Shelf,
     answer_models,
     arm_error,
     container_resource,
-    store_model,
     version_resource,
 )
 from .standin_registry import REGISTRY_HOST, answer_discovery, answer_registry
@@ -77,7 +77,7 @@ def all_hosts() -> list[str]:
     return hosts
 
 
-class Azure:
+class Azure(Shelf):
     """The in-memory state: one workspace, its models and datastore, registries, a log, fault switches."""
 
     def __init__(self, subscription_id: str, resource_group: str, workspace: str, tenant_id: str) -> None:
@@ -122,22 +122,6 @@ class Azure:
             self.blob_failures.clear()
             self.storage_refusal = None
             self.log.clear()
-
-    def register(
-        self,
-        name: str,
-        version: str,
-        files: dict[str, bytes],
-        *,
-        folder: str | None = None,
-        created: str = "2026-01-01T00:00:00Z",
-        tags: dict[str, str] | None = None,
-        archived: bool = False,
-    ) -> ModelVersion:
-        """Register a workspace model version: one file (folder=None, one entry) or a folder of files."""
-        entry = store_model(self.account, name, version, files, folder, created, tags, archived)
-        self.models.setdefault(name, []).append(entry)
-        return entry
 
     def requests(self, host: str | None = None, method: str | None = None) -> list[LoggedRequest]:
         """The logged requests, optionally only those to one host and with one method."""

@@ -22,27 +22,37 @@ class ModelVersion:
     archived: bool = False
 
 
-def store_model(
-    account: BlobAccount,
-    name: str,
-    version: str,
-    files: dict[str, bytes],
-    folder: str | None,
-    created: str,
-    tags: dict[str, str] | None,
-    archived: bool,
-) -> ModelVersion:
-    """Upload a model version's files to `account` as Azure ML's LocalUpload does; its entry."""
-    upload = f"LocalUpload/{hashlib.sha256(f'{name}:{version}'.encode()).hexdigest()[:32]}"
-    if folder is None:
-        if len(files) > 1:
-            raise ValueError("a single-file model takes exactly one file; use folder=")
-        path = f"{upload}/{next(iter(files), 'model.onnx')}"
-    else:
-        path = f"{upload}/{folder}/"
-    for relative, data in files.items():
-        account.blobs[path + relative if folder is not None else path] = data
-    return ModelVersion(name, version, created, path, dict(tags or {}), archived)
+class Shelf:
+    """Models whose files live in one storage account: a workspace's, or a registry's."""
+
+    account: BlobAccount
+    models: dict[str, list[ModelVersion]]
+
+    def register(
+        self,
+        name: str,
+        version: str,
+        files: dict[str, bytes],
+        *,
+        folder: str | None = None,
+        created: str = "2026-01-01T00:00:00Z",
+        tags: dict[str, str] | None = None,
+        archived: bool = False,
+    ) -> ModelVersion:
+        """Register a version, its files uploaded as Azure ML's LocalUpload does: one file (folder=None,
+        exactly one entry) or a folder of files."""
+        upload = f"LocalUpload/{hashlib.sha256(f'{name}:{version}'.encode()).hexdigest()[:32]}"
+        if folder is None:
+            if len(files) > 1:
+                raise ValueError("a single-file model takes exactly one file; use folder=")
+            path = f"{upload}/{next(iter(files), 'model.onnx')}"
+        else:
+            path = f"{upload}/{folder}/"
+        for relative, data in files.items():
+            self.account.blobs[path + relative if folder is not None else path] = data
+        entry = ModelVersion(name, version, created, path, dict(tags or {}), archived)
+        self.models.setdefault(name, []).append(entry)
+        return entry
 
 
 def version_resource(resource_id: str, kind: str, entry: ModelVersion, uri: str) -> dict[str, Any]:

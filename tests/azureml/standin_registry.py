@@ -19,11 +19,11 @@ from urllib.parse import unquote
 
 from .standin_models import (
     ModelVersion,
+    Shelf,
     answer_models,
     arm_error,
     container_resource,
     not_found,
-    store_model,
     version_resource,
 )
 from .standin_storage import BlobAccount
@@ -45,7 +45,7 @@ FAULT_REGISTRY_FORBIDDEN = "registry-403"
 
 
 @dataclass
-class Registry:
+class Registry(Shelf):
     """One Azure ML registry: its models, and the storage account that holds their files."""
 
     name: str
@@ -60,22 +60,6 @@ class Registry:
             f"/subscriptions/{REGISTRY_SUBSCRIPTION}/resourceGroups/{REGISTRY_RESOURCE_GROUP}"
             f"/providers/Microsoft.MachineLearningServices/registries/{self.name}"
         )
-
-    def register(
-        self,
-        name: str,
-        version: str,
-        files: dict[str, bytes],
-        *,
-        folder: str | None = None,
-        created: str = "",
-    ) -> ModelVersion:
-        """Register a model version in the registry (its files in the registry's storage)."""
-        entry = store_model(
-            self.account, name, version, files, folder, created or "2026-01-01T00:00:00Z", None, False
-        )
-        self.models.setdefault(name, []).append(entry)
-        return entry
 
     def blob_uri(self, entry: ModelVersion) -> str:
         """Where a version's files are: `https://<account>.blob.<suffix>/<container>/<path>`."""
