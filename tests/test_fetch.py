@@ -26,6 +26,16 @@ from tests.mlflow_models import WEIGHTS_FILE, onnx_with_external_data
 from tests.steps import StepRun
 
 LOCALHOST = "127.0.0.1"
+AZURE_WORKSPACE = [
+    "--source",
+    "azureml",
+    "--subscription-id",
+    "s",
+    "--resource-group",
+    "rg",
+    "--workspace",
+    "w",
+]
 HTML_PAGE = b"<!DOCTYPE html><html><body>Sign in</body></html>"
 
 
@@ -297,7 +307,12 @@ def test_folder_with_several_models_needs_onnx_file(
             id="workspace-with-local",
         ),
         pytest.param(
-            ["--source", "azureml", "--subscription-id", "s", "--resource-group", "rg", "--model-name", "m"],
+            ["--source", "https", "--model", "https://x/m.onnx", "--azure-cloud", "AzureChinaCloud"],
+            "--azure-cloud only applies to source 'azureml'",
+            id="cloud-with-https",
+        ),
+        pytest.param(
+            [*AZURE_WORKSPACE[:-2], "--model-name", "m"],
             "source 'azureml' needs --workspace",
             id="azureml-without-workspace",
         ),
@@ -312,22 +327,7 @@ def test_folder_with_several_models_needs_onnx_file(
             id="azureml-model",
         ),
         pytest.param(
-            [
-                "--source",
-                "azureml",
-                "--subscription-id",
-                "s",
-                "--resource-group",
-                "rg",
-                "--workspace",
-                "w",
-                "--model-name",
-                "m",
-                "--model-version",
-                "3",
-                "--model-label",
-                "prod",
-            ],
+            [*AZURE_WORKSPACE, "--model-name", "m", "--model-version", "3", "--model-label", "prod"],
             "either --model-version (3) or --model-label (prod)",
             id="version-and-label",
         ),
