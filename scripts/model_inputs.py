@@ -18,7 +18,11 @@ DEPRECATED = {"name": "model-name", "version": "model-version"}
 
 def add_model_inputs(parser: gha.StepParser, *, deprecated: bool = False) -> None:
     """Add --model, --model-name, --model-version and --model-label (and the old names, when asked)."""
-    parser.add_input("--model", help="local: a .onnx file or a folder holding one; https: the URL")
+    parser.add_input(
+        "--model",
+        help="local: a .onnx file or a folder holding one; https: the URL; azureml: optionally the model's "
+        "azureml:// URI",
+    )
     parser.add_input(
         "--model-name",
         help="azureml: the registered model's name; local/https: the name to give it "
