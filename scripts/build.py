@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts import gha, labels, layer_cache, provenance, quantize, samples, tags
+from scripts import gha, labels, layer_cache, multiarch, provenance, quantize, samples, tags
 from scripts.docker_engine import connect
 from scripts.image_ref import ImageRef
+from scripts.platforms import Platform
 from scripts.provenance import Provenance
 from serving.model_folder import MODEL_FILE, PROVENANCE_FILE, file_sha256
 
@@ -53,6 +54,7 @@ class BuildPlan:
     cache_candidates: tuple[ImageRef, ...] = ()
     registry_auth: dict[str, str] | None = None
     gate: quantize.GateReport | None = None
+    platform: Platform | None = None  # None: the engine's own, as Docker defaults
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,7 @@ def run_build(client: Any, build: BuildPlan, context: Path, cache_from: ImageRef
             pull=False,
             decode=True,
             cache_from=[str(cache_from)] if cache_from else None,
+            platform=str(build.platform) if build.platform else None,
         )
         failure = ""
         for kind, text in stream_log(chunks):  # read to the end, even after an error, to free the connection
@@ -301,13 +304,20 @@ def build_image(build: BuildPlan) -> BuildResult:
 
     client = connect()
     try:
-        wheels = wheelhouse.ensure(build.wheelhouse, build.project_dir / "requirements" / "serving.txt")
+        machine = build.platform.wheel_machine if build.platform else ""
+        wheels = wheelhouse.ensure(
+            build.wheelhouse, build.project_dir / "requirements" / "serving.txt", machine
+        )
+        if build.platform:
+            multiarch.check_base(client, build.base_image, build.platform)
         cache_from = layer_cache.pull_previous(client, build.cache_candidates, build.registry_auth)
         with tempfile.TemporaryDirectory(prefix="modelship-build-") as temporary:
             context = Path(temporary)
             stage_context(build, wheels, context)
             image_id = run_build(client, build, context, cache_from)
         image = client.images.get(image_id)
+        if build.platform:
+            multiarch.check_built(image.attrs, build.platform)
         for ref in build.refs[1:]:
             image.tag(ref.familiar_name, ref.tag)
         base_id, base_digest = base_identity(client, build.base_image)
@@ -360,6 +370,7 @@ def build_parser() -> gha.StepParser:
     parser.add_input("--max-abs-error", default="0.01", help="int8 gate: absolute error allowed per number")
     parser.add_input("--max-rel-error", default="0.01", help="int8 gate: relative error allowed per number")
     parser.add_input("--samples", default="", help="int8 gate's samples (default: samples.json in the model)")
+    parser.add_input("--platforms", default="", help="linux/amd64 and/or linux/arm64 (default: the engine's)")
     return parser
 
 
@@ -389,7 +400,12 @@ def main(argv: list[str] | None = None) -> int:
         build = plan(args)
         if build.gate:
             publish_gate(build)
-        result = build_image(build)
+        plans = multiarch.plans_for(build, args.platforms)
+        results = [build_image(each) for each in plans]
+        if len(plans) > 1:
+            multiarch.publish(plans, results, build.refs)
+            return 0
+        build, result = plans[0], results[0]
     gha.set_output("image-id", result.image_id)
     gha.set_output("image", build.refs[0])
     gha.set_output("tags", "\n".join(str(ref) for ref in build.refs))

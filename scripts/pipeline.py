@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import tempfile
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scripts import attestation, gha, provenance, summary
+from scripts import attestation, gha, platforms, provenance, summary
 from scripts.model_inputs import add_model_inputs
 
 StepMain = Callable[[list[str] | None], int]
@@ -104,7 +105,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_input("--max-size-mb", help="the largest model accepted, all its files, in MB (default 2048)")
     parser.add_input("--image-name", required=True, help="image name, with its registry to push")
     parser.add_input("--tags", help="extra tags, comma-separated")
-    parser.add_input("--base-image")
+    parser.add_input("--base-image", help="the image's base; {arch} in it names each platform's own")
+    parser.add_input(
+        "--platforms", help="linux/amd64 and/or linux/arm64, comma-separated (default: the engine's)"
+    )
     parser.add_input("--dockerfile", default=str(PROJECT_DIR / "Dockerfile"), help="the serving Dockerfile")
     parser.add_input("--severity-cutoff", default="high")
     parser.add_flag("--skip-scan", help="do not scan (reported loudly); for machines without grype")
@@ -174,6 +178,7 @@ def stages(args: argparse.Namespace) -> list[Stage]:
             # to pull the image pushed last time under this name, whose layers the build reuses
             *option("--username", args.username),
             *quantize_argv(),
+            *option("--platforms", args.platforms),
         ]
 
     def quantize_argv() -> list[str]:
@@ -186,15 +191,10 @@ def stages(args: argparse.Namespace) -> list[Stage]:
         skip = ["--skip"] if args.skip_scan else []
         return ["--image", out["build"]["image"], "--severity-cutoff", args.severity_cutoff, *skip]
 
-    def smoke_argv(out: Outputs) -> list[str]:
-        model_dir = built_model_dir(out)
-        return [
-            "--image",
-            out["build"]["image"],
-            "--model-dir",
-            model_dir,
-            *option("--samples", args.samples),
-        ]
+    def smoke_argv(out: Outputs, platform: int = 0) -> list[str]:
+        images = json.loads(out["build"].get("platform-images") or "[]")
+        image = images[platform]["image-id"] if images else out["build"]["image"]
+        return ["--image", image, "--model-dir", built_model_dir(out), *option("--samples", args.samples)]
 
     def push_argv(out: Outputs) -> list[str]:
         dry_run = ["--dry-run"] if args.dry_run else []
@@ -204,6 +204,7 @@ def stages(args: argparse.Namespace) -> list[Stage]:
             "--tags",
             out["build"]["tags"],
             *option("--username", args.username),
+            *option("--platform-images", out["build"].get("platform-images")),
             *dry_run,
         ]
 
@@ -215,6 +216,15 @@ def stages(args: argparse.Namespace) -> list[Stage]:
         ("scan", scan.main, scan_argv),
         ("smoke-test", smoke_test.main, smoke_argv),
     ]
+    # A smoke test per further platform, each on its own image (under emulation when foreign).
+    for index, platform in enumerate(platforms.named(args.platforms or "")[1:], start=1):
+        planned.append(
+            (
+                f"smoke-test-{platform.architecture}",
+                smoke_test.main,
+                functools.partial(smoke_argv, platform=index),
+            )
+        )
     return planned if args.no_push else [*planned, ("push", push.main, push_argv)]
 
 
@@ -242,10 +252,14 @@ def delivered_outputs(
     """The pipeline's own outputs: the SBOMs; after a push, its digest, reference and provenance statement."""
     scan = outputs.get("scan", {})
     delivered = {name: scan[name] for name in ("sbom-spdx", "sbom-cyclonedx") if scan.get(name)}
+    if outputs.get("build", {}).get("arm64-size-ratio"):
+        delivered["arm64-size-ratio"] = outputs["build"]["arm64-size-ratio"]
     if not passed or "push" not in outputs:
         return delivered
     delivered["digest"] = outputs["push"].get("digest", "")
     delivered["image-ref"] = outputs["push"].get("image-ref", "")
+    if outputs["push"].get("resolved-platforms"):
+        delivered["resolved-platforms"] = outputs["push"]["resolved-platforms"]
     if delivered["digest"]:
         default = Path(args.dest).parent / attestation.FILENAME
         written = attestation.write(
@@ -259,7 +273,8 @@ def delivered_outputs(
 def main(argv: list[str] | None = None) -> int:
     """Run every step in order, stopping at the first failure."""
     args = parse_args(argv)
-    planned = stages(args)
+    with gha.step_errors():  # a bad --platforms stops here, before any step
+        planned = stages(args)
     results: list[StepResult] = []
     outputs: Outputs = {}
     started_on = provenance.utc_now()

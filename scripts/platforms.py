@@ -65,10 +65,14 @@ def parse_one(text: str) -> Platform:
     return SUPPORTED[name]
 
 
+def named(text: str) -> tuple[Platform, ...]:
+    """The platforms a `platforms` input names, in its order, without repeats."""
+    return tuple(dict.fromkeys(parse_one(item) for item in split_list(text)))
+
+
 def parse(text: str, host: Platform) -> tuple[Platform, ...]:
-    """The platforms to build, in the order given without repeats; the host's when none are given."""
-    platforms = tuple(dict.fromkeys(parse_one(item) for item in split_list(text)))
-    return platforms or (host,)
+    """The platforms to build: those named, else the host's."""
+    return named(text) or (host,)
 
 
 def base_image_for(base_image: str, platform: Platform, multi: bool) -> str:

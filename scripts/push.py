@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import json
 import os
 import re
 import time
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 import docker
 from docker.errors import APIError
 
-from scripts import gha
+from scripts import gha, push_index
 from scripts.docker_engine import connect, local_image
 from scripts.gha import StepError
 from scripts.image_ref import DOCKER_HUB, ImageRef, parse_ref
@@ -163,6 +164,7 @@ class Options:
     username: str
     password: str
     dry_run: bool
+    platform_images: list[push_index.PlatformImage] = field(default_factory=list)
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -172,6 +174,7 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_input("--tags", required=True, help="full refs to push, comma- or newline-separated")
     parser.add_input("--username", default="", help="registry user (password from env REGISTRY_PASSWORD)")
     parser.add_flag("--dry-run", help="log in and check everything, push nothing")
+    parser.add_input("--platform-images", default="", help="the build's platform-images: push an index")
     args = parser.parse_args(argv)
     password = os.environ.get("REGISTRY_PASSWORD", "")
     gha.mask(password)
@@ -185,7 +188,12 @@ def parse_args(argv: list[str] | None) -> Options:
             "in env REGISTRY_PASSWORD"
         )
     return Options(
-        args.image, parse_push_refs(gha.split_list(args.tags)), args.username, password, args.dry_run
+        args.image,
+        parse_push_refs(gha.split_list(args.tags)),
+        args.username,
+        password,
+        args.dry_run,
+        push_index.parse_platform_images(args.platform_images),
     )
 
 
@@ -268,6 +276,19 @@ def push_all(
     return digest, verify_tags(api, options.refs, digest)
 
 
+def push_platforms(client: docker.DockerClient, api: RegistryAPI, options: Options) -> int:
+    """Push each platform's image by digest and one OCI index under every tag."""
+    digest, pushes = push_index.push_platforms(
+        api, options.platform_images, options.refs, lambda ref: push_one(client, ref, options)
+    )
+    gha.set_output("digest", digest)
+    gha.set_output("image-ref", f"{options.refs[0].name}@{digest}")
+    gha.set_output("platform-digests", json.dumps({str(push.platform): push.digest for push in pushes}))
+    gha.set_output("resolved-platforms", ",".join(str(push.platform) for push in pushes))
+    gha.add_summary(push_index.summary(digest, pushes, options.refs))
+    return 0
+
+
 def run(options: Options) -> int:
     """Check, log in, tag, push and verify; raise StepError on any failure."""
     client = connect()
@@ -281,6 +302,8 @@ def run(options: Options) -> int:
             api.check_login()
             docker_login(client, options, registry)
             print(f"logged in to {registry} as {options.username or 'anonymous'}", flush=True)
+            if options.platform_images and not options.dry_run:
+                return push_platforms(client, api, options)
             digest, served = ("", {}) if options.dry_run else push_all(client, api, image, options)
         if digest:
             gha.set_output("digest", digest)

@@ -207,7 +207,7 @@ def step_detail(step: StepOutcome, outcome: Outcome) -> str:
     if step.name == "scan" and out.get("verdict"):
         found = f"`{out['verdict']}`, {out.get('total', '?')} vulnerabilities found"
         return "; ".join(filter(None, [found, outcome.scanner]))
-    if step.name == "smoke-test" and step.verdict in ("passed", "failed") and out:
+    if step.name.startswith("smoke-test") and step.verdict in ("passed", "failed") and out:
         return f"cold start {out.get('cold-start-ms') or '?'} ms, p50 {out.get('latency-p50-ms') or '?'} ms"
     if step.name == "push":
         return outcome.outputs.get("image-ref") or "not pushed"
@@ -241,6 +241,30 @@ def quantization(build: Mapping[str, str]) -> list[str]:
     ]
 
 
+def platform_rows(outcome: Outcome) -> list[str]:
+    """A row per platform of a multi-platform build: size, smoke result, digest; then the size ratio."""
+    build = outcome.step_outputs("build")
+    images = json.loads(build.get("platform-images") or "[]")
+    if not images:
+        return []
+    digests = json.loads(outcome.step_outputs("push").get("platform-digests") or "{}")
+    rows = ["", "| platform | size | smoke test | digest |", "| --- | --- | --- | --- |"]
+    for index, image in enumerate(images):
+        smoke = outcome.step("smoke-test" if index == 0 else "smoke-test-" + image["platform"].split("/")[1])
+        verdict = MARKS[smoke.verdict] if smoke else MARKS["not-run"]
+        if smoke and smoke.outputs.get("emulated") == "true":
+            verdict += " (emulated)"
+        digest = f"`{digests[image['platform']]}`" if image["platform"] in digests else "not pushed"
+        rows.append(
+            f"| {image['platform']} | {int(image['size-bytes']) / 1e6:.1f} MB | {verdict} | {digest} |"
+        )
+    if build.get("arm64-size-ratio"):
+        rows += ["", f"arm64/amd64 image size: {build['arm64-size-ratio']}x"]
+    if outcome.step_outputs("push").get("resolved-platforms"):
+        rows.append(f"The tag resolves to {outcome.step_outputs('push')['resolved-platforms']}.")
+    return rows
+
+
 def render(outcome: Outcome, owner: str = "") -> str:
     """The run summary: the verdict, then a row per step (and per later job), then the int8 gate."""
     rows = ["| step | result | time | detail |", "| --- | --- | --- | --- |"]
@@ -250,6 +274,7 @@ def render(outcome: Outcome, owner: str = "") -> str:
     for job in outcome.jobs:
         rows.append(f"| {job.name} | {MARKS[job.verdict]} | | {job.detail} |")
     lines = [f"## modelship: {headline(outcome)}", "", *rows, *quantization(outcome.step_outputs("build"))]
+    lines += platform_rows(outcome)
     digest, image_name = outcome.outputs.get("digest"), outcome.outputs.get("image-name")
     attested = any(job.name == "attestations" and job.verdict == "passed" for job in outcome.jobs)
     if digest and image_name and attested:

@@ -32,8 +32,9 @@ def platform_tags(machine: str) -> list[str]:
     return [f"manylinux_2_{minor}_{arch}" for minor in (36, 34, 28, 17)] + [f"manylinux2014_{arch}"]
 
 
-def requirements_digest(requirements: Path, machine: str) -> str:
-    """What the wheelhouse was made from: the serving lock, pip's, and the CPU."""
+def requirements_digest(requirements: Path, machine: str = "") -> str:
+    """What the wheelhouse was made from: the serving lock, pip's, and the CPU (default: this host's)."""
+    machine = machine or platform.machine()
     return hashlib.sha256(requirements.read_bytes() + PIP_LOCK.read_bytes() + machine.encode()).hexdigest()
 
 

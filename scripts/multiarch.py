@@ -1,0 +1,160 @@
+"""A build for several platforms: one image per platform, each from its own base image and wheelhouse.
+
+The classic builder of Docker 20.10 takes a local `FROM` image whatever its architecture, and the
+image it builds inherits the base's: `platform=linux/arm64` does not stop an amd64 base. So each
+platform's base is checked before its build, and each image's architecture after it. For several
+platforms each image gets the tags with `-<arch>` appended; the tags themselves go to the OCI index
+the push step writes over them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from scripts import gha, platforms
+from scripts.docker_engine import connect
+from scripts.gha import StepError
+from scripts.platforms import Platform
+
+if TYPE_CHECKING:
+    from scripts.build import BuildPlan, BuildResult
+
+# The size the issue asks of the arm64 image against the amd64 one.
+SIZE_RATIO_TARGET = 1.1
+
+
+@dataclass(frozen=True)
+class PlatformBuild:
+    """One platform's built image."""
+
+    platform: Platform
+    plan: BuildPlan
+    result: BuildResult
+
+    def as_json(self) -> dict[str, Any]:
+        """The entry of output `platform-images` the push and the smoke test read."""
+        return {
+            "platform": str(self.platform),
+            "image-id": self.result.image_id,
+            "ref": str(self.plan.refs[0]),
+            "size-bytes": self.result.size_bytes,
+            "base-image": self.plan.base_image,
+        }
+
+
+def engine_platform() -> Platform:
+    """The platform the engine runs natively."""
+    client = connect()
+    try:
+        return platforms.by_architecture(str(client.version().get("Arch") or ""))
+    finally:
+        client.close()
+
+
+def plans_for(build: BuildPlan, text: str) -> list[BuildPlan]:
+    """The plans of `--platforms`; the engine is asked its platform only when some are named."""
+    if not text.strip() and platforms.ARCH_PLACEHOLDER not in build.base_image:
+        return [build]
+    return platform_plans(build, text, engine_platform())
+
+
+def platform_plans(build: BuildPlan, text: str, host: Platform) -> list[BuildPlan]:
+    """One plan per platform of `--platforms`; a build of the host's platform alone is `build` itself."""
+    chosen = platforms.parse(text, host)
+    multi = len(chosen) > 1
+    if chosen == (host,) and platforms.ARCH_PLACEHOLDER not in build.base_image:
+        return [build]
+    plans = []
+    for platform in chosen:
+        base = platforms.base_image_for(build.base_image, platform, multi)
+        buildargs = {**build.buildargs, "BASE_IMAGE": base} if base else build.buildargs
+        suffix = platforms.tag_suffix(platform) if multi else ""
+        refs = tuple(ref.with_tag(ref.tag + suffix) for ref in build.refs)
+        plans.append(
+            dataclasses.replace(
+                build,
+                refs=refs,
+                buildargs=buildargs,
+                base_image=base,
+                wheelhouse=platforms.wheelhouse_for(build.wheelhouse, platform, host),
+                cache_candidates=tuple(ref.with_tag(ref.tag + suffix) for ref in build.cache_candidates),
+                platform=platform,
+            )
+        )
+    return plans
+
+
+def check_base(client: Any, base_image: str, platform: Platform) -> None:
+    """Refuse a local base image of another architecture (the engine would build on it regardless)."""
+    from docker.errors import ImageNotFound
+
+    try:
+        attrs = client.images.get(base_image).attrs if base_image else {}
+    except ImageNotFound:
+        return  # pulled by the build, for the platform asked
+    architecture = str(attrs.get("Architecture") or platform.architecture)
+    if platforms.by_architecture(architecture) != platform:
+        raise StepError(
+            f"the base image {base_image} on this engine is for linux/{architecture}, not {platform}; "
+            f"build one with tools/build-base-image {platform.architecture} and name it with "
+            f"{platforms.ARCH_PLACEHOLDER} in {gha.input_name('base-image')}"
+        )
+
+
+def check_built(attrs: dict[str, Any], platform: Platform) -> None:
+    """The built image must be for the platform asked."""
+    architecture = str(attrs.get("Architecture") or "")
+    if platforms.by_architecture(architecture) != platform:
+        raise StepError(f"the image built for {platform} says linux/{architecture}; check the base image")
+
+
+def size_ratio(builds: list[PlatformBuild]) -> float | None:
+    """The arm64 image's size over the amd64 one's (None unless both were built)."""
+    sizes = {build.platform.architecture: build.result.size_bytes for build in builds}
+    if sizes.get("arm64") and sizes.get("amd64"):
+        return sizes["arm64"] / sizes["amd64"]
+    return None
+
+
+def publish(plans: list[BuildPlan], results: list[BuildResult], final_refs: tuple[Any, ...]) -> None:
+    """Outputs and summary of a multi-platform build: a row per platform, the size ratio."""
+    builds = []
+    for plan, result in zip(plans, results, strict=True):
+        assert plan.platform is not None  # platform_plans sets it on every plan of several
+        builds.append(PlatformBuild(plan.platform, plan, result))
+    first = builds[0]
+    gha.set_output("image-id", first.result.image_id)
+    gha.set_output("image", first.plan.refs[0])
+    gha.set_output("tags", "\n".join(str(ref) for ref in final_refs))
+    gha.set_output("labels", json.dumps(first.plan.labels, sort_keys=True))
+    gha.set_output("size-bytes", first.result.size_bytes)
+    # The provenance statement names one base: the first platform's (each one's is in platform-images).
+    gha.set_output("base-image", first.plan.base_image)
+    gha.set_output("base-image-id", first.result.base_image_id)
+    gha.set_output("base-image-digest", first.result.base_image_digest)
+    gha.set_output("platforms", ",".join(str(build.platform) for build in builds))
+    gha.set_output("platform-images", json.dumps([build.as_json() for build in builds]))
+    ratio = size_ratio(builds)
+    if ratio is not None:
+        gha.set_output("arm64-size-ratio", f"{ratio:.3f}")
+    gha.add_summary(summary(builds, final_refs, ratio))
+
+
+def summary(builds: list[PlatformBuild], final_refs: tuple[Any, ...], ratio: float | None) -> str:
+    """The verdict-first Markdown summary: one row per platform."""
+    rows = ["| platform | image | size | base image |", "| --- | --- | --- | --- |"]
+    for build in builds:
+        size = f"{build.result.size_bytes / 1e6:.1f} MB"
+        image = f"`{build.plan.refs[0]}` (`{build.result.image_id[:19]}`)"
+        rows.append(f"| {build.platform} | {image} | {size} | `{build.plan.base_image or 'default'}` |")
+    head = f"### ✅ Built `{final_refs[0]}` for {len(builds)} platforms"
+    lines = [head, "", *rows]
+    if ratio is not None:
+        mark = "✅" if ratio <= SIZE_RATIO_TARGET else "❌"
+        lines += ["", f"{mark} arm64/amd64 size: {ratio:.3f}x (target ≤ {SIZE_RATIO_TARGET}x)"]
+    tags = ", ".join(f"`{ref}`" for ref in final_refs)
+    lines += ["", f"The push step joins them under {tags} as one OCI image index."]
+    return "\n".join(lines)
