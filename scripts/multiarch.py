@@ -69,7 +69,7 @@ def platform_plans(build: BuildPlan, text: str, host: Platform) -> list[BuildPla
         return [build]
     plans = []
     for platform in chosen:
-        base = platforms.base_image_for(build.base_image, platform, multi)
+        base = platforms.base_image_for(build.base_image, platform)
         buildargs = {**build.buildargs, "BASE_IMAGE": base} if base else build.buildargs
         suffix = platforms.tag_suffix(platform) if multi else ""
         refs = tuple(ref.with_tag(ref.tag + suffix) for ref in build.refs)
@@ -88,20 +88,30 @@ def platform_plans(build: BuildPlan, text: str, host: Platform) -> list[BuildPla
 
 
 def check_base(client: Any, base_image: str, platform: Platform) -> None:
-    """Refuse a local base image of another architecture (the engine would build on it regardless)."""
-    from docker.errors import ImageNotFound
+    """Make sure the base on the engine is the platform's: pull that variant of a multi-platform base
+    (python:3.11-slim) when the engine holds another, refuse when none can be had (the engine would
+    build on a base of the wrong architecture regardless)."""
+    from docker.errors import DockerException, ImageNotFound
 
+    if not base_image:
+        return
     try:
-        attrs = client.images.get(base_image).attrs if base_image else {}
+        architecture = str(client.images.get(base_image).attrs.get("Architecture") or "")
     except ImageNotFound:
         return  # pulled by the build, for the platform asked
-    architecture = str(attrs.get("Architecture") or platform.architecture)
-    if platforms.by_architecture(architecture) != platform:
-        raise StepError(
-            f"the base image {base_image} on this engine is for linux/{architecture}, not {platform}; "
-            f"build one with tools/build-base-image {platform.architecture} and name it with "
-            f"{platforms.ARCH_PLACEHOLDER} in {gha.input_name('base-image')}"
-        )
+    if platforms.by_architecture(architecture) == platform:
+        return
+    try:
+        client.images.pull(base_image, platform=str(platform))
+        return
+    except DockerException as error:
+        reason = gha.first_line(error)
+    raise StepError(
+        f"the base image {base_image} on this engine is for linux/{architecture}, not {platform}, and its "
+        f"{platform} variant could not be pulled ({reason}); build one with tools/build-base-image "
+        f"{platform.architecture} and name each platform's with {platforms.ARCH_PLACEHOLDER} in "
+        f"{gha.input_name('base-image')} (modelship/python-base:3.11-bookworm-{platforms.ARCH_PLACEHOLDER})"
+    )
 
 
 def check_built(attrs: dict[str, Any], platform: Platform) -> None:

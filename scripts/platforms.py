@@ -75,21 +75,13 @@ def parse(text: str, host: Platform) -> tuple[Platform, ...]:
     return named(text) or (host,)
 
 
-def base_image_for(base_image: str, platform: Platform, multi: bool) -> str:
+def base_image_for(base_image: str, platform: Platform) -> str:
     """The base image of one platform's build: `{arch}` replaced by the platform's architecture.
 
-    A local engine keeps one image per name, so several platforms cannot share a local base name:
-    without the placeholder, a multi-platform build is refused before any work.
+    A local engine keeps one image per name, so local bases of several platforms need names of their
+    own; a registry's multi-platform base (python:3.11-slim) may keep one name for all.
     """
-    if ARCH_PLACEHOLDER in base_image:
-        return base_image.replace(ARCH_PLACEHOLDER, platform.architecture)
-    if multi and base_image:
-        raise StepError(
-            f"{input_name('base-image')} ({base_image}) names one image for several platforms; put "
-            f"{ARCH_PLACEHOLDER} where the architecture goes, e.g. modelship/python-base:3.11-bookworm-"
-            f"{ARCH_PLACEHOLDER} (tools/build-base-image ARCH makes those)"
-        )
-    return base_image
+    return base_image.replace(ARCH_PLACEHOLDER, platform.architecture)
 
 
 def wheelhouse_for(wheelhouse: Path, platform: Platform, host: Platform) -> Path:

@@ -237,7 +237,7 @@ def test_base_of_the_wrong_architecture_is_refused(
     ]
     run = run_step(build.main, argv, tmp_path, monkeypatch)
     assert run.code != 0
-    assert "is for linux/amd64, not linux/arm64" in run.err
+    assert "is for linux/amd64, not linux/arm64, and its linux/arm64 variant could not be pulled" in run.err
     assert "tools/build-base-image arm64" in run.err
 
 

@@ -52,22 +52,10 @@ def test_by_architecture_takes_engine_and_machine_names() -> None:
 
 def test_base_image_placeholder() -> None:
     template = "modelship/python-base:3.11-bookworm-{arch}"
-    assert (
-        platforms.base_image_for(template, ARM64, multi=True) == "modelship/python-base:3.11-bookworm-arm64"
-    )
-    assert (
-        platforms.base_image_for(template, AMD64, multi=True) == "modelship/python-base:3.11-bookworm-amd64"
-    )
-    assert platforms.base_image_for("python:3.11-slim", AMD64, multi=False) == "python:3.11-slim"
-    assert platforms.base_image_for("", ARM64, multi=True) == ""  # the Dockerfile's default
-
-
-def test_one_local_base_for_several_platforms_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INPUT_BASE_IMAGE", "modelship/python-base:3.11-bookworm")
-    with pytest.raises(
-        StepError, match=r"input 'base-image' .* names one image for several platforms; put \{arch\}"
-    ):
-        platforms.base_image_for("modelship/python-base:3.11-bookworm", ARM64, multi=True)
+    assert platforms.base_image_for(template, ARM64) == "modelship/python-base:3.11-bookworm-arm64"
+    assert platforms.base_image_for(template, AMD64) == "modelship/python-base:3.11-bookworm-amd64"
+    assert platforms.base_image_for("python:3.11-slim", ARM64) == "python:3.11-slim"  # a multi-platform base
+    assert platforms.base_image_for("", ARM64) == ""  # the Dockerfile's default
 
 
 def test_wheelhouse_per_platform() -> None:
