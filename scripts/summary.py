@@ -22,6 +22,8 @@ from typing import Any
 from scripts import gha
 
 STEPS = ("fetch", "lint", "build", "scan", "smoke-test", "push")
+# The step id of the second platform's smoke test in the root action and the reusable workflow.
+SECOND_PLATFORM_STEP = "smoke-test-second-platform"
 # Step verdicts: passed, failed, skipped (passed without doing its work: a scan with skip-scan),
 # not-run, cancelled. GitHub's step outcomes and job results map onto them.
 FROM_GITHUB = {"success": "passed", "failure": "failed", "cancelled": "cancelled", "skipped": "not-run"}
@@ -154,6 +156,12 @@ def from_github_steps(steps: Mapping[str, Any], extra_outputs: Mapping[str, str]
         outcomes.append(
             StepOutcome(name, github_step_verdict(str(context.get("outcome", "")), outputs), outputs=outputs)
         )
+    second = steps.get(SECOND_PLATFORM_STEP) or {}
+    if second.get("outcome"):  # a multi-platform build: the second platform's smoke test, named by it
+        outputs = {str(key): str(value) for key, value in (second.get("outputs") or {}).items()}
+        name = "smoke-test-" + outputs.get("platform", "linux/other").split("/")[-1]
+        verdict = github_step_verdict(str(second["outcome"]), outputs)
+        outcomes.insert(STEPS.index("smoke-test") + 1, StepOutcome(name, verdict, outputs=outputs))
     push = next(step.outputs for step in outcomes if step.name == "push")
     scan = next(step.outputs for step in outcomes if step.name == "scan")
     delivered = {name: push[name] for name in ("digest", "image-ref") if push.get(name)}
