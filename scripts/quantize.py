@@ -227,11 +227,17 @@ def write_variant(
         ) from None
     finally:
         logging.getLogger().setLevel(quiet)
+    # The variant's own files (the fetched names, in its folder) and its folder digest, as fetch records them.
+    files = (
+        None if record.files is None else {name: file_sha256(dest / name) for name in sorted(record.files)}
+    )
     quantized = dataclasses.replace(
         record,
         sha256=file_sha256(dest / MODEL_FILE),
         quantized=variant,
         fp32_sha256=record.sha256,
+        files=files,
+        folder_sha256=None if files is None else provenance.folder_digest(files),
     )
     provenance.write(dest, quantized)
     return dest, quantized

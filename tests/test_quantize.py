@@ -3,6 +3,7 @@ int8 image built and smoke-tested on the Docker engine (marked `docker`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
@@ -16,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from scripts import build, fetch, provenance, quantize, smoke_test
 from scripts.gha import StepError
-from serving.model_folder import file_sha256
+from serving.model_folder import CONFIG_FILE, file_sha256
 from tests.steps import run_step
 from tests.test_build import BASE_IMAGE, PROJECT, remove_images
 
@@ -208,3 +209,19 @@ def test_int8_image_is_labelled_tagged_and_answers_as_the_variant(
         assert smoke.code == 0, smoke.out
     finally:
         remove_images(built.outputs["image-id"], *built.outputs["tags"].splitlines())
+
+
+def test_the_variant_s_provenance_lists_its_own_files_and_folder_digest(tmp_path: Path) -> None:
+    source = matmul_model(tmp_path / "smooth", np.linspace(0.5, 2.0, 12).reshape(4, 3))
+    (source / CONFIG_FILE).write_text(json.dumps({"name": "smooth", "version": "2"}), encoding="utf-8")
+    model = fetched(source, tmp_path / "m")
+    record = provenance.read(model)
+    folder, variant = quantize.write_variant(model, record, "int8")
+    on_disk = {path.name: file_sha256(path) for path in folder.iterdir() if path.name != "provenance.json"}
+    assert variant.files == on_disk
+    assert set(on_disk) == {"model.onnx", CONFIG_FILE}
+    lines = "".join(f"{on_disk[name]}  {name}\n" for name in sorted(on_disk))
+    assert variant.folder_sha256 == hashlib.sha256(lines.encode()).hexdigest() != record.folder_sha256
+    assert variant.files[CONFIG_FILE] == (record.files or {})[CONFIG_FILE]
+    assert (variant.sha256, variant.fp32_sha256) == (on_disk["model.onnx"], record.sha256)
+    assert provenance.read(folder) == variant
