@@ -47,6 +47,7 @@ def image_labels(
         f"{MODEL}.name": record.name,
         f"{MODEL}.version": record.version,
         f"{MODEL}.sha256": record.sha256,
+        f"{MODEL}.folder-sha256": record.folder_sha256 or "",  # every file of the folder (provenance)
         f"{MODEL}.source": record.source,
         f"{MODEL}.uri": redact_url(record.uri)
         if record.uri.startswith(("http://", "https://"))

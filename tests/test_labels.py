@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from scripts import gha
@@ -58,6 +60,16 @@ def test_azureml_model_labels_add_workspace_and_asset() -> None:
     assert labels["ai.modelship.model.resource-group"] == "rg"
     assert labels["ai.modelship.model.asset-id"] == AZURE.asset_id
     assert labels["ai.modelship.model.uri"] == AZURE.uri
+
+
+def test_the_folder_digest_is_a_label_beside_the_model_s_sha256() -> None:
+    folder = replace(
+        LOCAL, files={"model.onnx": "ab" * 32, "modelship.json": "ef" * 32}, folder_sha256="12" * 32
+    )
+    labels = image_labels(folder, created="2026-11-21T10:00:00Z")
+    assert labels["ai.modelship.model.folder-sha256"] == "12" * 32
+    assert labels["ai.modelship.model.sha256"] == "ab" * 32
+    assert "ai.modelship.model.folder-sha256" not in image_labels(LOCAL, created="2026-11-21T10:00:00Z")
 
 
 def test_empty_values_are_left_out() -> None:
