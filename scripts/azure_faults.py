@@ -178,8 +178,9 @@ def scope_missing(ref: AzureModelRef) -> str:
         )
     return (
         f"workspace '{ref.workspace}' was not found in resource group '{ref.resource_group}' of "
-        f"subscription '{ref.subscription_id}'; check the workspace, resource-group and "
-        "subscription-id inputs"
+        f"subscription '{ref.subscription_id}'; check "
+        + ", ".join(gha.input_name(name) for name in ("azure-workspace", "azure-resource-group"))
+        + f" and {gha.input_name('azure-subscription-id')}"
     )
 
 

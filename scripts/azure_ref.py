@@ -1,8 +1,8 @@
 """Which Azure ML model to fetch: in a workspace or in a registry, in which Azure cloud.
 
 A model is named by its coordinates (inputs `model-name`, `model-version` or `model-label`, and
-`workspace` with `subscription-id` and `resource-group`, or `model-registry`), or by its asset URI
-as Azure ML shows it, given as input `model`:
+`azure-workspace` with `azure-subscription-id` and `azure-resource-group`, or `model-registry`), or
+by its asset URI as Azure ML shows it, given as input `model`:
 `azureml://registries/<registry>/models/<name>/versions/<version>` or
 `azureml://subscriptions/<id>/resourceGroups/<group>/workspaces/<workspace>/models/<name>/versions/<version>`
 (https://learn.microsoft.com/azure/machine-learning/how-to-share-models-pipelines-across-workspaces-with-registries).
@@ -79,9 +79,9 @@ def merge_uri(ref: AzureModelRef, uri: str) -> AzureModelRef:
         "model-name": (ref.name, named.name),
         "model-version": ("" if ref.version == "latest" else ref.version, named.version),
         "model-registry": (ref.registry, named.registry),
-        "workspace": (ref.workspace, named.workspace),
-        "resource-group": (ref.resource_group, named.resource_group),
-        "subscription-id": (ref.subscription_id, named.subscription_id),
+        "azure-workspace": (ref.workspace, named.workspace),
+        "azure-resource-group": (ref.resource_group, named.resource_group),
+        "azure-subscription-id": (ref.subscription_id, named.subscription_id),
     }
     clashes = [name for name, (input_value, in_uri) in given.items() if input_value and input_value != in_uri]
     if clashes or ref.label:
@@ -122,21 +122,22 @@ def check_ref(ref: AzureModelRef) -> AzureModelRef:
     )
     if ref.registry and ref.workspace:
         raise gha.StepError(
-            f"give either {gha.input_name('workspace')} or {gha.input_name('model-registry')}, not both: a "
-            "model is read from one of them"
+            f"give either {gha.input_name('azure-workspace')} or {gha.input_name('model-registry')}, not "
+            "both: a model is read from one of them"
         )
     needed = [("model-name", ref.name)]
     if not ref.registry:
         needed += [
-            ("subscription-id", ref.subscription_id),
-            ("resource-group", ref.resource_group),
-            ("workspace", ref.workspace),
+            ("azure-subscription-id", ref.subscription_id),
+            ("azure-resource-group", ref.resource_group),
+            ("azure-workspace", ref.workspace),
         ]
     missing = [name for name, value in needed if not value]
     if missing:
         raise gha.StepError(
             f"source 'azureml' needs {', '.join(gha.input_name(name) for name in missing)} (a workspace's "
-            "subscription-id, resource-group and workspace, or a model-registry; and the model's name)"
+            "azure-subscription-id, azure-resource-group and azure-workspace, or a model-registry; and the "
+            "model's name)"
         )
     if ref.label and ref.version.lower() != "latest":
         raise gha.StepError(

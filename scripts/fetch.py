@@ -93,15 +93,7 @@ def build_parser() -> gha.StepParser:
         help="largest model accepted, all its files together (default 2048)",
     )
     parser.add_flag("--allow-http", help="accept plain http:// URLs (local development servers only)")
-    parser.add_input("--subscription-id", help="azureml: the Azure subscription id")
-    parser.add_input("--resource-group", help="azureml: the workspace's resource group")
-    parser.add_input("--workspace", help="azureml: the Azure ML workspace")
-    parser.add_input("--model-registry", help="azureml: an Azure ML registry to read the model from instead")
-    parser.add_input(
-        "--azure-cloud",
-        default="AzureCloud",
-        help="azureml: AzureCloud (default), AzureChinaCloud or AzureUSGovernment",
-    )
+    model_inputs.add_azure_inputs(parser)
     return parser
 
 

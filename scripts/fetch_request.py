@@ -12,8 +12,8 @@ from scripts.azure_ref import AzureModelRef
 from scripts.download_limits import Limits
 from scripts.provenance import redact_url
 
-# Inputs that only the azureml source reads.
-AZURE_OPTIONS = ("subscription_id", "resource_group", "workspace", "model_registry", "model_label")
+# Inputs that only the azureml source reads, with their old names.
+AZURE_ONLY = (*model_inputs.AZURE_INPUTS, *model_inputs.DEPRECATED_AZURE)
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,11 @@ def check_request(args: argparse.Namespace) -> FetchRequest:
     )
     if source == "azureml":
         return check_azureml(args, request)
-    given_azure = [option for option in AZURE_OPTIONS if getattr(args, option)]
+    given_azure = [name for name in AZURE_ONLY if getattr(args, name.replace("-", "_"))]
     if (args.azure_cloud or "AzureCloud") != "AzureCloud":
-        given_azure.append("azure_cloud")
+        given_azure.append("azure-cloud")
     if given_azure:
-        names = ", ".join(gha.input_name(option.replace("_", "-")) for option in given_azure)
+        names = ", ".join(gha.input_name(name) for name in given_azure)
         raise gha.StepError(f"{names} only applies to source 'azureml', not to source '{source}'")
     model = request.model
     if not model:
@@ -118,13 +118,14 @@ def check_azureml(args: argparse.Namespace, request: FetchRequest) -> FetchReque
             "'https'; an Azure ML model "
             "keeps its registered name and version (choose it with 'model-name' and 'model-version')"
         )
+    subscription_id, resource_group, workspace = model_inputs.azure_workspace(args)
     ref = AzureModelRef(
         name=args.model_name or "",
         version=args.model_version or "latest",
         label=args.model_label or None,
-        subscription_id=args.subscription_id or "",
-        resource_group=args.resource_group or "",
-        workspace=args.workspace or "",
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        workspace=workspace,
         registry=args.model_registry or "",
         cloud=args.azure_cloud or "AzureCloud",
     )

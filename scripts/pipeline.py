@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts import attestation, gha, platforms, provenance, summary
-from scripts.model_inputs import add_model_inputs
+from scripts.model_inputs import add_azure_inputs, add_model_inputs, azure_workspace
 
 StepMain = Callable[[list[str] | None], int]
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -94,13 +94,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_model_inputs(parser)
     parser.add_input("--dest", default=".modelship/model", help="folder the model is fetched into")
     parser.add_input("--expected-sha256")
-    parser.add_input("--subscription-id")
-    parser.add_input("--resource-group")
-    parser.add_input("--workspace")
-    parser.add_input("--model-registry", help="azureml: an Azure ML registry instead of a workspace")
-    parser.add_input(
-        "--azure-cloud", help="azureml: AzureCloud (default), AzureChinaCloud or AzureUSGovernment"
-    )
+    add_azure_inputs(parser)
     parser.add_input("--timeout", help="seconds the model's fetch may take, all its files (default 300)")
     parser.add_input("--max-size-mb", help="the largest model accepted, all its files, in MB (default 2048)")
     parser.add_input("--image-name", required=True, help="image name, with its registry to push")
@@ -131,7 +125,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def fetch_argv(args: argparse.Namespace) -> list[str]:
-    """The fetch step's arguments."""
+    """The fetch step's arguments (the workspace's coordinates under their new names)."""
+    subscription_id, resource_group, workspace = azure_workspace(args)
     return [
         "--source",
         args.source,
@@ -139,9 +134,9 @@ def fetch_argv(args: argparse.Namespace) -> list[str]:
         args.dest,
         *option("--model", args.model),
         *option("--expected-sha256", args.expected_sha256),
-        *option("--subscription-id", args.subscription_id),
-        *option("--resource-group", args.resource_group),
-        *option("--workspace", args.workspace),
+        *option("--azure-subscription-id", subscription_id),
+        *option("--azure-resource-group", resource_group),
+        *option("--azure-workspace", workspace),
         *option("--model-registry", args.model_registry),
         *option("--azure-cloud", args.azure_cloud),
         *option("--timeout", args.timeout),

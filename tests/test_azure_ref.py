@@ -19,7 +19,7 @@ WORKSPACE = {"subscription_id": "sub", "resource_group": "rg", "workspace": "ws"
     [
         pytest.param(
             AzureModelRef(name="", subscription_id="sub", resource_group="rg", workspace=" "),
-            "needs --model-name, --workspace",
+            "needs --model-name, --azure-workspace",
             id="missing",
         ),
         pytest.param(
@@ -29,7 +29,7 @@ WORKSPACE = {"subscription_id": "sub", "resource_group": "rg", "workspace": "ws"
         ),
         pytest.param(
             AzureModelRef(name="m", registry="shared", **WORKSPACE),
-            "give either --workspace or --model-registry, not both",
+            "give either --azure-workspace or --model-registry, not both",
             id="workspace-and-registry",
         ),
         pytest.param(

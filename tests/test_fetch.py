@@ -29,11 +29,11 @@ LOCALHOST = "127.0.0.1"
 AZURE_WORKSPACE = [
     "--source",
     "azureml",
-    "--subscription-id",
+    "--azure-subscription-id",
     "s",
-    "--resource-group",
+    "--azure-resource-group",
     "rg",
-    "--workspace",
+    "--azure-workspace",
     "w",
 ]
 HTML_PAGE = b"<!DOCTYPE html><html><body>Sign in</body></html>"
@@ -302,9 +302,14 @@ def test_folder_with_several_models_needs_onnx_file(
             ["--source", "https", "--model", "ftp://example.com/m.onnx"], "needs an https:// URL", id="ftp"
         ),
         pytest.param(
+            ["--source", "local", "--model", "m.onnx", "--azure-workspace", "ws"],
+            "--azure-workspace only applies to source 'azureml'",
+            id="workspace-with-local",
+        ),
+        pytest.param(
             ["--source", "local", "--model", "m.onnx", "--workspace", "ws"],
             "--workspace only applies to source 'azureml'",
-            id="workspace-with-local",
+            id="old-workspace-with-local",
         ),
         pytest.param(
             ["--source", "https", "--model", "https://x/m.onnx", "--azure-cloud", "AzureChinaCloud"],
@@ -313,12 +318,12 @@ def test_folder_with_several_models_needs_onnx_file(
         ),
         pytest.param(
             [*AZURE_WORKSPACE[:-2], "--model-name", "m"],
-            "source 'azureml' needs --workspace",
+            "source 'azureml' needs --azure-workspace",
             id="azureml-without-workspace",
         ),
         pytest.param(
             ["--source", "azureml"],
-            "needs --model-name, --subscription-id, --resource-group, --workspace (a workspace's",
+            "needs --model-name, --azure-subscription-id, --azure-resource-group, --azure-workspace (a ",
             id="azureml-bare",
         ),
         pytest.param(

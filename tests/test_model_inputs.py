@@ -38,3 +38,47 @@ def test_the_old_names_exist_only_where_asked_for() -> None:
     options = {option for action in parser._actions for option in action.option_strings}
     assert {"--model", "--model-name", "--model-version", "--model-label"} <= options
     assert not options & {"--name", "--version"}
+
+
+def workspace(*argv: str) -> tuple[str, str, str]:
+    parser = gha.StepParser(prog="test")
+    model_inputs.add_azure_inputs(parser)
+    return model_inputs.azure_workspace(parser.parse_args(list(argv)))
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected", "warnings"),
+    [
+        pytest.param([], ("", "", ""), [], id="none"),
+        pytest.param(
+            ["--azure-subscription-id", "s", "--azure-resource-group", "g", "--azure-workspace", "w"],
+            ("s", "g", "w"),
+            [],
+            id="new-names",
+        ),
+        pytest.param(
+            ["--subscription-id", "s", "--resource-group", "g", "--workspace", "w"],
+            ("s", "g", "w"),
+            ["subscription-id", "resource-group", "workspace"],
+            id="old-names",
+        ),
+        pytest.param(
+            ["--azure-workspace", "w", "--workspace", "x"], ("", "", "w"), ["workspace"], id="new-wins"
+        ),
+    ],
+)
+def test_the_workspace_takes_the_azure_names_and_warns_on_the_old(
+    argv: list[str], expected: tuple[str, str, str], warnings: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert workspace(*argv) == expected
+    err = capsys.readouterr().err
+    for old, new in model_inputs.DEPRECATED_AZURE.items():
+        warning = f"warning: input '{old}' is deprecated and will be removed; use '{new}' instead"
+        assert (warning in err) is (old in warnings)
+
+
+def test_the_workspace_inputs_come_from_the_actions_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INPUT_AZURE_SUBSCRIPTION_ID", "s")
+    monkeypatch.setenv("INPUT_RESOURCE_GROUP", "g")  # an old name, as actions/fetch passes it
+    monkeypatch.setenv("INPUT_AZURE_WORKSPACE", "w")
+    assert workspace() == ("s", "g", "w")

@@ -163,6 +163,55 @@ def test_a_registry_and_a_cloud_reach_the_fetch_step() -> None:
     assert argv[argv.index("--azure-cloud") + 1] == "AzureChinaCloud"
 
 
+# check_cloud reads azure-ai-ml's cloud table; importing azure-ai-ml warns about its use of marshmallow.
+@pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
+@pytest.mark.parametrize(
+    ("flags", "warned"),
+    [
+        pytest.param(
+            ("--azure-subscription-id", "--azure-resource-group", "--azure-workspace"), [], id="new"
+        ),
+        pytest.param(
+            ("--subscription-id", "--resource-group", "--workspace"),
+            ["subscription-id", "resource-group", "workspace"],
+            id="deprecated",
+        ),
+    ],
+)
+def test_the_workspace_s_coordinates_reach_the_fetch_step_under_the_azure_names(
+    flags: tuple[str, str, str], warned: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts import fetch, fetch_request
+
+    coordinates = [
+        part for flag, value in zip(flags, ("sub", "rg", "ws"), strict=True) for part in (flag, value)
+    ]
+    args = pipeline.parse_args(
+        ["--source", "azureml", *coordinates, "--model-name", "housing", "--image-name", "h"]
+    )
+    argv = pipeline.fetch_argv(args)
+    assert [
+        argv[argv.index(f"--azure-{name}") + 1] for name in ("subscription-id", "resource-group", "workspace")
+    ] == [
+        "sub",
+        "rg",
+        "ws",
+    ]
+    ref = fetch_request.check_request(fetch.build_parser().parse_args(argv)).azure
+    assert ref is not None
+    assert (ref.subscription_id, ref.resource_group, ref.workspace, ref.name) == (
+        "sub",
+        "rg",
+        "ws",
+        "housing",
+    )
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "deprecated" in line] == [
+        f"warning: input '{old}' is deprecated and will be removed; use 'azure-{old}' instead"
+        for old in warned
+    ]
+
+
 def scanned(verdict: str = "pass") -> pipeline.StepResult:
     """A scan step that ran grype and passed."""
     outputs = {"verdict": verdict, "grype-version": GRYPE, "database": "vulnerability database v6.0.2"}

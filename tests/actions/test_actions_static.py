@@ -461,6 +461,17 @@ def test_deliver_keeps_the_image_and_model_on_its_runner_and_attests_in_a_job_of
 DELIVER = PROJECT_DIR / ".github" / "workflows" / "deliver.yml"
 # The model's inputs: one name and one meaning in every front door (README "One vocabulary").
 MODEL_INPUTS = ("source", "model", "model-name", "model-version", "model-label")
+# Where an Azure ML model lives, and the fetch's check and limits: spelled alike in every front door.
+FETCH_INPUTS = (
+    "azure-subscription-id",
+    "azure-resource-group",
+    "azure-workspace",
+    "model-registry",
+    "azure-cloud",
+    "expected-sha256",
+    "timeout",
+    "max-size-mb",
+)
 DEPRECATED = re.compile(r"^Deprecated: use (?P<new>[a-z0-9-]+) ")
 
 
@@ -491,12 +502,25 @@ def test_every_input_is_used(path: Path) -> None:
 def test_front_doors_and_the_pipeline_name_the_model_inputs_alike() -> None:
     for path in (PROJECT_DIR / "action.yml", DELIVER, PROJECT_DIR / "actions" / "fetch" / "action.yml"):
         inputs = declared_inputs(path)
-        missing = [name for name in MODEL_INPUTS if name not in inputs]
+        missing = [name for name in (*MODEL_INPUTS, *FETCH_INPUTS) if name not in inputs]
         assert missing == [], f"{path.relative_to(PROJECT_DIR)} lacks {missing}"
-        assert "Deprecated" not in " ".join(inputs[name]["description"] for name in MODEL_INPUTS)
+        assert "Deprecated" not in " ".join(
+            inputs[name]["description"] for name in (*MODEL_INPUTS, *FETCH_INPUTS)
+        )
     for module in ("pipeline", "fetch"):
-        missing = [name for name in MODEL_INPUTS if f"--{name}" not in script_options(module)]
+        options = script_options(module)
+        missing = [name for name in (*MODEL_INPUTS, *FETCH_INPUTS) if f"--{name}" not in options]
         assert missing == [], f"python -m scripts.{module} lacks {missing}"
+    for path in (PROJECT_DIR / "action.yml", DELIVER):
+        fetches = [
+            step
+            for _, step in steps_of(load(path))
+            if step.get("uses") == f"{SELF_REPOSITORY_PREFIX}actions/fetch"
+        ]
+        assert len(fetches) == 1, f"{path.name} calls actions/fetch once"
+        passed = fetches[0].get("with") or {}
+        renamed = [name for name in FETCH_INPUTS if passed.get(name) != f"${{{{ inputs.{name} }}}}"]
+        assert renamed == [], f"{path.name} passes {renamed} to actions/fetch under another name"
 
 
 def warns_in_yaml(path: Path, old: str, new: str) -> bool:
@@ -528,6 +552,10 @@ def test_every_deprecated_input_names_its_successor_and_warns() -> None:
         (DELIVER, "model-path", "model"),
         (PROJECT_DIR / "actions" / "fetch" / "action.yml", "name", "model-name"),
         (PROJECT_DIR / "actions" / "fetch" / "action.yml", "version", "model-version"),
+        *(
+            (PROJECT_DIR / "actions" / "fetch" / "action.yml", old, f"azure-{old}")
+            for old in ("subscription-id", "resource-group", "workspace")
+        ),
     }
     assert expected <= deprecated
     for path, old, new in deprecated:

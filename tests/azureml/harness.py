@@ -26,11 +26,11 @@ TENANT = "99999999-8888-7777-6666-555555555555"
 CLIENT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 CLIENT_SECRET = "client~secret~value~0123456789"
 WORKSPACE_OPTIONS = (
-    "--subscription-id",
+    "--azure-subscription-id",
     SUBSCRIPTION,
-    "--resource-group",
+    "--azure-resource-group",
     RESOURCE_GROUP,
-    "--workspace",
+    "--azure-workspace",
     WORKSPACE,
 )
 # Variables from the developer's shell that would change how the SDKs sign in or connect.

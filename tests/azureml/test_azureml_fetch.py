@@ -155,6 +155,36 @@ def test_single_file_model_by_version(standin: AzureStandIn, tmp_path: Path) -> 
     assert_secrets_masked(run)
 
 
+def test_the_workspace_s_old_input_names_still_fetch_and_warn(standin: AzureStandIn, tmp_path: Path) -> None:
+    wanted = onnx_model(2.0)
+    standin.azure.register("housing", "1", {"housing.onnx": wanted}, created="2026-01-05T10:00:00Z")
+    old_scope = (
+        "--subscription-id",
+        SUBSCRIPTION,
+        "--resource-group",
+        RESOURCE_GROUP,
+        "--workspace",
+        WORKSPACE,
+    )
+
+    run = run_fetch(standin, tmp_path, "--model-name", "housing", "--model-version", "1", scope=old_scope)
+
+    assert run.returncode == 0, run.log
+    assert (tmp_path / "model" / "model.onnx").read_bytes() == wanted
+    record = read_json(tmp_path / "model" / "provenance.json")
+    assert isinstance(record, dict)
+    assert (record["subscription_id"], record["resource_group"], record["workspace"]) == (
+        SUBSCRIPTION,
+        RESOURCE_GROUP,
+        WORKSPACE,
+    )
+    warnings = [line for line in run.log.splitlines() if line.startswith("::warning::")]
+    assert warnings == [
+        f"::warning::input '{old}' is deprecated and will be removed; use 'azure-{old}' instead"
+        for old in ("subscription-id", "resource-group", "workspace")
+    ]
+
+
 def test_folder_model_takes_the_onnx_inside_and_its_sidecars(standin: AzureStandIn, tmp_path: Path) -> None:
     wanted = onnx_model(4.0)
     config = b'{"name": "housing", "outputs": {"price": {"output": "y"}}}'
@@ -286,15 +316,13 @@ def test_model_without_active_versions(standin: AzureStandIn, tmp_path: Path) ->
 
 
 def test_unknown_workspace(standin: AzureStandIn, tmp_path: Path) -> None:
-    message = only_error(
-        run_fetch(
-            standin, tmp_path, "--model-name", "housing", "--model-version", "1", "--workspace", "ws-typo"
-        )
-    )
+    typo = ("--model-name", "housing", "--model-version", "1", "--azure-workspace", "ws-typo")
+    message = only_error(run_fetch(standin, tmp_path, *typo))
 
     assert message.startswith(
         f"workspace 'ws-typo' was not found in resource group '{RESOURCE_GROUP}' "
-        f"of subscription '{SUBSCRIPTION}'"
+        f"of subscription '{SUBSCRIPTION}'; check --azure-workspace, --azure-resource-group and "
+        "--azure-subscription-id (Azure said: (ResourceNotFound) "
     )
 
 

@@ -141,7 +141,8 @@ def test_a_registry_and_a_workspace_together_are_refused(standin: AzureStandIn, 
     )
 
     assert (
-        message == "give either --workspace or --model-registry, not both: a model is read from one of them"
+        message
+        == "give either --azure-workspace or --model-registry, not both: a model is read from one of them"
     )
     assert not standin.azure.requests()
 
