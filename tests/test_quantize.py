@@ -199,6 +199,12 @@ def test_int8_image_is_labelled_tagged_and_answers_as_the_variant(
         assert labels["ai.modelship.model.fp32-sha256"] == fp32_sha
         variant_dir = Path(built.outputs["model-dir"])
         assert labels["ai.modelship.model.sha256"] == file_sha256(variant_dir / "model.onnx")
+        variant_digest = provenance.read(variant_dir).folder_sha256
+        assert (
+            labels["ai.modelship.model.folder-sha256"]
+            == variant_digest
+            != provenance.read(smooth_model).folder_sha256
+        )
         assert json.loads(built.outputs["labels"])["ai.modelship.model.quantized"] == "int8"
         smoke = run_step(
             smoke_test.main,
