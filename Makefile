@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 BASE_IMAGE ?= modelship/python-base:3.11-bookworm
+# Multi-arch demo: make demo PLATFORMS=linux/amd64,linux/arm64 BASE_IMAGE='modelship/python-base:3.11-bookworm-{arch}'
+PLATFORMS ?=
 MODEL ?= examples/housing
 
 .PHONY: setup demo test lint workflows examples registry-start registry-stop clean
@@ -41,7 +43,8 @@ demo: setup
 	REGISTRY_PASSWORD="$$MODELSHIP_TEST_REGISTRY_PASSWORD" $(BIN)/python -m scripts.pipeline \
 		--source local --model $(MODEL) --dest .modelship/model \
 		--image-name "$$MODELSHIP_TEST_REGISTRY/modelship/$(notdir $(MODEL))" \
-		--base-image $(BASE_IMAGE) --username "$$MODELSHIP_TEST_REGISTRY_USER"
+		--base-image '$(BASE_IMAGE)' $(if $(PLATFORMS),--platforms $(PLATFORMS)) \
+		--username "$$MODELSHIP_TEST_REGISTRY_USER"
 
 test: setup
 	$(BIN)/python -m pytest
