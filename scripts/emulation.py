@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.gha import StepError
-from scripts.platforms import EMULATION_FACTOR, SUPPORTED, Platform, by_architecture
+from scripts.platforms import EMULATION_FACTOR, SUPPORTED, Platform, by_architecture, is_emulated
 
 # The fields /proc/cpuinfo has on an arm64 Linux machine (Neoverse-N1: implementer 0x41, part 0xd0c).
 _ARM64_CPU = """processor\t: {index}
@@ -67,4 +67,4 @@ def image_platform(client: Any, image: Any) -> tuple[Platform, bool]:
             f"image {image.short_id} is for {image.attrs.get('Os', 'linux')}/{architecture}, which modelship "
             f"does not build; choose from {', '.join(SUPPORTED)}"
         ) from None
-    return platform, architecture != engine
+    return platform, is_emulated(platform, by_architecture(engine))
