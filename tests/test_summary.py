@@ -10,6 +10,8 @@ import pytest
 
 from scripts import gha, summary
 
+GRYPE = "9.8.7"  # a made-up version: the pinned one lives in tools/grype-testdb/go.mod only
+
 IMAGE = "127.0.0.1:5000/team/housing"
 DIGEST = "sha256:" + "ab" * 32
 FETCHED = {"model-name": "housing", "model-version": "1", "sha256": "0123456789abcdef" * 4}
@@ -17,7 +19,7 @@ BUILT = {"image": f"{IMAGE}:1", "cache-from": ""}
 SCANNED = {
     "verdict": "pass",
     "total": "0",
-    "grype-version": "9.8.7",
+    "grype-version": GRYPE,
     "database": "vulnerability database v6",
 }
 SMOKED = {"cold-start-ms": "850", "latency-p50-ms": "3.10", "verdict": "pass"}
@@ -40,7 +42,7 @@ def delivered(**changes: Any) -> summary.Outcome:
         step("smoke-test", outputs=SMOKED),
         step("push", outputs=PUSHED),
     )
-    fields: dict[str, Any] = {"steps": steps, "outputs": dict(PUSHED), "scanner": "grype 9.8.7; db"}
+    fields: dict[str, Any] = {"steps": steps, "outputs": dict(PUSHED), "scanner": f"grype {GRYPE}; db"}
     return summary.Outcome(**{**fields, **changes})
 
 
@@ -58,7 +60,7 @@ def test_a_delivered_run_leads_with_the_image_reference_and_shows_each_steps_fig
     table = rows(text)
     assert table["fetch"] == ["✅ passed", "1.0 s", "model `housing` 1, sha256 `0123456789ab`"]
     assert table["build"] == ["✅ passed", "1.0 s", f"`{IMAGE}:1`; layers reused from no pushed image"]
-    assert table["scan"] == ["✅ passed", "1.0 s", "`pass`, 0 vulnerabilities found; grype 9.8.7; db"]
+    assert table["scan"] == ["✅ passed", "1.0 s", f"`pass`, 0 vulnerabilities found; grype {GRYPE}; db"]
     assert table["smoke-test"] == ["✅ passed", "1.0 s", "cold start 850 ms, p50 3.10 ms"]
     assert table["push"] == ["✅ passed", "1.0 s", f"{IMAGE}@{DIGEST}"]
 
@@ -167,7 +169,7 @@ def test_githubs_steps_context_becomes_the_outcome() -> None:
         ("smoke-test", "failed"),
         ("push", "not-run"),  # never ran: absent from the context
     ]
-    assert outcome.scanner == "grype 9.8.7; vulnerability database v6"
+    assert outcome.scanner == f"grype {GRYPE}; vulnerability database v6"
     assert (outcome.stopped_at, outcome.passed, outcome.outputs) == ("smoke-test", False, {})
     assert all(s.seconds is None for s in outcome.steps)
 
