@@ -77,7 +77,7 @@ def write_result(path: Path, document: dict[str, Any]) -> Path:
     except OSError as error:
         gha.die(
             f"cannot write the pipeline's result to {path}: {error.strerror}; "
-            "give --result-json a file in a folder you can write to"
+            f"give {gha.input_name('result-json')} a file in a folder you can write to"
         )
     return path
 

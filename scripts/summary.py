@@ -297,10 +297,10 @@ def parse_json(text: str, option: str) -> dict[str, Any]:
         value = json.loads(text or "{}")
     except json.JSONDecodeError as error:
         raise gha.StepError(
-            f"input '{option}' is not JSON ({error.msg}); pass toJSON(...) of the context"
+            f"{gha.input_name(option)} is not JSON ({error.msg}); pass toJSON(...) of the context"
         ) from None
     if not isinstance(value, dict):
-        raise gha.StepError(f"input '{option}' must be a JSON object, not {type(value).__name__}")
+        raise gha.StepError(f"{gha.input_name(option)} must be a JSON object, not {type(value).__name__}")
     return value
 
 

@@ -266,10 +266,8 @@ def test_the_reusable_workflow_records_the_result_and_renders_it_in_the_summary_
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        pytest.param(["--github-steps", "{not json"], "input 'github-steps' is not JSON", id="not-json"),
-        pytest.param(
-            ["--result", "[1]"], "input 'result' must be a JSON object, not list", id="not-an-object"
-        ),
+        pytest.param(["--github-steps", "{not json"], "--github-steps is not JSON", id="not-json"),
+        pytest.param(["--result", "[1]"], "--result must be a JSON object, not list", id="not-an-object"),
     ],
 )
 def test_bad_json_is_a_clean_error_naming_the_input(
@@ -279,3 +277,13 @@ def test_bad_json_is_a_clean_error_naming_the_input(
         summary.main(argv)
     assert exit_info.value.code == 1
     assert message in capsys.readouterr().err
+
+
+def test_bad_json_from_the_action_names_the_action_s_input(
+    actions_files: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INPUT_GITHUB_STEPS", "{not json")
+    with pytest.raises(SystemExit) as exit_info:
+        summary.main([])
+    assert exit_info.value.code == 1
+    assert "input 'github-steps' is not JSON" in capsys.readouterr().err
