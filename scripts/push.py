@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import docker
 from docker.errors import APIError
 
-from scripts import gha, push_index
+from scripts import gha, platforms, push_index
 from scripts.docker_engine import connect, local_image
 from scripts.gha import StepError
 from scripts.image_ref import DOCKER_HUB, ImageRef, parse_ref
@@ -165,17 +165,23 @@ class Options:
     password: str
     dry_run: bool
     platform_images: list[push_index.PlatformImage] = field(default_factory=list)
+    merge_platforms: tuple[platforms.Platform, ...] = ()
 
 
 def parse_args(argv: list[str] | None) -> Options:
     """Read the inputs (CLI or INPUT_*); the password only from REGISTRY_PASSWORD."""
     parser = gha.StepParser(prog="push", description=__doc__)
-    parser.add_input("--image", required=True, help="local image id or tag (the one built and tested)")
+    parser.add_input("--image", default="", help="local image id or tag (the one built and tested)")
     parser.add_input("--tags", required=True, help="full refs to push, comma- or newline-separated")
     parser.add_input("--username", default="", help="registry user (password from env REGISTRY_PASSWORD)")
     parser.add_flag("--dry-run", help="log in and check everything, push nothing")
     parser.add_input("--platform-images", default="", help="the build's platform-images: push an index")
+    parser.add_input(
+        "--merge-platforms", default="", help="push only an index over these platforms' <tag>-<arch> images"
+    )
     args = parser.parse_args(argv)
+    if not args.image and not args.merge_platforms:
+        raise StepError(f"{gha.input_name('image')} is empty: give the built image's id or tag")
     password = os.environ.get("REGISTRY_PASSWORD", "")
     gha.mask(password)
     if password and not args.username:
@@ -187,6 +193,9 @@ def parse_args(argv: list[str] | None) -> Options:
             f"{gha.input_name('username')} {args.username!r} needs its password or token "
             "in env REGISTRY_PASSWORD"
         )
+    merge_platforms = platforms.named(args.merge_platforms)
+    if len(merge_platforms) == 1:
+        raise StepError(f"{gha.input_name('merge-platforms')} names one platform; an index joins two or more")
     return Options(
         args.image,
         parse_push_refs(gha.split_list(args.tags)),
@@ -194,6 +203,7 @@ def parse_args(argv: list[str] | None) -> Options:
         password,
         args.dry_run,
         push_index.parse_platform_images(args.platform_images),
+        merge_platforms,
     )
 
 
@@ -277,10 +287,14 @@ def push_all(
 
 
 def push_platforms(client: docker.DockerClient, api: RegistryAPI, options: Options) -> int:
-    """Push each platform's image by digest and one OCI index under every tag."""
-    digest, pushes = push_index.push_platforms(
-        api, options.platform_images, options.refs, lambda ref: push_one(client, ref, options)
-    )
+    """Push each platform's image by digest and one OCI index under every tag (with merge-platforms,
+    the index alone, over the images other jobs pushed)."""
+    if options.merge_platforms:
+        digest, pushes = push_index.merge_legs(api, options.merge_platforms, options.refs)
+    else:
+        digest, pushes = push_index.push_platforms(
+            api, options.platform_images, options.refs, lambda ref: push_one(client, ref, options)
+        )
     gha.set_output("digest", digest)
     gha.set_output("image-ref", f"{options.refs[0].name}@{digest}")
     gha.set_output("platform-digests", json.dumps({str(push.platform): push.digest for push in pushes}))
@@ -293,7 +307,7 @@ def run(options: Options) -> int:
     """Check, log in, tag, push and verify; raise StepError on any failure."""
     client = connect()
     try:
-        image = local_image(client, options.image)
+        image = None if options.merge_platforms else local_image(client, options.image)
         registry = options.refs[0].registry
         insecure = is_insecure(registry, client.info().get("RegistryConfig"))
         with contextlib.closing(
@@ -302,13 +316,13 @@ def run(options: Options) -> int:
             api.check_login()
             docker_login(client, options, registry)
             print(f"logged in to {registry} as {options.username or 'anonymous'}", flush=True)
-            if options.platform_images and not options.dry_run:
+            if (options.platform_images or options.merge_platforms) and not options.dry_run:
                 return push_platforms(client, api, options)
             digest, served = ("", {}) if options.dry_run else push_all(client, api, image, options)
         if digest:
             gha.set_output("digest", digest)
             gha.set_output("image-ref", f"{options.refs[0].name}@{digest}")
-        gha.add_summary(summary(options, str(image.id), digest, served))
+        gha.add_summary(summary(options, str(image.id) if image else "(an index only)", digest, served))
         return 0
     finally:
         client.close()

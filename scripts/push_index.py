@@ -4,24 +4,22 @@ Each platform's image goes up under its own `<tag>-<arch>` ref (Docker pushes ta
 digests) and is then named by the digest the registry gave it; the tags asked for get an OCI image
 index over those digests (scripts.oci_index), read back to check it resolves to every platform.
 
-`python -m scripts.push_index` writes that index alone, over images that other jobs pushed under
-`<tag>-<arch>` (the reusable workflow's native arm64 legs): each one's digest is read from the registry.
+`merge_legs` writes that index alone, over images other jobs pushed under `<tag>-<arch>` (the
+reusable workflow's native arm64 legs; `python -m scripts.push --merge-platforms`), each one's digest
+read from the registry.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from scripts import gha, oci_index, platforms
-from scripts.docker_engine import connect
 from scripts.gha import StepError
 from scripts.image_ref import ImageRef, parse_ref
 from scripts.platforms import Platform
-from scripts.registry import RegistryAPI, is_insecure
+from scripts.registry import RegistryAPI
 
 
 @dataclass(frozen=True)
@@ -94,87 +92,23 @@ def summary(index_digest: str, pushes: list[PlatformPush], tags: list[ImageRef])
     return "\n".join([head, "", *rows, "", f"Each of {served} resolves to every platform above."])
 
 
-@dataclass(frozen=True)
-class MergeOptions:
-    """The inputs of `python -m scripts.push_index`, parsed once."""
-
-    tags: list[ImageRef]
-    platforms: tuple[Platform, ...]
-    username: str
-    password: str
-
-
-def parse_merge_args(argv: list[str] | None) -> MergeOptions:
-    """Read the inputs (CLI or INPUT_*); the password only from REGISTRY_PASSWORD."""
-    parser = gha.StepParser(prog="push_index", description=__doc__)
-    parser.add_input(
-        "--tags", required=True, help="full refs the index goes under, comma- or newline-separated"
-    )
-    parser.add_input("--platforms", required=True, help="the platforms pushed, e.g. linux/amd64,linux/arm64")
-    parser.add_input("--username", default="", help="registry user (password from env REGISTRY_PASSWORD)")
-    args = parser.parse_args(argv)
-    password = os.environ.get("REGISTRY_PASSWORD", "")
-    gha.mask(password)
-    tags = [parse_ref(tag, f"{gha.input_name('tags')} holds") for tag in gha.split_list(args.tags)]
-    if not tags or any(ref.digest or not ref.tag for ref in tags):
-        raise StepError(
-            f"{gha.input_name('tags')} needs full refs ending with ':<tag>', e.g. the build's tags"
-        )
-    chosen = platforms.named(args.platforms)
-    if len(chosen) < 2:
-        raise StepError(
-            f"{gha.input_name('platforms')} names {len(chosen)} platform; an index joins two or more"
-        )
-    return MergeOptions(tags, chosen, args.username, password)
-
-
-def leg_images(options: MergeOptions) -> list[PlatformImage]:
+def leg_images(tags: list[ImageRef], chosen: tuple[Platform, ...]) -> list[PlatformImage]:
     """Each platform's image as its leg pushed it: the first tag with the platform's suffix."""
-    first = options.tags[0]
-    return [
-        PlatformImage(each, first.with_tag(first.tag + platforms.tag_suffix(each)))
-        for each in options.platforms
-    ]
+    first = tags[0]
+    return [PlatformImage(each, first.with_tag(first.tag + platforms.tag_suffix(each))) for each in chosen]
 
 
-def pushed_digest(api: RegistryAPI, ref: ImageRef) -> str:
-    """The digest the registry serves for a leg's ref; a missing one names the leg to look at."""
-    digest = api.manifest_digest(ref.repository, ref.tag)
-    if not digest:
-        raise StepError(f"registry {api.host} has no {ref}: the leg that builds it did not push; see its log")
-    return digest
+def merge_legs(
+    api: RegistryAPI, chosen: tuple[Platform, ...], tags: list[ImageRef]
+) -> tuple[str, list[PlatformPush]]:
+    """The index over images other jobs pushed under `<first tag>-<arch>`, written under every tag."""
 
+    def pushed_digest(ref: ImageRef) -> str:
+        digest = api.manifest_digest(ref.repository, ref.tag)
+        if not digest:
+            raise StepError(
+                f"registry {api.host} has no {ref}: the leg that builds it did not push; see its log"
+            )
+        return digest
 
-def merge(options: MergeOptions) -> int:
-    """Write the index over the legs' images under every tag and report its digest."""
-    client = connect()
-    try:
-        registry_config = client.info().get("RegistryConfig")
-    finally:
-        client.close()
-    registry = options.tags[0].registry
-    insecure = is_insecure(registry, registry_config)
-    with contextlib.closing(
-        RegistryAPI(registry, options.username, options.password, insecure=insecure)
-    ) as api:
-        api.check_login()
-        digest, pushes = push_platforms(
-            api, leg_images(options), options.tags, lambda ref: pushed_digest(api, ref)
-        )
-    gha.set_output("digest", digest)
-    gha.set_output("image-ref", f"{options.tags[0].name}@{digest}")
-    gha.set_output("platform-digests", json.dumps({str(push.platform): push.digest for push in pushes}))
-    gha.set_output("resolved-platforms", ",".join(str(push.platform) for push in pushes))
-    gha.add_summary(summary(digest, pushes, options.tags))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: `python -m scripts.push_index --tags REF1,REF2 --platforms linux/amd64,linux/arm64`."""
-    with gha.step_errors():
-        return merge(parse_merge_args(argv))
-    return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return push_platforms(api, leg_images(tags, chosen), tags, pushed_digest)

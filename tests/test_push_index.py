@@ -1,5 +1,5 @@
-"""`python -m scripts.push_index`: the index over images other jobs pushed under `<tag>-<arch>` (the
-reusable workflow's native legs), written through the registry's API against the real test registry."""
+"""The index over images other jobs pushed under `<tag>-<arch>` (the reusable workflow's native legs):
+`python -m scripts.push --merge-platforms`, against the real test registry."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from scripts import oci_index, push, push_index
+from scripts import oci_index, push
 from scripts.registry import RegistryAPI
 from tests.registry import Registry
 from tests.steps import StepRun, run_step
@@ -70,8 +70,8 @@ def test_the_index_joins_the_legs_pushed_images_under_every_tag(
         pushed[f"linux/{arch}"] = leg.outputs["digest"]
     tags = f"{name}:1,{name}:latest"
     merged = run_as(
-        push_index.main,
-        ["--tags", tags, "--platforms", "linux/arm64,linux/amd64"],
+        push.main,
+        ["--tags", tags, "--merge-platforms", "linux/arm64,linux/amd64"],
         registry,
         tmp_path,
         monkeypatch,
@@ -109,8 +109,8 @@ def test_a_leg_that_did_not_push_is_named(
     )
     assert leg.code == 0, leg.err
     merged = run_as(
-        push_index.main,
-        ["--tags", f"{name}:1", "--platforms", "linux/amd64,linux/arm64"],
+        push.main,
+        ["--tags", f"{name}:1", "--merge-platforms", "linux/amd64,linux/arm64"],
         registry,
         tmp_path,
         monkeypatch,
@@ -124,18 +124,18 @@ def test_a_leg_that_did_not_push_is_named(
     ("args", "complaint"),
     [
         pytest.param(
-            ["--tags", "127.0.0.1:5000/m:1", "--platforms", "linux/amd64"],
-            "names 1 platform; an index joins two or more",
+            ["--tags", "127.0.0.1:5000/m:1", "--merge-platforms", "linux/amd64"],
+            "names one platform; an index joins two or more",
             id="one-platform",
         ),
         pytest.param(
-            ["--tags", "127.0.0.1:5000/m:1", "--platforms", "linux/s390x,linux/amd64"],
+            ["--tags", "127.0.0.1:5000/m:1", "--merge-platforms", "linux/s390x,linux/amd64"],
             "'linux/s390x' is not a supported platform",
             id="unsupported-platform",
         ),
         pytest.param(
-            ["--tags", "127.0.0.1:5000/m@sha256:" + "0" * 64, "--platforms", "linux/amd64,linux/arm64"],
-            "needs full refs ending with ':<tag>'",
+            ["--tags", "127.0.0.1:5000/m@sha256:" + "0" * 64, "--merge-platforms", "linux/amd64,linux/arm64"],
+            "must end with ':<tag>'",
             id="digest-not-tag",
         ),
     ],
@@ -144,7 +144,7 @@ def test_bad_inputs_are_refused_before_any_request(
     args: list[str], complaint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("REGISTRY_PASSWORD", raising=False)
-    done = run_step(push_index.main, args, tmp_path, monkeypatch)
+    done = run_step(push.main, args, tmp_path, monkeypatch)
     assert done.code != 0
     assert complaint in done.err
     assert "Traceback" not in done.err

@@ -60,6 +60,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.registry]
 ACT = Path(sys.executable).parent / "act"
 DELIVER_WORKFLOW = PROJECT_DIR / ".github" / "workflows" / "deliver.yml"
 BASE_IMAGE = "modelship/python-base:3.11-bookworm"
+# Each platform's base (tools/build-base-image), for the two-platform runs.
+BASE_IMAGE_PER_ARCH = "modelship/python-base:3.11-bookworm-{arch}"
+ARM64_WHEELHOUSE = PROJECT_DIR / ".wheelhouse-arm64"
 RUN_TIMEOUT = 420
 # The example's requests with every expected answer off by 1000 (test_actions_static keeps it in step).
 WRONG_SAMPLES = "tests/actions/fixtures/wrong-samples.json"
@@ -125,6 +128,8 @@ def make_scratch_repository(dest: Path) -> Path:
     # The serving wheels, downloaded here without the runs' proxies, so no build needs a package index
     # (the Azure run sends all HTTPS through the Azure stand-in).
     shutil.copytree(wheelhouse.ensure(), dest / ".wheelhouse")
+    # and arm64's, for the arm64 leg (on this amd64 host, under QEMU)
+    shutil.copytree(wheelhouse.ensure(ARM64_WHEELHOUSE, machine="aarch64"), dest / ARM64_WHEELHOUSE.name)
     yaml_files = [dest / "action.yml", *dest.glob("actions/*/action.yml")]
     yaml_files += dest.glob(".github/workflows/*.yml")
     for path in yaml_files:
@@ -171,6 +176,8 @@ class ActRun:
     errors: dict[str, list[str]] = field(default_factory=dict)
     result: dict[str, str] = field(default_factory=dict)
     passed_steps: dict[str, list[str]] = field(default_factory=dict)
+    # by job name as act shows it: a matrix job's legs share an id but not a name
+    passed_by_name: dict[str, list[str]] = field(default_factory=dict)
 
     def tail(self, lines: int = 80) -> str:
         """The end of act's log, for assertion messages."""
@@ -186,6 +193,7 @@ class ActLog:
     passed_steps: dict[str, list[str]] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
+    passed_by_name: dict[str, list[str]] = field(default_factory=dict)
 
 
 def read_act_log(lines: list[str]) -> ActLog:
@@ -207,6 +215,7 @@ def read_act_log(lines: list[str]) -> ActLog:
                 log.failed_steps.setdefault(job, []).append(step_ids[0])
             elif entry.get("stepResult") == "success":
                 log.passed_steps.setdefault(job, []).append(step_ids[0])
+                log.passed_by_name.setdefault(str(entry.get("job", "")).strip(), []).append(step_ids[0])
         if "::error" in message and "Run Main" not in message:
             log.errors.setdefault(job, []).append(message.strip())
     return log
@@ -275,6 +284,9 @@ class Harness:
             str(event),
             "--platform",
             "ubuntu-latest=-self-hosted",
+            # GitHub's arm64 hosted runner, for the native arm64 leg: this amd64 host, under QEMU
+            "--platform",
+            "ubuntu-24.04-arm=-self-hosted",
             "--defaultbranch",
             "main",
             "--action-cache-path",
@@ -333,6 +345,7 @@ class Harness:
             log.errors,
             result,
             passed_steps=log.passed_steps,
+            passed_by_name=log.passed_by_name,
         )
 
     def image(self, name: str) -> str:
@@ -351,6 +364,8 @@ def harness(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
     (work / "bin").mkdir()
     for tool in ("grype", "syft"):
         (work / "bin" / tool).symlink_to(scanner.tool(tool))
+    # the hosted runner's sudo, for the QEMU set-up step (see the stand-in)
+    (work / "bin" / "sudo").symlink_to(STANDINS_DIR / "runner-bin" / "sudo")
     clean_db = scanner.update_server(work / "clean-db")
     vulnerable_db = scanner.update_server(work / "vulnerable-db", scanner.AGAINST_ONNXRUNTIME)
     repo = make_scratch_repository(work / "repo")
@@ -398,9 +413,11 @@ def deliver_caller(
     samples: str = "",
     event_name: str = "push",
     model: dict[str, str] = LOCAL_MODEL,
+    extra: dict[str, str] | None = None,
+    base_image: str = BASE_IMAGE,
 ) -> str:
     """A workflow that calls the reusable workflow on the example model and records its outputs."""
-    model_inputs = "".join(f"\n      {key}: {value}" for key, value in model.items())
+    model_inputs = "".join(f"\n      {key}: {value}" for key, value in {**model, **(extra or {})}.items())
     return f"""name: act caller of deliver
 on: {event_name}
 permissions: {{}}
@@ -416,7 +433,7 @@ jobs:
       attestations: write
     with:{model_inputs}
       image-name: {image}
-      base-image: {BASE_IMAGE}
+      base-image: "{base_image}"
       lint: false
       samples: "{samples}"
       registry-username: {harness.registry.username}
@@ -654,3 +671,71 @@ def test_pull_request_fetches_from_azure_ml_with_a_client_secret_and_does_not_pu
     assert "attest" not in run.jobs, "nothing pushed, nothing attested"
     assert run.result["digest"] == ""
     assert harness.registry.tags(image.split("/", 1)[1]) == []
+
+
+@pytest.mark.parametrize(
+    ("arm64_runner", "pipeline_legs"),
+    [
+        # act names a matrix job's legs by the job's name and the leg's number
+        pytest.param("native", [" (linux/amd64)-1", " (linux/arm64)-2"], id="native-legs"),
+        pytest.param("emulate", [""], id="emulated-in-one-leg"),
+    ],
+)
+def test_two_platforms_become_one_index(
+    harness: Harness, arm64_runner: str, pipeline_legs: list[str]
+) -> None:
+    """Native: a leg per architecture (arm64's on ubuntu-24.04-arm, mapped to this host) pushing
+    `<tag>-<arch>`, then the merge job's index; emulate: one leg builds both, its push writes the index."""
+    image = harness.image(f"act-two-{arm64_runner}")
+    extra = {"platforms": "linux/amd64,linux/arm64", "arm64-runner": arm64_runner}
+    caller = deliver_caller(harness, image, extra=extra, base_image=BASE_IMAGE_PER_ARCH)
+    run = harness.run(f"two-{arm64_runner}", caller)
+    assert run.returncode == 0, run.tail()
+    assert set(run.jobs.values()) == {"success"}, f"{run.jobs}\n{run.tail()}"
+    log = run.log_file.read_text(encoding="utf-8")
+    digest = run.result["digest"]
+    repository = image.split("/", 1)[1]
+    assert manifest_digest(harness.registry, repository, run.result["model-version"]) == digest
+    media_type, index = read_manifest(harness, repository, digest)
+    assert media_type == "application/vnd.oci.image.index.v1+json"
+    architectures = sorted(entry["platform"]["architecture"] for entry in index["manifests"])
+    assert architectures == ["amd64", "arm64"]
+    legs = sorted(name for name in run.passed_by_name if "/fetch, lint, build" in name)
+    assert [leg.rsplit("push", 1)[1] for leg in legs] == pipeline_legs, legs
+    if arm64_runner == "native":
+        # each leg built, scanned and smoke-tested its own platform, and pushed it
+        for leg in legs:
+            assert {"build", "scan", "smoke-test", "leg", "push"} <= set(run.passed_by_name[leg]), legs
+        assert "Set up QEMU for the other architecture" not in log
+        assert run.jobs.get("merge") == "success", run.jobs
+        for arch in ("amd64", "arm64"):
+            leg_digest = manifest_digest(
+                harness.registry, repository, f"{run.result['model-version']}-{arch}"
+            )
+            assert any(entry["digest"] == leg_digest for entry in index["manifests"]), (arch, index)
+        # one SARIF upload per leg, each under its architecture's category
+        sarif_dir = harness.work / f"two-{arm64_runner}" / "artifacts" / "sarif"
+        categories = sorted(
+            line.split("\t")[1] for line in (sarif_dir / "categories.tsv").read_text().splitlines()
+        )
+        assert categories == [f"modelship-grype/{image}/amd64", f"modelship-grype/{image}/arm64"]
+    else:
+        assert "merge" not in run.jobs, "one leg writes its index in its own push step"
+        assert {"build", "scan", "smoke-test", "smoke-test-second-platform", "push"} <= set(
+            run.passed_steps.get("pipeline", [])
+        ), run.passed_steps
+    # the index's digest is what the attestations name
+    attested = read_attestations(harness.work / f"two-{arm64_runner}" / "artifacts" / "attestations")
+    assert attested["provenance"]["subject"][0]["digest"] == {"sha256": digest.removeprefix("sha256:")}
+
+
+def read_manifest(harness: Harness, repository: str, reference: str) -> tuple[str, dict[str, Any]]:
+    """The media type and document the registry serves for `repository:reference`."""
+    response = requests.get(
+        harness.registry.url(f"/v2/{repository}/manifests/{reference}"),
+        auth=(harness.registry.username, harness.registry.password),
+        headers={"Accept": ", ".join(MANIFEST_TYPES)},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.headers["Content-Type"], response.json()

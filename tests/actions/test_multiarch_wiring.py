@@ -3,11 +3,18 @@ other platform's image is smoke-tested, the push gets the platform images, QEMU 
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scripts import platforms
+
 from .workflow_files import PROJECT_DIR, load
+
+DELIVER = PROJECT_DIR / ".github/workflows/deliver.yml"
 
 
 def steps_of(kind: str) -> dict[str, dict[str, Any]]:
@@ -19,10 +26,16 @@ def steps_of(kind: str) -> dict[str, dict[str, Any]]:
     return {step.get("id", step["name"]): step for step in steps}
 
 
+def inputs_platforms(value: str) -> bool:
+    """The build's platforms: the input itself, or (a workflow leg) its own platform, else the input."""
+    return value.endswith("inputs.platforms }}")
+
+
 @pytest.mark.parametrize("kind", ["workflow", "action"])
 def test_platforms_flow_from_build_to_smoke_test_and_push(kind: str) -> None:
     steps = steps_of(kind)
-    assert steps["build"]["with"]["platforms"] == "${{ inputs.platforms }}"
+    # a native leg of the workflow builds its own platform (test_each_leg_runs_on_...)
+    assert inputs_platforms(steps["build"]["with"]["platforms"])
     second = steps["smoke-test-second-platform"]
     assert "contains(steps.build.outputs.platforms, ',')" in second["if"]
     assert second["with"]["image"] == "${{ fromJSON(steps.build.outputs.platform-images)[1].image-id }}"
@@ -37,7 +50,8 @@ def test_workflow_sets_up_qemu_only_for_several_platforms() -> None:
     steps = workflow["jobs"]["pipeline"]["steps"]
     names = [step["name"] for step in steps]
     qemu = steps[names.index("Set up QEMU for the other architecture")]
-    assert qemu["if"] == "contains(inputs.platforms, ',')"
+    # only in the one leg that builds both platforms (arm64-runner: emulate)
+    assert qemu["if"] == "contains(inputs.platforms, ',') && matrix.arch == ''"
     assert "qemu-user-static" in qemu["run"]
     assert "uses" not in qemu  # Ubuntu's package, no third-party action
     assert names.index("Set up QEMU for the other architecture") < names.index("Build")
@@ -55,3 +69,93 @@ def test_build_and_push_actions_take_the_multiarch_inputs() -> None:
     push_env = next(step for step in push["runs"]["steps"] if step.get("id") == "push")["env"]
     assert build_env["INPUT_PLATFORMS"] == "${{ inputs.platforms }}"
     assert push_env["INPUT_PLATFORM_IMAGES"] == "${{ inputs.platform-images }}"
+
+
+def run_step_script(
+    step: dict[str, Any], env: dict[str, str], tmp_path: Path
+) -> tuple[int, str, dict[str, str]]:
+    """Run a workflow step's bash as GitHub would (its env given literally), and read its outputs."""
+    output = tmp_path / "github_output"
+    output.write_text("", encoding="utf-8")
+    done = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        env={**os.environ, **env, "GITHUB_OUTPUT": str(output)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = output.read_text(encoding="utf-8").splitlines()
+    return done.returncode, done.stdout + done.stderr, dict(line.split("=", 1) for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("platforms_input", "arm64_runner", "legs"),
+    [
+        pytest.param("linux/amd64,linux/arm64", "native", '["amd64","arm64"]', id="native-two-legs"),
+        pytest.param("linux/amd64,linux/arm64", "emulate", '[""]', id="emulate-one-leg"),
+        pytest.param("", "native", '[""]', id="runner-s-platform-one-leg"),
+        pytest.param("linux/arm64", "native", '[""]', id="one-platform-one-leg"),
+    ],
+)
+def test_the_plan_names_the_legs(platforms_input: str, arm64_runner: str, legs: str, tmp_path: Path) -> None:
+    [step] = load(DELIVER)["jobs"]["plan"]["steps"]
+    code, output, outputs = run_step_script(
+        step, {"PLATFORMS": platforms_input, "ARM64_RUNNER": arm64_runner}, tmp_path
+    )
+    assert code == 0, output
+    assert outputs["legs"] == legs
+    assert outputs["call"].startswith("modelship-")
+
+
+def test_an_unknown_arm64_runner_is_refused_with_the_choices(tmp_path: Path) -> None:
+    [step] = load(DELIVER)["jobs"]["plan"]["steps"]
+    code, output, _ = run_step_script(
+        step, {"PLATFORMS": "linux/amd64,linux/arm64", "ARM64_RUNNER": "qemu"}, tmp_path
+    )
+    assert code == 1
+    assert "::error::input 'arm64-runner' is 'qemu'; use native" in output
+    assert "or emulate" in output
+
+
+def test_each_leg_runs_on_its_architecture_s_runner_and_the_merge_waits_for_all() -> None:
+    workflow = load(DELIVER)
+    inputs = workflow["on"]["workflow_call"]["inputs"]
+    assert inputs["arm64-runner"]["default"] == "native"
+    jobs = workflow["jobs"]
+    pipeline = jobs["pipeline"]
+    assert pipeline["needs"] == "plan"
+    assert pipeline["strategy"] == {
+        "fail-fast": False,
+        "matrix": {"arch": "${{ fromJSON(needs.plan.outputs.legs) }}"},
+    }
+    assert pipeline["runs-on"] == "${{ matrix.arch == 'arm64' && 'ubuntu-24.04-arm' || inputs.runs-on }}"
+    steps = {step.get("id", step["name"]): step for step in pipeline["steps"]}
+    assert (
+        steps["build"]["with"]["platforms"]
+        == "${{ matrix.arch && format('linux/{0}', matrix.arch) || inputs.platforms }}"
+    )
+    assert steps["push"]["with"]["tags"] == "${{ steps.leg.outputs.tags || steps.build.outputs.tags }}"
+    merge = jobs["merge"]
+    assert merge["needs"] == ["plan", "pipeline"]
+    assert "needs.plan.outputs.legs != '[\"\"]'" in merge["if"]
+    assert merge["permissions"] == {"packages": "write"}
+    [write] = merge["steps"]
+    assert write["uses"] == "$/actions/push"
+    assert write["with"]["merge-platforms"] == "${{ inputs.platforms }}"
+    assert write["with"]["tags"] == "${{ needs.pipeline.outputs.tags }}"
+    # the SARIF of every leg; the attestation, summary and outputs see the merge
+    assert jobs["sarif"]["strategy"]["matrix"] == pipeline["strategy"]["matrix"]
+    assert "merge" in jobs["attest"]["needs"]
+    assert "merge" in jobs["summary"]["needs"]
+    outputs = workflow["on"]["workflow_call"]["outputs"]
+    assert "jobs.merge.outputs.digest" in outputs["digest"]["value"]
+
+
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+def test_a_leg_pushes_under_the_tag_the_merge_reads(arch: str, tmp_path: Path) -> None:
+    steps = {step.get("id", step["name"]): step for step in load(DELIVER)["jobs"]["pipeline"]["steps"]}
+    tags = "ghcr.io/o/housing:3\nghcr.io/o/housing:latest"
+    code, output, outputs = run_step_script(steps["leg"], {"TAGS": tags, "ARCH": arch}, tmp_path)
+    assert code == 0, output
+    # the ref scripts.push_index reads that leg's digest from
+    assert outputs["tags"] == "ghcr.io/o/housing:3" + platforms.tag_suffix(platforms.by_architecture(arch))
