@@ -176,21 +176,55 @@ def deliver_jobs(needs: Mapping[str, Any], outcome: Outcome) -> tuple[JobOutcome
     image_name = outcome.outputs.get("image-name", "")
     pipeline = job_verdict(needs, "pipeline")
     unexplained = pipeline in FAILED and outcome.stopped_at is None
-    failed_job = (JobOutcome("pipeline job", pipeline, "failed outside its steps: see its log", True),)
-    return (failed_job if unexplained else ()) + (
-        JobOutcome(
-            "SARIF upload",
-            job_verdict(needs, "sarif"),
-            f"code-scanning category `modelship-grype/{image_name}`",
-            required=False,  # code scanning may be off in the caller's repository
-        ),
-        JobOutcome(
-            "attestations",
-            job_verdict(needs, "attest"),
-            "build provenance and SBOM (SPDX) of the pushed digest",
-            required=True,
-        ),
+    why = (
+        "a leg failed: see each leg's job summary"
+        if has_legs(needs)
+        else "failed outside its steps: see its log"
     )
+    failed_job = (JobOutcome("pipeline job", pipeline, why, True),)
+    merge = (
+        (
+            JobOutcome(
+                "OCI index", job_verdict(needs, "merge"), "every tag: one index of the legs' images", True
+            ),
+        )
+        if has_legs(needs)
+        else ()
+    )
+    return (
+        (failed_job if unexplained else ())
+        + merge
+        + (
+            JobOutcome(
+                "SARIF upload",
+                job_verdict(needs, "sarif"),
+                f"code-scanning category `modelship-grype/{image_name}`",
+                required=False,  # code scanning may be off in the caller's repository
+            ),
+            JobOutcome(
+                "attestations",
+                job_verdict(needs, "attest"),
+                "build provenance and SBOM (SPDX) of the pushed digest",
+                required=True,
+            ),
+        )
+    )
+
+
+def has_legs(needs: Mapping[str, Any]) -> bool:
+    """Whether the reusable workflow's pipeline ran as one leg per platform (native arm64)."""
+    legs = str(((needs.get("plan") or {}).get("outputs") or {}).get("legs") or "")
+    return legs not in ("", '[""]')
+
+
+def delivered_by_legs(needs: Mapping[str, Any], outputs: Mapping[str, str]) -> dict[str, str]:
+    """With legs, a leg's push is not the delivery: the merge job's index is (none if it did not pass)."""
+    if not has_legs(needs):
+        return dict(outputs)
+    merge = needs.get("merge") or {}
+    merged = (merge.get("outputs") or {}) if merge.get("result") == "success" else {}
+    kept = {name: value for name, value in outputs.items() if name not in ("digest", "image-ref")}
+    return kept | {name: str(merged[name]) for name in ("digest", "image-ref") if merged.get(name)}
 
 
 def job_verdict(needs: Mapping[str, Any], job: str) -> str:
@@ -326,8 +360,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         owner = os.environ.get("GITHUB_REPOSITORY_OWNER", "")
         if args.jobs is not None:
-            jobs = deliver_jobs(parse_json(args.jobs, "jobs"), outcome)
-            outcome = Outcome(outcome.steps, outcome.outputs, outcome.scanner, jobs)
+            needs = parse_json(args.jobs, "jobs")
+            jobs = deliver_jobs(needs, outcome)
+            outcome = Outcome(outcome.steps, delivered_by_legs(needs, outcome.outputs), outcome.scanner, jobs)
         gha.add_summary(render(outcome, owner))
     return 0
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from scripts import summary
+from tests.steps import run_step
 
 IMAGES = [
     {"platform": "linux/amd64", "image-id": "sha256:a", "ref": "r/m:1-amd64", "size-bytes": 240_200_000},
@@ -64,3 +68,65 @@ def test_a_single_platform_run_has_no_platform_rows() -> None:
     del context[summary.SECOND_PLATFORM_STEP]
     context["build"] = step("success", image="r/m:1")
     assert "| platform |" not in summary.render(summary.from_github_steps(context))
+
+
+LEG_RESULT_CONTEXT = {
+    "fetch": step("success"),
+    "build": step("success", image="r/m:1"),
+    "scan": step("success"),
+    "smoke-test": step("success", platform="linux/arm64", emulated="false"),
+    "push": step("success", digest="sha256:" + "2" * 64, **{"image-ref": "r/m@sha256:" + "2" * 64}),
+}
+INDEX = "sha256:" + "7" * 64
+
+
+def legs_needs(merge: str) -> dict[str, Any]:
+    """The summary job's needs after native legs: the plan named two, the merge ran (or not)."""
+    merged = {"digest": INDEX, "image-ref": f"r/m@{INDEX}"} if merge == "success" else {}
+    return {
+        "plan": {"result": "success", "outputs": {"legs": '["amd64","arm64"]'}},
+        "pipeline": {"result": "success"},
+        "merge": {"result": merge, "outputs": merged},
+        "sarif": {"result": "success"},
+        "attest": {"result": "success" if merge == "success" else "skipped"},
+    }
+
+
+def render_with_needs(needs: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Record a leg's result, then render it as the reusable workflow's summary job does."""
+    recorded = run_step(
+        summary.main, ["--github-steps", json.dumps(LEG_RESULT_CONTEXT), "--record"], tmp_path, monkeypatch
+    )
+    assert recorded.code == 0, recorded.err
+    rendered = run_step(
+        summary.main,
+        ["--result", recorded.outputs["result"], "--jobs", json.dumps(needs)],
+        tmp_path,
+        monkeypatch,
+    )
+    assert rendered.code == 0, rendered.err
+    return rendered.summary
+
+
+def test_with_native_legs_the_delivery_is_the_merged_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = render_with_needs(legs_needs("success"), tmp_path, monkeypatch)
+    assert f"## modelship: ✅ delivered `r/m@{INDEX}`" in text
+    assert "| OCI index | ✅ passed | | every tag: one index of the legs' images |" in text
+
+
+def test_with_native_legs_a_failed_merge_is_no_delivery(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = render_with_needs(legs_needs("failure"), tmp_path, monkeypatch)
+    assert "## modelship: ❌ not delivered" in text
+    assert "sha256:" + "2" * 64 + "`" not in text.splitlines()[0], "a leg's push is not the delivery"
+    assert "| OCI index | ❌ failed |" in text
+
+
+def test_without_legs_there_is_no_index_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    needs = {"plan": {"result": "success", "outputs": {"legs": '[""]'}}, "merge": {"result": "skipped"}}
+    text = render_with_needs(needs, tmp_path, monkeypatch)
+    assert "## modelship: ✅ delivered `r/m@sha256:" + "2" * 64 in text
+    assert "OCI index" not in text

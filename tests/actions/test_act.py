@@ -724,7 +724,8 @@ def test_two_platforms_become_one_index(
         assert {"build", "scan", "smoke-test", "smoke-test-second-platform", "push"} <= set(
             run.passed_steps.get("pipeline", [])
         ), run.passed_steps
-    # the index's digest is what the attestations name
+    # the index is the delivery the summary and the attestations name
+    assert f"## modelship: ✅ delivered `{image}@{digest}`" in log
     attested = read_attestations(harness.work / f"two-{arm64_runner}" / "artifacts" / "attestations")
     assert attested["provenance"]["subject"][0]["digest"] == {"sha256": digest.removeprefix("sha256:")}
 
