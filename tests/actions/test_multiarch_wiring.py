@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from scripts import platforms
+from scripts import platforms, wheelhouse
 
 from .workflow_files import PROJECT_DIR, load
 
@@ -159,3 +159,44 @@ def test_a_leg_pushes_under_the_tag_the_merge_reads(arch: str, tmp_path: Path) -
     assert code == 0, output
     # the ref scripts.push_index reads that leg's digest from
     assert outputs["tags"] == "ghcr.io/o/housing:3" + platforms.tag_suffix(platforms.by_architecture(arch))
+
+
+@pytest.mark.parametrize(
+    ("platforms_input", "other"),
+    [
+        pytest.param("", None, id="runner-s-platform"),
+        pytest.param("linux/amd64,linux/arm64", "arm64", id="two-platforms"),
+        pytest.param("linux/s390x", None, id="bad-platform-left-to-the-build"),
+    ],
+)
+def test_the_build_caches_each_platform_s_wheelhouse(
+    platforms_input: str, other: str | None, tmp_path: Path
+) -> None:
+    build = load(PROJECT_DIR / "actions/build/action.yml")
+    steps = {step.get("id", step["name"]): step for step in build["runs"]["steps"]}
+    env = {
+        "RUNNER_OS": "Linux",
+        "RUNNER_ARCH": "X64",
+        "INPUT_PLATFORMS": platforms_input,
+        "GITHUB_ACTION_PATH": str(PROJECT_DIR / "actions" / "build"),
+    }
+    code, output, outputs = run_step_script(steps["wheelhouse"], env, tmp_path)
+    assert code == 0, output
+    assert outputs["path"] == str(PROJECT_DIR / ".wheelhouse")
+    host = platforms.by_architecture(os.uname().machine)
+    assert outputs["key"].endswith(wheelhouse.requirements_digest(wheelhouse.REQUIREMENTS))
+    if other is None or platforms.by_architecture(other) == host:
+        assert "other-path" not in outputs
+        return
+    platform = platforms.by_architecture(other)
+    assert outputs["other-path"] == str(platforms.wheelhouse_for(PROJECT_DIR / ".wheelhouse", platform, host))
+    digest = wheelhouse.requirements_digest(wheelhouse.REQUIREMENTS, platform.wheel_machine)
+    assert outputs["other-key"] == f"modelship-wheelhouse-Linux-{other}-{digest}"
+    assert outputs["other-key"] != outputs["key"]
+    restore = next(
+        step for step in build["runs"]["steps"] if step["name"] == "Restore the other platform's wheelhouse"
+    )
+    assert restore["with"] == {
+        "path": "${{ steps.wheelhouse.outputs.other-path }}",
+        "key": "${{ steps.wheelhouse.outputs.other-key }}",
+    }
