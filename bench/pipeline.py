@@ -19,16 +19,26 @@ from scripts import scanners
 
 
 def read_result(path: Path) -> dict[str, Any]:
-    """The pipeline's verdict, scanner and each step's verdict and seconds, from its --result-json."""
+    """The pipeline's verdict, scanner and each step's verdict and seconds, from its --result-json, and
+    of a multi-arch run the arm64/amd64 size ratio (build) and the platforms the tag resolved to (push)."""
     if not path.is_file():  # the pipeline stopped before writing it (a usage error): nothing to read
-        return {"verdict": None, "scanner": None, "steps": {}}
+        return {
+            "verdict": None,
+            "scanner": None,
+            "steps": {},
+            "arm64-size-ratio": None,
+            "resolved-platforms": None,
+        }
     result = json.loads(path.read_text(encoding="utf-8"))
+    outputs = {step["name"]: step.get("outputs") or {} for step in result["steps"]}
     return {
         "verdict": result["verdict"],
         "scanner": result["scanner"],
         "steps": {
             step["name"]: {"verdict": step["verdict"], "seconds": step["seconds"]} for step in result["steps"]
         },
+        "arm64-size-ratio": outputs.get("build", {}).get("arm64-size-ratio"),
+        "resolved-platforms": outputs.get("push", {}).get("resolved-platforms"),
     }
 
 

@@ -179,7 +179,7 @@ def test_the_pipeline_bench_reads_the_pipelines_json_result(
     scan_outputs = {"verdict": "pass", "grype-version": GRYPE, "database": "vulnerability database v6.0.2"}
     planned = [
         ("fetch", writes_outputs(**{"model-dir": "m"})),
-        ("build", writes_outputs(image="h:1")),
+        ("build", writes_outputs(image="h:1", **{"arm64-size-ratio": "1.086"})),
         ("scan", writes_outputs(**scan_outputs)),
         ("push", dies),
     ]
@@ -195,6 +195,8 @@ def test_the_pipeline_bench_reads_the_pipelines_json_result(
     assert list(read["steps"]) == ["fetch", "build", "scan", "push"]
     assert [step["verdict"] for step in read["steps"].values()] == ["passed", "passed", "passed", "failed"]
     assert all(isinstance(step["seconds"], float) for step in read["steps"].values())
+    # a multi-arch build's size ratio; no push, so no resolved platforms
+    assert (read["arm64-size-ratio"], read["resolved-platforms"]) == ("1.086", None)
 
 
 def test_the_pipeline_bench_reads_no_steps_when_the_pipeline_wrote_no_result(tmp_path: Path) -> None:
@@ -202,4 +204,6 @@ def test_the_pipeline_bench_reads_no_steps_when_the_pipeline_wrote_no_result(tmp
         "verdict": None,
         "scanner": None,
         "steps": {},
+        "arm64-size-ratio": None,
+        "resolved-platforms": None,
     }
