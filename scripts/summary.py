@@ -24,6 +24,8 @@ from scripts import gha
 STEPS = ("fetch", "lint", "build", "scan", "smoke-test", "push")
 # The step id of the second platform's smoke test in the root action and the reusable workflow.
 SECOND_PLATFORM_STEP = "smoke-test-second-platform"
+# The step id of the second platform's scan in the reusable workflow (one leg building both).
+SECOND_PLATFORM_SCAN = "scan-second-platform"
 # Step verdicts: passed, failed, skipped (passed without doing its work: a scan with skip-scan),
 # not-run, cancelled. GitHub's step outcomes and job results map onto them.
 FROM_GITHUB = {"success": "passed", "failure": "failed", "cancelled": "cancelled", "skipped": "not-run"}
@@ -162,6 +164,13 @@ def from_github_steps(steps: Mapping[str, Any], extra_outputs: Mapping[str, str]
         name = "smoke-test-" + outputs.get("platform", "linux/other").split("/")[-1]
         verdict = github_step_verdict(str(second["outcome"]), outputs)
         outcomes.insert(STEPS.index("smoke-test") + 1, StepOutcome(name, verdict, outputs=outputs))
+    second_scan = steps.get(SECOND_PLATFORM_SCAN) or {}
+    if second_scan.get("outcome"):  # its image's wheels differ: it is scanned too, named by its platform
+        outputs = {str(key): str(value) for key, value in (second_scan.get("outputs") or {}).items()}
+        built = str(((steps.get("build") or {}).get("outputs") or {}).get("platforms") or "")
+        name = "scan-" + (built.split(",")[1:] or ["linux/other"])[0].split("/")[-1]
+        verdict = github_step_verdict(str(second_scan["outcome"]), outputs)
+        outcomes.insert(STEPS.index("scan") + 1, StepOutcome(name, verdict, outputs=outputs))
     push = next(step.outputs for step in outcomes if step.name == "push")
     scan = next(step.outputs for step in outcomes if step.name == "scan")
     delivered = {name: push[name] for name in ("digest", "image-ref") if push.get(name)}
@@ -244,9 +253,9 @@ def step_detail(step: StepOutcome, outcome: Outcome) -> str:
             f"; layers reused from {out['cache-from'] or 'no pushed image'}" if "cache-from" in out else ""
         )
         return f"`{out['image']}`{reused}"
-    if step.name == "scan" and step.verdict == "skipped":
+    if step.name.startswith("scan") and step.verdict == "skipped":
         return "not scanned (skip-scan): no vulnerability verdict"
-    if step.name == "scan" and out.get("verdict"):
+    if step.name.startswith("scan") and out.get("verdict"):
         found = f"`{out['verdict']}`, {out.get('total', '?')} vulnerabilities found"
         return "; ".join(filter(None, [found, outcome.scanner]))
     if step.name.startswith("smoke-test") and step.verdict in ("passed", "failed") and out:

@@ -130,3 +130,19 @@ def test_without_legs_there_is_no_index_row(tmp_path: Path, monkeypatch: pytest.
     text = render_with_needs(needs, tmp_path, monkeypatch)
     assert "## modelship: ✅ delivered `r/m@sha256:" + "2" * 64 in text
     assert "OCI index" not in text
+
+
+@pytest.mark.parametrize(("outcome", "verdict"), [("success", "✅ passed"), ("failure", "❌ failed")])
+def test_the_second_platform_s_scan_has_a_row_of_its_own(outcome: str, verdict: str) -> None:
+    context = github_context("success", "success" if outcome == "success" else "")
+    context[summary.SECOND_PLATFORM_SCAN] = step(
+        outcome, verdict="pass" if outcome == "success" else "fail", total="3"
+    )
+    result = summary.from_github_steps(context)
+    names = [each.name for each in result.steps]
+    assert names.index("scan") + 1 == names.index("scan-arm64")
+    text = summary.render(result)
+    gate = "pass" if outcome == "success" else "fail"
+    assert f"| scan-arm64 | {verdict} |  | `{gate}`, 3 vulnerabilities found" in text
+    if outcome == "failure":
+        assert result.stopped_at == "scan-arm64"

@@ -721,9 +721,16 @@ def test_two_platforms_become_one_index(
         assert categories == [f"modelship-grype/{image}/amd64", f"modelship-grype/{image}/arm64"]
     else:
         assert "merge" not in run.jobs, "one leg writes its index in its own push step"
-        assert {"build", "scan", "smoke-test", "smoke-test-second-platform", "push"} <= set(
-            run.passed_steps.get("pipeline", [])
-        ), run.passed_steps
+        # each platform's image scanned, each with a row
+        assert "| scan-arm64 | ✅ passed |" in log
+        assert {
+            "build",
+            "scan",
+            "scan-second-platform",
+            "smoke-test",
+            "smoke-test-second-platform",
+            "push",
+        } <= set(run.passed_steps.get("pipeline", [])), run.passed_steps
     # the index is the delivery the summary and the attestations name
     assert f"## modelship: ✅ delivered `{image}@{digest}`" in log
     attested = read_attestations(harness.work / f"two-{arm64_runner}" / "artifacts" / "attestations")
