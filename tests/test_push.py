@@ -24,7 +24,7 @@ import requests
 
 from scripts import push
 from scripts.gha import StepError
-from scripts.registry import RegistryAPI, is_insecure, parse_challenge
+from scripts.registry import RegistryAPI
 from tests.registry import Registry, free_port
 from tests.steps import StepRun, run_step
 
@@ -147,31 +147,6 @@ def test_with_retries_never_retries_auth_errors() -> None:
     with pytest.raises(push.PushError, match="unauthorized"):
         push.with_retries(action, delays=(1, 2), sleep=slept.append)
     assert (action.calls, slept) == (1, [])
-
-
-@pytest.mark.parametrize(
-    ("host", "config", "insecure"),
-    [
-        pytest.param("127.0.0.1:5000", {}, True, id="loopback"),
-        pytest.param("localhost:5000", {}, True, id="localhost"),
-        pytest.param("ghcr.io", {"IndexConfigs": {"ghcr.io": {"Secure": True}}}, False, id="secure-index"),
-        pytest.param(
-            "reg.lan:5000", {"IndexConfigs": {"reg.lan:5000": {"Secure": False}}}, True, id="listed"
-        ),
-        pytest.param("10.1.2.3:5000", {"InsecureRegistryCIDRs": ["10.0.0.0/8"]}, True, id="cidr"),
-        pytest.param("10.1.2.3:5000", {"InsecureRegistryCIDRs": ["192.168.0.0/16"]}, False, id="other-cidr"),
-    ],
-)
-def test_is_insecure(host: str, config: dict[str, Any], insecure: bool) -> None:
-    assert is_insecure(host, config) is insecure
-
-
-def test_parse_challenge() -> None:
-    header = 'Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:org/m:pull"'
-    assert parse_challenge(header) == (
-        "bearer",
-        {"realm": "https://ghcr.io/token", "service": "ghcr.io", "scope": "repository:org/m:pull"},
-    )
 
 
 @pytest.mark.parametrize(
