@@ -145,6 +145,11 @@ def test_transformer_targets_judge_a_batching_variant_with_its_own_delay() -> No
     assert report.transformer_targets(rows, "minilm") == []  # the default server did not run
 
 
+def test_each_batching_server_is_judged_with_its_own_batch_delay() -> None:
+    delays = {server: run_module.batch_delay_ms(server) for server in run_module.BATCHING_SERVERS}
+    assert delays == {"modelship": 2.0, "modelship-nodelay": 0.0, "modelship-1w": 2.0}
+
+
 def test_bench_starts_each_modelship_variant_with_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     started: dict[str, tuple[int, dict[str, str] | None]] = {}
 
