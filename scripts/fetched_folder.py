@@ -61,10 +61,10 @@ def check_onnx(path: Path, label: str) -> None:
     try:
         onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own untyped pybind errors
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise gha.StepError(
             f"{label} is not a valid ONNX model (onnxruntime {onnxruntime.__version__} cannot load it: "
-            f"{detail[:300]}); check that it is an exported .onnx file and that its opset is supported"
+            f"{gha.first_line(error)}); check that it is an exported .onnx file and that its opset is "
+            "supported"
         ) from error
 
 
