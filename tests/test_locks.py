@@ -136,26 +136,28 @@ def test_bench_lock_is_current_and_hashed() -> None:
     """The bench's own venv (MLflow and the servers it is compared with) is locked the same way."""
     bench = PROJECT / "bench"
     assert lock_problems(bench / "requirements.in", bench / "requirements.txt", root=PROJECT) == []
-    _, bench_pins = read_lock(bench / "requirements.txt")
-    _, serving_pins = read_lock(REQUIREMENTS / "serving.txt")
-    differing = {
-        name: (pin.version, bench_pins[name].version)
-        for name, pin in serving_pins.items()
-        if name in bench_pins and bench_pins[name].version != pin.version
-    }
-    assert differing == {}, "the bench must serve with the image's own versions (like for like)"
 
 
-@pytest.mark.parametrize(("outer", "inner"), [("pipeline", "serving"), ("dev", "pipeline"), ("dev", "pip")])
+# (outer, inner): the outer lock keeps every version the inner one pins. The bench serves with the
+# image's own versions, like for like.
+@pytest.mark.parametrize(
+    ("outer", "inner"),
+    [
+        ("requirements/pipeline.txt", "requirements/serving.txt"),
+        ("requirements/dev.txt", "requirements/pipeline.txt"),
+        ("requirements/dev.txt", "requirements/pip.txt"),
+        ("bench/requirements.txt", "requirements/serving.txt"),
+    ],
+)
 def test_layered_locks_agree_on_every_shared_version(outer: str, inner: str) -> None:
-    _, outer_pins = read_lock(REQUIREMENTS / f"{outer}.txt")
-    _, inner_pins = read_lock(REQUIREMENTS / f"{inner}.txt")
+    _, outer_pins = read_lock(PROJECT / outer)
+    _, inner_pins = read_lock(PROJECT / inner)
     differing = {
         name: (pin.version, outer_pins[name].version)
         for name, pin in inner_pins.items()
         if name in outer_pins and outer_pins[name].version != pin.version
     }
-    assert differing == {}, f"{outer}.txt holds other versions than {inner}.txt"
+    assert differing == {}, f"{outer} holds other versions than {inner}"
 
 
 def test_serving_lock_leaves_out_only_what_the_makefile_names() -> None:
