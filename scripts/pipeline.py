@@ -215,7 +215,7 @@ def stages(args: argparse.Namespace) -> list[Stage]:
     for index, platform in enumerate(platforms.named(args.platforms or "")[1:], start=1):
         planned.append(
             (
-                f"smoke-test-{platform.architecture}",
+                summary.platform_step("smoke-test", str(platform)),
                 smoke_test.main,
                 functools.partial(smoke_argv, platform=index),
             )

@@ -149,26 +149,36 @@ def github_step_verdict(outcome: str, outputs: Mapping[str, str]) -> str:
     return FROM_GITHUB.get(outcome, "not-run")
 
 
+def platform_step(step: str, platform: str) -> str:
+    """A further platform's row of STEP, named by its architecture: ('scan', 'linux/arm64') -> scan-arm64."""
+    return f"{step}-{platform.partition('/')[2].split('/')[0]}"
+
+
+def github_step_outputs(context: Mapping[str, Any]) -> dict[str, str]:
+    """One step's outputs from its entry in GitHub's `steps` context."""
+    return {str(key): str(value) for key, value in (context.get("outputs") or {}).items()}
+
+
 def from_github_steps(steps: Mapping[str, Any], extra_outputs: Mapping[str, str] | None = None) -> Outcome:
     """An outcome from the `steps` context of a job or composite action whose step ids are STEPS."""
     outcomes = []
     for name in STEPS:
         context = steps.get(name) or {}
-        outputs = {str(key): str(value) for key, value in (context.get("outputs") or {}).items()}
+        outputs = github_step_outputs(context)
         outcomes.append(
             StepOutcome(name, github_step_verdict(str(context.get("outcome", "")), outputs), outputs=outputs)
         )
     second = steps.get(SECOND_PLATFORM_STEP) or {}
     if second.get("outcome"):  # a multi-platform build: the second platform's smoke test, named by it
-        outputs = {str(key): str(value) for key, value in (second.get("outputs") or {}).items()}
-        name = "smoke-test-" + outputs.get("platform", "linux/other").split("/")[-1]
+        outputs = github_step_outputs(second)
+        name = platform_step("smoke-test", outputs.get("platform", "linux/other"))
         verdict = github_step_verdict(str(second["outcome"]), outputs)
         outcomes.insert(STEPS.index("smoke-test") + 1, StepOutcome(name, verdict, outputs=outputs))
     second_scan = steps.get(SECOND_PLATFORM_SCAN) or {}
     if second_scan.get("outcome"):  # its image's wheels differ: it is scanned too, named by its platform
-        outputs = {str(key): str(value) for key, value in (second_scan.get("outputs") or {}).items()}
-        built = str(((steps.get("build") or {}).get("outputs") or {}).get("platforms") or "")
-        name = "scan-" + (built.split(",")[1:] or ["linux/other"])[0].split("/")[-1]
+        outputs = github_step_outputs(second_scan)
+        built = github_step_outputs(steps.get("build") or {}).get("platforms", "")
+        name = platform_step("scan", (built.split(",")[1:] or ["linux/other"])[0])
         verdict = github_step_verdict(str(second_scan["outcome"]), outputs)
         outcomes.insert(STEPS.index("scan") + 1, StepOutcome(name, verdict, outputs=outputs))
     push = next(step.outputs for step in outcomes if step.name == "push")
@@ -301,7 +311,7 @@ def platform_rows(outcome: Outcome) -> list[str]:
     digests = json.loads(outcome.step_outputs("push").get("platform-digests") or "{}")
     rows = ["", "| platform | size | smoke test | digest |", "| --- | --- | --- | --- |"]
     for index, image in enumerate(images):
-        smoke = outcome.step("smoke-test" if index == 0 else "smoke-test-" + image["platform"].split("/")[1])
+        smoke = outcome.step("smoke-test" if index == 0 else platform_step("smoke-test", image["platform"]))
         verdict = MARKS[smoke.verdict] if smoke else MARKS["not-run"]
         if smoke and smoke.outputs.get("emulated") == "true":
             verdict += " (emulated)"
