@@ -80,9 +80,8 @@ def check_location(location: str, tensor: str, label: str) -> str:
     return path.as_posix()
 
 
-def copy_external_data(source_dir: Path, locations: list[str], dest_dir: Path, label: str) -> int:
-    """Copy each external-data file from beside the source model to beside the fetched one; total bytes."""
-    total = 0
+def copy_external_data(source_dir: Path, locations: list[str], dest_dir: Path, label: str) -> None:
+    """Copy each external-data file from beside the source model to beside the fetched one."""
     for location in locations:
         source = source_dir / location
         if not source.is_file():
@@ -93,8 +92,6 @@ def copy_external_data(source_dir: Path, locations: list[str], dest_dir: Path, l
         target = dest_dir / location
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-        total += target.stat().st_size
-    return total
 
 
 def remove_fetched(dest_dir: Path, model_file: Path) -> None:
