@@ -15,13 +15,7 @@ from dataclasses import dataclass
 
 from scripts.gha import StepError
 from scripts.platforms import Platform, by_architecture
-from scripts.registry import RegistryAPI
-
-INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
-IMAGE_TYPES = (
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
+from scripts.registry import IMAGE_TYPES, INDEX_TYPE, RegistryAPI
 
 
 @dataclass(frozen=True)

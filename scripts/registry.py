@@ -15,13 +15,13 @@ from scripts.image_ref import DOCKER_HUB
 
 DOCKER_HUB_API = "registry-1.docker.io"
 DOCKER_HUB_LOGIN = "https://index.docker.io/v1/"
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+IMAGE_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
 MANIFEST_TYPES = ", ".join(
-    [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    ]
+    [INDEX_TYPE, IMAGE_TYPES[0], "application/vnd.docker.distribution.manifest.list.v2+json", IMAGE_TYPES[1]]
 )
 
 
