@@ -14,12 +14,33 @@ from bench.apps.onnx_feed import DTYPES, GraphInput
 from bench.payloads import Table
 
 
-def calls_per_second(model: Path, table: Table, batch: int, seconds: float) -> float:
-    """How many `run` calls one single-threaded session makes per second on a `batch`-row feed."""
+def single_threaded_session(model: Path) -> onnxruntime.InferenceSession:
+    """A CPU session of `model` on one thread, as each process of the ceiling runs it."""
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def run_rate(
+    session: onnxruntime.InferenceSession, feed: dict[str, np.ndarray], seconds: float, chunk: int
+) -> float:
+    """`run` calls per second on `feed` after one warm-up call, checking the clock every `chunk` calls."""
+    output = [session.get_outputs()[0].name]
+    session.run(output, feed)
+    calls = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(chunk):
+            session.run(output, feed)
+        calls += chunk
+    return calls / (time.perf_counter() - started)
+
+
+def calls_per_second(model: Path, table: Table, batch: int, seconds: float) -> float:
+    """How many `run` calls one single-threaded session makes per second on a `batch`-row feed."""
+    session = single_threaded_session(model)
     rows = table.batch(batch)
     feed = {
         graph_input.name: GraphInput(graph_input.name, DTYPES[graph_input.type], rank).array(
@@ -27,16 +48,7 @@ def calls_per_second(model: Path, table: Table, batch: int, seconds: float) -> f
         )
         for index, (graph_input, rank) in enumerate(zip(session.get_inputs(), table.ranks, strict=True))
     }
-    output = [session.get_outputs()[0].name]
-    session.run(output, feed)
-    calls = 0
-    started = time.perf_counter()
-    deadline = started + seconds
-    while time.perf_counter() < deadline:
-        for _ in range(100):
-            session.run(output, feed)
-        calls += 100
-    return calls / (time.perf_counter() - started)
+    return run_rate(session, feed, seconds, chunk=100)
 
 
 def token_feed(model: Path, session: onnxruntime.InferenceSession, texts: list[str]) -> dict[str, np.ndarray]:
@@ -53,19 +65,9 @@ def token_feed(model: Path, session: onnxruntime.InferenceSession, texts: list[s
 def text_calls_per_second(model: Path, table: Table, batch: int, seconds: float) -> float:
     """How many `run` calls one single-threaded session makes per second on `batch` texts, tokenized
     beforehand (the graph alone)."""
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    session = single_threaded_session(model)
     feed = token_feed(model, session, [row[0] for row in table.batch(batch)])
-    output = [session.get_outputs()[0].name]
-    session.run(output, feed)
-    calls = 0
-    started = time.perf_counter()
-    while time.perf_counter() < started + seconds:
-        session.run(output, feed)
-        calls += 1
-    return calls / (time.perf_counter() - started)
+    return run_rate(session, feed, seconds, chunk=1)
 
 
 def ceiling(
