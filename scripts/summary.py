@@ -113,6 +113,11 @@ class Outcome:
         }
 
 
+def outputs_of(entry: Mapping[str, Any]) -> dict[str, str]:
+    """An entry's `outputs` object as strings: a step's in GitHub's `steps` context or in the JSON result."""
+    return {str(key): str(value) for key, value in (entry.get("outputs") or {}).items()}
+
+
 def from_document(document: Mapping[str, Any]) -> Outcome:
     """An outcome from the JSON result (as `to_document` writes it)."""
     steps = tuple(
@@ -121,12 +126,11 @@ def from_document(document: Mapping[str, Any]) -> Outcome:
             verdict=str(step["verdict"]),
             seconds=step.get("seconds"),
             exit_code=step.get("exit_code"),
-            outputs={str(key): str(value) for key, value in (step.get("outputs") or {}).items()},
+            outputs=outputs_of(step),
         )
         for step in document.get("steps") or []
     )
-    outputs = {str(key): str(value) for key, value in (document.get("outputs") or {}).items()}
-    return Outcome(steps, outputs, document.get("scanner"))
+    return Outcome(steps, outputs_of(document), document.get("scanner"))
 
 
 def scanner_line(outputs: Mapping[str, str]) -> str | None:
@@ -154,30 +158,25 @@ def platform_step(step: str, platform: str) -> str:
     return f"{step}-{platform.partition('/')[2].split('/')[0]}"
 
 
-def github_step_outputs(context: Mapping[str, Any]) -> dict[str, str]:
-    """One step's outputs from its entry in GitHub's `steps` context."""
-    return {str(key): str(value) for key, value in (context.get("outputs") or {}).items()}
-
-
 def from_github_steps(steps: Mapping[str, Any], extra_outputs: Mapping[str, str] | None = None) -> Outcome:
     """An outcome from the `steps` context of a job or composite action whose step ids are STEPS."""
     outcomes = []
     for name in STEPS:
         context = steps.get(name) or {}
-        outputs = github_step_outputs(context)
+        outputs = outputs_of(context)
         outcomes.append(
             StepOutcome(name, github_step_verdict(str(context.get("outcome", "")), outputs), outputs=outputs)
         )
     second = steps.get(SECOND_PLATFORM_STEP) or {}
     if second.get("outcome"):  # a multi-platform build: the second platform's smoke test, named by it
-        outputs = github_step_outputs(second)
+        outputs = outputs_of(second)
         name = platform_step("smoke-test", outputs.get("platform", "linux/other"))
         verdict = github_step_verdict(str(second["outcome"]), outputs)
         outcomes.insert(STEPS.index("smoke-test") + 1, StepOutcome(name, verdict, outputs=outputs))
     second_scan = steps.get(SECOND_PLATFORM_SCAN) or {}
     if second_scan.get("outcome"):  # its image's wheels differ: it is scanned too, named by its platform
-        outputs = github_step_outputs(second_scan)
-        built = github_step_outputs(steps.get("build") or {}).get("platforms", "")
+        outputs = outputs_of(second_scan)
+        built = outputs_of(steps.get("build") or {}).get("platforms", "")
         name = platform_step("scan", (built.split(",")[1:] or ["linux/other"])[0])
         verdict = github_step_verdict(str(second_scan["outcome"]), outputs)
         outcomes.insert(STEPS.index("scan") + 1, StepOutcome(name, verdict, outputs=outputs))
