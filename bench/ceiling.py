@@ -12,6 +12,7 @@ from tokenizers import Tokenizer
 
 from bench.apps.onnx_feed import DTYPES, GraphInput
 from bench.payloads import Table
+from serving.model_folder import TOKENIZER_FILE
 
 
 def single_threaded_session(model: Path) -> onnxruntime.InferenceSession:
@@ -54,7 +55,7 @@ def calls_per_second(model: Path, table: Table, batch: int, seconds: float) -> f
 def token_feed(model: Path, session: onnxruntime.InferenceSession, texts: list[str]) -> dict[str, np.ndarray]:
     """A transformer's feeds for `texts`, tokenized once with the tokenizer.json beside `model`, padded to
     the longest."""
-    tokenizer = Tokenizer.from_file(str(model.with_name("tokenizer.json")))
+    tokenizer = Tokenizer.from_file(str(model.with_name(TOKENIZER_FILE)))
     tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]"), pad_token="[PAD]")
     encodings = tokenizer.encode_batch(texts)
     fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}

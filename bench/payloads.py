@@ -10,6 +10,8 @@ from typing import Any
 
 import onnxruntime
 
+from serving.model_folder import MODEL_FILE, SAMPLES_FILE, TOKENIZER_FILE
+
 
 @dataclass(frozen=True)
 class Table:
@@ -38,7 +40,7 @@ def sample_rows(request: Any, columns: list[str]) -> list[list[Any]]:
 
 def is_text_model(model_dir: Path) -> bool:
     """True for a transformer folder: a tokenizer.json makes its one input a column of texts."""
-    return (model_dir / "tokenizer.json").is_file()
+    return (model_dir / TOKENIZER_FILE).is_file()
 
 
 def load_table(model_dir: Path) -> Table:
@@ -48,12 +50,12 @@ def load_table(model_dir: Path) -> Table:
         columns, ranks = ["text"], [1]
     else:
         session = onnxruntime.InferenceSession(
-            str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"]
+            str(model_dir / MODEL_FILE), providers=["CPUExecutionProvider"]
         )
         columns = [graph_input.name for graph_input in session.get_inputs()]
         ranks = [len(graph_input.shape) for graph_input in session.get_inputs()]
     rows: list[list[Any]] = []
-    for sample in json.loads((model_dir / "samples.json").read_text(encoding="utf-8")):
+    for sample in json.loads((model_dir / SAMPLES_FILE).read_text(encoding="utf-8")):
         rows += [row for row in sample_rows(sample["request"], columns) if row not in rows]
     return Table(columns, rows, ranks)
 
