@@ -25,6 +25,7 @@ from scripts.docker_engine import connect
 from scripts.image_ref import ImageRef
 from scripts.platforms import Platform
 from scripts.provenance import Provenance
+from scripts.registry import password_for
 from serving.model_folder import MODEL_FILE, PROVENANCE_FILE, file_sha256
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -70,12 +71,7 @@ class BuildResult:
 
 def registry_auth(username: str) -> dict[str, str] | None:
     """The pull credentials: --username with the password from env REGISTRY_PASSWORD (as the push step)."""
-    password = os.environ.get("REGISTRY_PASSWORD", "")
-    gha.mask(password)
-    if username and not password:
-        raise gha.StepError(
-            f"{gha.input_name('username')} {username!r} needs its password or token in env REGISTRY_PASSWORD"
-        )
+    password = password_for(username)
     return {"username": username, "password": password} if username else None
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -19,7 +18,7 @@ from scripts import gha, platforms, push_index
 from scripts.docker_engine import connect, local_image
 from scripts.gha import StepError
 from scripts.image_ref import DOCKER_HUB, ImageRef, parse_ref
-from scripts.registry import DOCKER_HUB_LOGIN, RegistryAPI, is_insecure, unreachable_message
+from scripts.registry import DOCKER_HUB_LOGIN, RegistryAPI, is_insecure, password_for, unreachable_message
 
 RETRY_DELAYS = (2.0, 5.0, 10.0)
 T = TypeVar("T")
@@ -182,16 +181,10 @@ def parse_args(argv: list[str] | None) -> Options:
     args = parser.parse_args(argv)
     if not args.image and not args.merge_platforms:
         raise StepError(f"{gha.input_name('image')} is empty: give the built image's id or tag")
-    password = os.environ.get("REGISTRY_PASSWORD", "")
-    gha.mask(password)
+    password = password_for(args.username)
     if password and not args.username:
         raise StepError(
             f"REGISTRY_PASSWORD is set but {gha.input_name('username')} is empty; give the registry user name"
-        )
-    if args.username and not password:
-        raise StepError(
-            f"{gha.input_name('username')} {args.username!r} needs its password or token "
-            "in env REGISTRY_PASSWORD"
         )
     merge_platforms = platforms.named(args.merge_platforms)
     if len(merge_platforms) == 1:

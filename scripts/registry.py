@@ -1,16 +1,17 @@
-"""Registries: whether the engine talks plain HTTP to one, and a registry's v2 HTTP API."""
+"""Registries: credentials (REGISTRY_PASSWORD), whether the engine talks plain HTTP, the v2 HTTP API."""
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import re
 import socket
 from typing import Any
 
 import requests
 
-from scripts.gha import StepError, input_name
+from scripts.gha import StepError, input_name, mask
 from scripts.image_ref import DOCKER_HUB
 
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -23,6 +24,17 @@ IMAGE_TYPES = (
 MANIFEST_TYPES = ", ".join(
     [INDEX_TYPE, IMAGE_TYPES[0], "application/vnd.docker.distribution.manifest.list.v2+json", IMAGE_TYPES[1]]
 )
+
+
+def password_for(username: str) -> str:
+    """The password or token of `username` from env REGISTRY_PASSWORD, masked; a user name needs one."""
+    password = os.environ.get("REGISTRY_PASSWORD", "")
+    mask(password)
+    if username and not password:
+        raise StepError(
+            f"{input_name('username')} {username!r} needs its password or token in env REGISTRY_PASSWORD"
+        )
+    return password
 
 
 def hostname_of(host: str) -> str:
