@@ -4,16 +4,11 @@ of each model, RFC 9110 refusals, and a schemathesis run with every check agains
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jsonschema
 import pytest
 from openapi_spec_validator import validate
@@ -21,6 +16,7 @@ from starlette.testclient import TestClient  # conftest imported it first, quiet
 
 from tests.registry import free_port
 from tests.serving.fuzz import schemathesis_finds_nothing
+from tests.serving.test_serving_process import start_server, wait_ready
 
 Client = Callable[..., TestClient]
 REPO = Path(__file__).resolve().parents[2]
@@ -170,29 +166,11 @@ def test_v2_outputs_of_the_wrong_shape_are_refused(outputs: Any, make_client: Cl
 def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """`python -m serving` on examples/<param> at a loopback port; killed at the end whatever happened."""
     port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "MODELSHIP_MODEL_DIR": str(EXAMPLES / request.param),
-        "MODELSHIP_HOST": "127.0.0.1",
-        "MODELSHIP_PORT": str(port),
-        "MODELSHIP_WORKERS": "1",
-    }
-    with (tmp_path / "server.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "serving"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+    log = tmp_path / "server.log"
+    process = start_server(EXAMPLES / request.param, port, log, MODELSHIP_WORKERS="1")
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"the server did not get ready: {(tmp_path / 'server.log').read_text()[-2000:]}")
+        wait_ready(process, url, log=log)
         yield url
     finally:
         process.kill()

@@ -23,18 +23,27 @@ REPO = Path(__file__).resolve().parents[2]
 DRAIN_SECONDS = 1.5
 
 
-def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float = 30.0) -> None:
-    """Poll /ready until 200; fail early if the process dies."""
+def wait_ready(
+    process: subprocess.Popen[bytes], url: str, timeout: float = 30.0, log: Path | None = None
+) -> None:
+    """Poll /ready until 200; fail early if the process dies (with the end of its `log` when given)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"server exited with {process.returncode} before it was ready"
+        assert process.poll() is None, (
+            f"server exited with {process.returncode} before it was ready{log_tail(log)}"
+        )
         try:
             if httpx.get(url + "/ready", timeout=1.0).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    pytest.fail(f"server not ready within {timeout} s")
+    pytest.fail(f"server not ready within {timeout} s{log_tail(log)}")
+
+
+def log_tail(log: Path | None) -> str:
+    """The end of a server's log for a failure message, or nothing without one."""
+    return f"; its log ends:\n{log.read_text(errors='replace')[-2000:]}" if log is not None else ""
 
 
 def start_server(model_dir: Path, port: int, log: Path, **variables: str) -> subprocess.Popen[bytes]:
