@@ -12,11 +12,11 @@ import argparse
 import os
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol, TypeVar
 
 
 class StepError(Exception):
@@ -184,12 +184,42 @@ def annotate(
     print(head + _escape(message), flush=True)
 
 
-def die(message: str, exit_code: int = 1) -> NoReturn:
-    """Fail the step: annotate the error, put it at the top of the summary, exit non-zero."""
+def report_error(message: str) -> None:
+    """Annotate a step's error and put it at the top of the summary (in Actions)."""
     annotate("error", message)
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         add_summary(f"❌ {message}")
+
+
+def die(message: str, exit_code: int = 1) -> NoReturn:
+    """Fail the step: report the error, exit non-zero."""
+    report_error(message)
     raise SystemExit(exit_code)
+
+
+class StepResult(Protocol):
+    """What a step's `run` returns: whether its gate passed, and its outputs by their action names."""
+
+    @property
+    def passed(self) -> bool: ...
+
+    def outputs(self) -> dict[str, str]: ...
+
+
+Result = TypeVar("Result", bound=StepResult)
+
+
+def set_outputs(outputs: Mapping[str, object]) -> None:
+    """Write every output of a step."""
+    for name, value in outputs.items():
+        set_output(name, value)
+
+
+def finish(result: Result, report: Callable[[Result], None]) -> int:
+    """The end of a step's `main`: its outputs, then its summary and annotations; 0 if it passed, else 1."""
+    set_outputs(result.outputs())
+    report(result)
+    return 0 if result.passed else 1
 
 
 @contextmanager
