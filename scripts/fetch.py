@@ -3,8 +3,10 @@
 The folder gets `model.onnx` (always that name), its external-data files, the sidecars
 `modelship.json`, `samples.json` and `tokenizer.json` when the source has them beside the model, and
 `provenance.json` (every file's sha256 and the folder digest), which the build step turns into labels.
-This module is the step: its inputs (`fetch_request`), one module per source (`fetch_local`,
-`fetch_https`, `fetch_azureml`), the folder they write (`fetched_folder`), and the step's outputs.
+This module is the step: its inputs (`add_inputs`, checked into a `fetch_request.FetchRequest`), one
+module per source (`fetch_local`, `fetch_https`, `fetch_azureml`), the folder they write
+(`fetched_folder`), and the typed `FetchResult` whose `outputs()` are the step's outputs. `run` does
+the work; `report` writes the summary; `main` is the Actions and terminal edge around both.
 """
 
 from __future__ import annotations
@@ -30,9 +32,27 @@ class FetchResult:
     size_bytes: int
     fetched: Fetched
 
+    @property
+    def passed(self) -> bool:
+        """Always True: a fetch that fails raises `gha.StepError` instead."""
+        return True
 
-def fetch(request: FetchRequest) -> FetchResult:
-    """Run the fetch for a checked request."""
+    def outputs(self) -> dict[str, str]:
+        """The step's outputs, by their action names."""
+        record = self.fetched.record
+        return {
+            "model-dir": str(self.model_dir),
+            "model-file": str(self.model_path),
+            "sha256": record.sha256,
+            "folder-sha256": record.folder_sha256 or "",  # always set by fetched_folder
+            "model-name": record.name,
+            "model-version": record.version,
+            "provenance": str(self.model_dir / PROVENANCE_FILE),
+        }
+
+
+def run(request: FetchRequest) -> FetchResult:
+    """Run the fetch for a checked request (`fetch_request.check_request`)."""
     fetched = SOURCES[request.source](request)
     return FetchResult(
         model_dir=request.dest.resolve(),
@@ -70,10 +90,14 @@ def download_rate(size: int, seconds: float) -> str:
     return f"{size / 1e6:.1f} MB in {seconds:.1f} s ({rate:.1f} MB/s)"
 
 
-def build_parser() -> gha.StepParser:
-    """The step's inputs (contract D)."""
-    parser = gha.StepParser(prog="fetch", description=__doc__.splitlines()[0])
-    parser.add_input("--source", help="local, https or azureml")
+def report(result: FetchResult) -> None:
+    """The person-facing edge: the summary."""
+    gha.add_summary(summary(result))
+
+
+def add_inputs(parser: gha.StepParser, *, source_default: str | None = None) -> None:
+    """Add every input the fetch step reads (contract D); `fetch_request.check_request` checks them."""
+    parser.add_input("--source", default=source_default, help="local, https or azureml")
     model_inputs.add_model_inputs(parser, deprecated=True)
     parser.add_input(
         "--dest", default=DEFAULT_DEST, help=f"the model folder to write (default {DEFAULT_DEST})"
@@ -94,6 +118,12 @@ def build_parser() -> gha.StepParser:
     )
     parser.add_flag("--allow-http", help="accept plain http:// URLs (local development servers only)")
     model_inputs.add_azure_inputs(parser)
+
+
+def build_parser() -> gha.StepParser:
+    """The step's command line: its inputs."""
+    parser = gha.StepParser(prog="fetch", description=__doc__.splitlines()[0])
+    add_inputs(parser)
     return parser
 
 
@@ -101,18 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     """Fetch the model, write the folder, report outputs and summary."""
     args = build_parser().parse_args(argv)
     with gha.step_errors():
-        request = check_request(args)
-        result = fetch(request)
-    gha.set_output("model-dir", result.model_dir)
-    gha.set_output("model-file", result.model_path)
-    record = result.fetched.record
-    gha.set_output("sha256", record.sha256)
-    gha.set_output("folder-sha256", record.folder_sha256)
-    gha.set_output("model-name", record.name)
-    gha.set_output("model-version", record.version)
-    gha.set_output("provenance", result.model_dir / PROVENANCE_FILE)
-    gha.add_summary(summary(result))
-    return 0
+        result = run(check_request(args))
+    return gha.finish(result, report)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import pytest
 from onnx import TensorProto, helper, save
 
 from scripts import fetch
+from scripts.fetch_request import FetchRequest
 from scripts.provenance import redact_url
 from serving.model_folder import CONFIG_FILE, SIDECARS, TOKENIZER_FILE
 from tests import steps
@@ -115,6 +116,30 @@ def test_local_folder_copies_model_sidecars_and_writes_provenance(
     }
     assert run.summary.startswith("### ✅ Fetched model `housing` version `1.2.3`")
     assert expected in run.summary
+
+
+def test_run_takes_a_typed_request_and_its_outputs_are_what_main_writes(
+    run_step: types.SimpleNamespace, model_folder: Path, tmp_path: Path
+) -> None:
+    """`run` is the step without its edge: a typed request in, a typed result out, nothing written."""
+    dest = tmp_path / "typed"
+    model_bytes = (model_folder / "model.onnx").read_bytes()
+
+    result = fetch.run(FetchRequest(source="local", dest=dest, model=str(model_folder)))
+
+    assert result.passed is True
+    assert (result.model_dir, result.model_path) == (dest.resolve(), (dest / "model.onnx").resolve())
+    assert result.size_bytes == len(model_bytes)
+    assert result.fetched.sidecars == ("modelship.json", "samples.json")
+    record = result.fetched.record
+    assert (record.source, record.name, record.version) == ("local", "housing", "1.2.3")
+    assert record.sha256 == hashlib.sha256(model_bytes).hexdigest()
+    assert not (tmp_path / "github_output").exists()
+    assert not (tmp_path / "step_summary").exists()
+
+    run = run_step.ok("--source", "local", "--model", str(model_folder), "--dest", str(dest))
+    assert result.outputs() == run.outputs
+    assert run.summary.strip() == fetch.summary(result).strip()
 
 
 def sha256sum_of_sha256sum(folder: Path, names: list[str]) -> str:
