@@ -1,13 +1,19 @@
-"""Lint step: hadolint on the Dockerfile and pylint on the serving code, with SARIF and annotations."""
+"""Lint step: hadolint on the Dockerfile and pylint on the serving code, with SARIF and annotations.
+
+`run` takes a typed `LintRequest`, checks it, runs both linters and returns a `LintResult` (the
+verdicts, the raw outputs, the SARIF files); `report` turns that into annotations and the summary,
+and `main` is the Actions and terminal edge: inputs in (`request_from`), outputs and report out.
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from scripts import gha, sarif
@@ -55,6 +61,55 @@ class PylintVerdict:
         return self.score >= self.fail_under
 
 
+def workspace() -> Path:
+    """The folder findings' paths are shown relative to: the Actions workspace, else the current one."""
+    return Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
+
+
+@dataclass(frozen=True)
+class LintRequest:
+    """What to lint and how strictly; `run` checks it before running anything."""
+
+    dockerfile: Path
+    python_paths: tuple[Path, ...]
+    hadolint_threshold: str = "info"  # one of HADOLINT_LEVELS
+    hadolint_ignore: tuple[str, ...] = ()
+    hadolint_config: Path | None = None  # None: hadolint's own lookup (./.hadolint.yaml)
+    pylint_fail_under: float = 9.0
+    sarif_dir: Path | None = None  # write hadolint.sarif and pylint.sarif here
+    base: Path = field(default_factory=workspace)
+
+
+@dataclass(frozen=True)
+class LintResult:
+    """Both verdicts, the linters' raw output and the SARIF files written (None when not asked)."""
+
+    request: LintRequest
+    hadolint: HadolintVerdict
+    pylint: PylintVerdict
+    hadolint_raw: str
+    pylint_raw: str
+    hadolint_sarif: Path | None = None
+    pylint_sarif: Path | None = None
+
+    @property
+    def passed(self) -> bool:
+        """True when both linters passed."""
+        return self.hadolint.passed and self.pylint.passed
+
+    def outputs(self) -> dict[str, str]:
+        """The step's outputs, by their action names."""
+        return {
+            "hadolint-findings": str(len(self.hadolint.reported)),
+            "hadolint-failing": str(len(self.hadolint.failing)),
+            "pylint-score": f"{self.pylint.score:.2f}",
+            "pylint-findings": str(len(self.pylint.findings)),
+            "hadolint-sarif": str(self.hadolint_sarif or ""),
+            "pylint-sarif": str(self.pylint_sarif or ""),
+            "verdict": "pass" if self.passed else "fail",
+        }
+
+
 # --- pure decisions -------------------------------------------------------------------------
 
 
@@ -98,6 +153,16 @@ def tool_version(command: Sequence[str]) -> str:
     done = subprocess.run([*command, "--version"], capture_output=True, text=True, check=False)
     first = (done.stdout.strip().splitlines() or [""])[0]
     return first.split()[-1] if first else ""
+
+
+def pylint_version() -> str:
+    """The installed pylint's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pylint")
+    except PackageNotFoundError:
+        return ""
 
 
 def run_hadolint(binary: str, dockerfile: Path, config: Path | None) -> tuple[list[Finding], str]:
@@ -156,29 +221,22 @@ def findings_table(findings: Sequence[Finding], base: Path, failing: set[Finding
     return lines
 
 
-def render_summary(
-    dockerfile: str,
-    python_paths: Sequence[str],
-    hadolint: HadolintVerdict,
-    pylint: PylintVerdict,
-    raw: dict[str, str],
-    base: Path,
-) -> str:
+def render_summary(result: LintResult) -> str:
     """The step summary: verdict first, one line per linter, findings, raw output folded."""
-    ok = hadolint.passed and pylint.passed
-    head = "## ✅ Lint passed" if ok else "## ❌ Lint failed"
+    hadolint, pylint, base = result.hadolint, result.pylint, result.request.base
+    head = "## ✅ Lint passed" if result.passed else "## ❌ Lint failed"
     head += (
         f": hadolint {len(hadolint.failing)} at or above {hadolint.threshold}, "
         f"pylint {pylint.score:.2f}/10 (needs {pylint.fail_under:g})"
     )
     ignored = f", {hadolint.ignored} ignored by the ignore list" if hadolint.ignored else ""
-    paths = ", ".join(f"`{p}`" for p in python_paths)
+    paths = ", ".join(f"`{p}`" for p in result.request.python_paths)
     lines = [
         head,
         "",
         "| Check | Verdict | Detail |",
         "| --- | --- | --- |",
-        f"| hadolint `{dockerfile}` | {'✅' if hadolint.passed else '❌'} | "
+        f"| hadolint `{result.request.dockerfile}` | {'✅' if hadolint.passed else '❌'} | "
         f"{len(hadolint.failing)} at or above {hadolint.threshold}, "
         f"{len(hadolint.reported)} reported{ignored} |",
         f"| pylint {paths} | {'✅' if pylint.passed else '❌'} | "
@@ -189,7 +247,7 @@ def render_summary(
     if pylint.findings:
         lines += ["", "### pylint", "", *findings_table(pylint.findings, base, set())]
     lines.append("")
-    for tool, text in raw.items():
+    for tool, text in (("hadolint", result.hadolint_raw), ("pylint", result.pylint_raw)):
         shown = text if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + "\n… (truncated)"
         lines.append(gha.details(f"{tool} raw output", shown or "(none)", "json"))
     return "\n".join(lines)
@@ -200,7 +258,7 @@ def render_summary(
 
 def build_parser() -> gha.StepParser:
     """Command-line options (defaults from INPUT_* in Actions)."""
-    parser = gha.StepParser(prog="python -m scripts.lint", description=__doc__)
+    parser = gha.StepParser(prog="python -m scripts.lint", description=__doc__.splitlines()[0])
     parser.add_input("--dockerfile", default="Dockerfile", help="the Dockerfile to lint")
     parser.add_input("--python-paths", default="serving", help="comma-separated paths for pylint")
     parser.add_input(
@@ -219,35 +277,76 @@ def build_parser() -> gha.StepParser:
 
 def _fail_under(value: str) -> float:
     try:
-        score = float(value)
+        return float(value)
     except ValueError:
         raise gha.StepError(
             f"{gha.input_name('pylint-fail-under')} must be a number from 0 to 10, not {value!r}"
         ) from None
-    if not 0 <= score <= 10:
-        raise gha.StepError(f"{gha.input_name('pylint-fail-under')} must be from 0 to 10, not {score:g}")
-    return score
 
 
-def check_inputs(dockerfile: Path, python_paths: list[Path], config: Path | None) -> None:
-    """Refuse missing files before running anything, naming the input at fault."""
-    if not dockerfile.is_file():
+def request_from(args: argparse.Namespace) -> LintRequest:
+    """The request from the parsed inputs; a score that is not a number names its input."""
+    return LintRequest(
+        dockerfile=Path(args.dockerfile),
+        python_paths=tuple(Path(p) for p in gha.split_list(args.python_paths)),
+        hadolint_threshold=args.hadolint_threshold,
+        hadolint_ignore=tuple(gha.split_list(args.hadolint_ignore)),
+        hadolint_config=Path(args.hadolint_config) if args.hadolint_config else None,
+        pylint_fail_under=_fail_under(str(args.pylint_fail_under)),
+        sarif_dir=Path(args.sarif_dir) if args.sarif_dir else None,
+    )
+
+
+def check_inputs(request: LintRequest) -> None:
+    """Refuse bad settings and missing files before running anything, naming the input at fault."""
+    # argparse checks `choices` on the command line only, not on a default taken from INPUT_*.
+    if request.hadolint_threshold not in HADOLINT_LEVELS:
         raise gha.StepError(
-            f"Dockerfile '{dockerfile}' ({gha.input_name('dockerfile')}) does not exist; fix the path"
+            f"{gha.input_name('hadolint-threshold')} must be one of {', '.join(HADOLINT_LEVELS)}, "
+            f"not {request.hadolint_threshold!r}"
         )
-    if not python_paths:
+    if not 0 <= request.pylint_fail_under <= 10:
+        raise gha.StepError(
+            f"{gha.input_name('pylint-fail-under')} must be from 0 to 10, not {request.pylint_fail_under:g}"
+        )
+    if not request.dockerfile.is_file():
+        raise gha.StepError(
+            f"Dockerfile '{request.dockerfile}' ({gha.input_name('dockerfile')}) does not exist; fix the path"
+        )
+    if not request.python_paths:
         raise gha.StepError(
             f"{gha.input_name('python-paths')} is empty; give the serving code's folder, e.g. serving"
         )
-    missing = [str(path) for path in python_paths if not path.exists()]
+    missing = [str(path) for path in request.python_paths if not path.exists()]
     if missing:
         raise gha.StepError(
             f"{gha.input_name('python-paths')} names paths that do not exist: {', '.join(missing)}"
         )
+    config = request.hadolint_config
     if config is not None and not config.is_file():
         raise gha.StepError(
             f"hadolint config '{config}' ({gha.input_name('hadolint-config')}) does not exist"
         )
+
+
+def run(request: LintRequest) -> LintResult:
+    """Check the request, run hadolint and pylint, judge both, and write the SARIF files when asked."""
+    check_inputs(request)
+    hadolint_bin = find_hadolint()
+    findings, hadolint_raw = run_hadolint(hadolint_bin, request.dockerfile, request.hadolint_config)
+    hadolint = judge_hadolint(findings, request.hadolint_threshold, request.hadolint_ignore)
+    pylint_findings, score, pylint_raw = run_pylint(request.python_paths)
+    pylint = PylintVerdict(score, request.pylint_fail_under, tuple(pylint_findings))
+    result = LintResult(request, hadolint, pylint, hadolint_raw, pylint_raw)
+    if request.sarif_dir is None:
+        return result
+    hadolint_log = to_sarif("hadolint", tool_version([hadolint_bin]), hadolint.reported, request.base)
+    pylint_log = to_sarif("pylint", pylint_version(), pylint.findings, request.base)
+    return replace(
+        result,
+        hadolint_sarif=sarif.write_log(request.sarif_dir / "hadolint.sarif", hadolint_log),
+        pylint_sarif=sarif.write_log(request.sarif_dir / "pylint.sarif", pylint_log),
+    )
 
 
 def annotate_all(hadolint: HadolintVerdict, pylint: PylintVerdict, base: Path) -> None:
@@ -271,71 +370,33 @@ def annotate_all(hadolint: HadolintVerdict, pylint: PylintVerdict, base: Path) -
         )
 
 
+def report(result: LintResult) -> None:
+    """The person-facing edge: one annotation per finding, the summary, and why the step failed."""
+    hadolint, pylint = result.hadolint, result.pylint
+    annotate_all(hadolint, pylint, result.request.base)
+    gha.add_summary(render_summary(result))
+    if not hadolint.passed:
+        gha.annotate(
+            "error",
+            f"hadolint: {len(hadolint.failing)} findings at or above {hadolint.threshold} "
+            f"in {result.request.dockerfile}; "
+            "fix them, or ignore a rule with a justified `# hadolint ignore=DLxxxx` on the line",
+        )
+    if not pylint.passed:
+        gha.annotate(
+            "error",
+            f"pylint scored {pylint.score:.2f}/10, below the required {pylint.fail_under:g}; "
+            f"fix the messages listed, or lower {gha.input_name('pylint-fail-under')} "
+            "if that is intended",
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Lint the Dockerfile and the serving code; fail on findings past the thresholds."""
     args = build_parser().parse_args(argv)
-    base = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
     with gha.step_errors():
-        dockerfile = Path(args.dockerfile)
-        python_paths = [Path(p) for p in gha.split_list(args.python_paths)]
-        config = Path(args.hadolint_config) if args.hadolint_config else None
-        fail_under = _fail_under(str(args.pylint_fail_under))
-        check_inputs(dockerfile, python_paths, config)
-        hadolint_bin = find_hadolint()
-
-        findings, hadolint_raw = run_hadolint(hadolint_bin, dockerfile, config)
-        hadolint = judge_hadolint(findings, args.hadolint_threshold, gha.split_list(args.hadolint_ignore))
-        pylint_findings, score, pylint_raw = run_pylint(python_paths)
-        pylint = PylintVerdict(score, fail_under, tuple(pylint_findings))
-
-        sarif_paths = {"hadolint": "", "pylint": ""}
-        if args.sarif_dir:
-            sarif_dir = Path(args.sarif_dir)
-            logs = {
-                "hadolint": to_sarif("hadolint", tool_version([hadolint_bin]), hadolint.reported, base),
-                "pylint": to_sarif("pylint", pylint_version(), pylint.findings, base),
-            }
-            for tool, log in logs.items():
-                sarif_paths[tool] = str(sarif.write_log(sarif_dir / f"{tool}.sarif", log))
-
-        passed = hadolint.passed and pylint.passed
-        gha.set_output("hadolint-findings", len(hadolint.reported))
-        gha.set_output("hadolint-failing", len(hadolint.failing))
-        gha.set_output("pylint-score", f"{pylint.score:.2f}")
-        gha.set_output("pylint-findings", len(pylint.findings))
-        gha.set_output("hadolint-sarif", sarif_paths["hadolint"])
-        gha.set_output("pylint-sarif", sarif_paths["pylint"])
-        gha.set_output("verdict", "pass" if passed else "fail")
-        annotate_all(hadolint, pylint, base)
-        raw = {"hadolint": hadolint_raw, "pylint": pylint_raw}
-        gha.add_summary(
-            render_summary(str(dockerfile), [str(p) for p in python_paths], hadolint, pylint, raw, base)
-        )
-        if not hadolint.passed:
-            gha.annotate(
-                "error",
-                f"hadolint: {len(hadolint.failing)} findings at or above {hadolint.threshold} "
-                f"in {dockerfile}; "
-                "fix them, or ignore a rule with a justified `# hadolint ignore=DLxxxx` on the line",
-            )
-        if not pylint.passed:
-            gha.annotate(
-                "error",
-                f"pylint scored {pylint.score:.2f}/10, below the required {fail_under:g}; "
-                f"fix the messages listed, or lower {gha.input_name('pylint-fail-under')} "
-                "if that is intended",
-            )
-    return 0 if passed else 1
-
-
-def pylint_version() -> str:
-    """The installed pylint's version."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pylint")
-    except PackageNotFoundError:
-        return ""
+        result = run(request_from(args))
+    return gha.finish(result, report)
 
 
 if __name__ == "__main__":

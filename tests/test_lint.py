@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -297,6 +298,91 @@ def test_bad_inputs_are_refused_before_running(tmp_path: Path, args: list[str], 
     assert lint_files("clean.Dockerfile", "clean_app", *args) == 1
     assert message in summary(tmp_path)
     assert not (tmp_path / "output").exists()
+
+
+def test_run_takes_a_typed_request_and_its_outputs_are_what_main_writes(tmp_path: Path) -> None:
+    """`run` is the step without its edge: a typed request in, a typed result out, nothing written."""
+    sarif_dir = tmp_path / "sarif"
+    request = lint.LintRequest(Path("bad.Dockerfile"), (Path("clean_app"),), sarif_dir=sarif_dir)
+
+    result = lint.run(request)
+
+    assert result.passed is False
+    assert (result.hadolint.passed, result.pylint.passed) == (False, True)
+    assert len(result.hadolint.failing) == len(result.hadolint.reported) == 6
+    assert "DL3007" in {f.rule for f in result.hadolint.failing}
+    assert result.pylint.score == 10.0
+    assert json.loads(result.hadolint_raw)[0]["code"] == "DL3007"
+    assert json.loads(result.pylint_raw)["statistics"]["score"] == 10.0
+    assert result.hadolint_sarif == sarif_dir / "hadolint.sarif"
+    assert_valid_sarif(sarif_dir / "pylint.sarif", "pylint")
+    assert not (tmp_path / "output").exists()
+    assert not (tmp_path / "summary.md").exists()
+
+    assert lint_files("bad.Dockerfile", "clean_app", "--sarif-dir", str(sarif_dir)) == 1
+    assert result.outputs() == outputs(tmp_path)
+    assert summary(tmp_path).strip() == lint.render_summary(result).strip()
+
+
+def test_request_from_the_inputs(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(workdir.parent))
+    args = lint.build_parser().parse_args(
+        [
+            "--python-paths", "a, b", "--hadolint-threshold", "Warning", "--hadolint-ignore", "DL1,DL2",
+            "--pylint-fail-under", "7.5", "--sarif-dir", "out", "--hadolint-config", "h.yaml",
+        ]
+    )  # fmt: skip
+    assert lint.request_from(args) == lint.LintRequest(
+        dockerfile=Path("Dockerfile"),
+        python_paths=(Path("a"), Path("b")),
+        hadolint_threshold="warning",
+        hadolint_ignore=("DL1", "DL2"),
+        hadolint_config=Path("h.yaml"),
+        pylint_fail_under=7.5,
+        sarif_dir=Path("out"),
+        base=workdir.parent,
+    )
+    assert lint.LintRequest(Path("Dockerfile"), ()).base == workdir.parent
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        pytest.param(
+            {"dockerfile": Path("nope.Dockerfile")},
+            "Dockerfile 'nope.Dockerfile' (--dockerfile) does not exist; fix the path",
+            id="no-dockerfile",
+        ),
+        pytest.param(
+            {"python_paths": ()},
+            "--python-paths is empty; give the serving code's folder, e.g. serving",
+            id="no-python-paths",
+        ),
+        pytest.param(
+            {"hadolint_threshold": "loud"},
+            "--hadolint-threshold must be one of style, info, warning, error, not 'loud'",
+            id="unknown-threshold",
+        ),
+        pytest.param(
+            {"pylint_fail_under": 11.0}, "--pylint-fail-under must be from 0 to 10, not 11", id="score-11"
+        ),
+    ],
+)
+def test_run_refuses_bad_input_without_main(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
+    request = lint.LintRequest(Path("clean.Dockerfile"), (Path("clean_app"),), sarif_dir=tmp_path / "s")
+    with pytest.raises(gha.StepError) as refused:
+        lint.run(dataclasses.replace(request, **changes))
+    assert str(refused.value) == message
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_threshold_from_input_env_is_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """argparse checks its choices on the command line only; an INPUT_* value is checked by run."""
+    monkeypatch.setenv("INPUT_HADOLINT_THRESHOLD", "bogus")
+    assert lint_files("clean.Dockerfile", "clean_app") == 1
+    assert "input 'hadolint-threshold' must be one of style, info, warning, error, not 'bogus'" in summary(
+        tmp_path
+    )
 
 
 def test_missing_hadolint_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
