@@ -1,5 +1,6 @@
-"""The scan step: its pure decisions on grype's JSON, then the step with the real grype and syft
-on real images, against the offline test database that tools/grype-testdb builds."""
+"""The scan step with the real grype and syft on real images, against the offline test database
+that tools/grype-testdb builds: through `main`, as a workflow runs it, and through `run`, as the
+pipeline calls it (its pure decisions are in test_scan_findings)."""
 
 from __future__ import annotations
 
@@ -14,160 +15,13 @@ import jsonschema
 import pytest
 
 from scripts import grype, sbom, scan, scanners
-from scripts.scan import Finding, Severity
+from scripts.scan_findings import Severity
 from tests import scanner, steps
 from tests.steps import StepRun
 
-FIXTURES = Path(__file__).parent / "fixtures" / "grype"
 IMAGE = "modelship/housing:1"
 PY_WHEEL = "py-1.11.0-py2.py3-none-any.whl"  # GHSA-w596-4wvx-j9j6: medium, no fix
 URLLIB3_WHEEL = "urllib3-1.26.4-py2.py3-none-any.whl"  # GHSA-q2q7-5pp4-w6pg: high, fixed in 1.26.5
-
-
-def finding(vid: str, severity: Severity, *, fixed: bool = True, score: float | None = None) -> Finding:
-    """A Finding for the pure-function tests."""
-    return Finding(
-        vulnerability_id=vid,
-        severity=severity,
-        package="pkg",
-        version="1.0",
-        package_type="deb",
-        fix_state="fixed" if fixed else "not-fixed",
-        fixed_in=("1.1",) if fixed else (),
-        location="/var/lib/dpkg/status",
-        url="",
-        description="",
-        cvss_score=score,
-    )
-
-
-# --- pure decisions -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("severities", "cutoff", "only_fixed", "failing"),
-    [
-        pytest.param([], Severity.HIGH, False, 0, id="nothing-found-passes"),
-        pytest.param([Severity.HIGH], Severity.HIGH, False, 1, id="at-cutoff-fails"),
-        pytest.param([Severity.CRITICAL], Severity.HIGH, False, 1, id="above-cutoff-fails"),
-        pytest.param([Severity.MEDIUM, Severity.LOW], Severity.HIGH, False, 0, id="below-cutoff-passes"),
-        pytest.param([Severity.MEDIUM], Severity.MEDIUM, False, 1, id="lower-cutoff-catches-medium"),
-        pytest.param([Severity.NEGLIGIBLE], Severity.NEGLIGIBLE, False, 1, id="negligible-cutoff"),
-        pytest.param([Severity.UNKNOWN], Severity.NEGLIGIBLE, False, 0, id="unknown-never-fails"),
-        pytest.param([Severity.CRITICAL], Severity.CRITICAL, False, 1, id="critical-only-cutoff"),
-        pytest.param([Severity.HIGH], Severity.CRITICAL, False, 0, id="high-under-critical-cutoff"),
-    ],
-)
-def test_decide_applies_the_cutoff(
-    severities: list[Severity], cutoff: Severity, only_fixed: bool, failing: int
-) -> None:
-    findings = [finding(f"CVE-{i}", severity) for i, severity in enumerate(severities)]
-    verdict = scan.decide(findings, cutoff, only_fixed=only_fixed)
-    assert len(verdict.failing) == failing
-    assert verdict.passed is (failing == 0)
-
-
-@pytest.mark.parametrize(
-    ("fixed", "only_fixed", "passed", "skipped"),
-    [
-        pytest.param(False, True, True, 1, id="unfixed-critical-dropped-by-only-fixed"),
-        pytest.param(False, False, False, 0, id="unfixed-critical-counts-by-default"),
-        pytest.param(True, True, False, 0, id="fixed-critical-counts-with-only-fixed"),
-    ],
-)
-def test_decide_only_fixed(fixed: bool, only_fixed: bool, passed: bool, skipped: int) -> None:
-    verdict = scan.decide(
-        [finding("CVE-1", Severity.CRITICAL, fixed=fixed)], Severity.HIGH, only_fixed=only_fixed
-    )
-    assert verdict.passed is passed
-    assert verdict.skipped_unfixed == skipped
-    assert verdict.counts[Severity.CRITICAL] == (0 if skipped else 1)
-
-
-def test_worst_orders_by_severity_then_score() -> None:
-    findings = [
-        finding("CVE-low", Severity.LOW),
-        finding("CVE-high-7", Severity.HIGH, score=7.0),
-        finding("CVE-crit", Severity.CRITICAL),
-        finding("CVE-high-8", Severity.HIGH, score=8.1),
-    ]
-    assert [f.vulnerability_id for f in scan.worst(findings, 3)] == ["CVE-crit", "CVE-high-8", "CVE-high-7"]
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        pytest.param("Critical", Severity.CRITICAL, id="grype-capitalised"),
-        pytest.param("negligible", Severity.NEGLIGIBLE, id="lower-case"),
-        pytest.param("Unknown", Severity.UNKNOWN, id="unknown"),
-        pytest.param("", Severity.UNKNOWN, id="empty-is-unknown"),
-        pytest.param("Severe", Severity.UNKNOWN, id="unrecognised-is-unknown"),
-    ],
-)
-def test_severity_parse(text: str, expected: Severity) -> None:
-    assert Severity.parse(text) is expected
-
-
-def test_parse_report_reads_grype_json() -> None:
-    report = scan.parse_report((FIXTURES / "vulnerable.json").read_text(encoding="utf-8"))
-    assert len(report.findings) == 6
-    first = report.findings[0]
-    assert (first.vulnerability_id, first.severity, first.package) == (
-        "CVE-2026-10001",
-        Severity.CRITICAL,
-        "libssl3",
-    )
-    assert first.fixed
-    assert first.fixed_in == ("3.0.15-1~deb12u1",)
-    assert first.cvss_score == pytest.approx(9.8)
-    assert first.location == "/var/lib/dpkg/status"
-    assert report.grype_version == "0.110.0"
-    assert report.db_built == "2026-11-20T04:12:33Z"
-
-
-def test_parse_report_counts_ignored_matches() -> None:
-    report = scan.parse_report((FIXTURES / "ignored.json").read_text(encoding="utf-8"))
-    assert [f.vulnerability_id for f in report.findings] == ["CVE-2026-40002"]
-    assert report.ignored == 1
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        pytest.param("", id="empty"),
-        pytest.param("{", id="truncated"),
-        pytest.param('{"results": []}', id="not-grype"),
-        pytest.param("[]", id="array"),
-        pytest.param('{"matches": [{"vulnerability": {}}]}', id="match-without-id"),
-    ],
-)
-def test_parse_report_rejects_non_grype_output(text: str) -> None:
-    with pytest.raises(scan.GrypeOutputError):
-        scan.parse_report(text)
-
-
-def test_sarif_has_a_rule_per_vulnerability_and_levels_from_severity() -> None:
-    report = scan.parse_report((FIXTURES / "vulnerable.json").read_text(encoding="utf-8"))
-    verdict = scan.decide(report.findings, Severity.HIGH, only_fixed=False)
-    log = scan.to_sarif(IMAGE, report, verdict)
-    assert log["version"] == "2.1.0"
-    run_ = log["runs"][0]
-    assert run_["tool"]["driver"]["name"] == "grype"
-    rules = {rule["id"]: rule for rule in run_["tool"]["driver"]["rules"]}
-    assert len(rules) == 6
-    assert rules["CVE-2026-10001"]["properties"]["security-severity"] == "9.8"
-    levels = {result["ruleId"]: result["level"] for result in run_["results"]}
-    assert levels["CVE-2026-10001"] == "error"
-    assert levels["GHSA-4x5v-gmq8-25ch"] == "warning"
-    assert levels["CVE-2026-10005"] == "note"
-    for result in run_["results"]:
-        assert run_["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == result["ruleId"]
-        uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-        assert uri
-        assert not uri.startswith("/")
-
-
-# --- the step, with the real grype and syft on real images ---------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -399,6 +253,107 @@ def test_a_missing_config_file_is_refused(tmp_path: Path, monkeypatch: pytest.Mo
     run = scan_step(IMAGE, tmp_path, monkeypatch, "--config", "nope.yaml")
     assert run.code == scan.USAGE_EXIT
     assert "grype config 'nope.yaml' (--config) does not exist" in run.summary
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("offline")
+def test_run_returns_the_typed_result_whose_outputs_main_writes(
+    unfixed_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    untouched = tmp_path / "untouched"
+    untouched.mkdir()
+    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+        (untouched / name).write_text("", encoding="utf-8")
+        monkeypatch.setenv(name, str(untouched / name))
+    sarif_path = tmp_path / "grype.sarif"
+    request = scan.ScanRequest(
+        image=unfixed_image, severity_cutoff="Medium", sarif=sarif_path, sbom_dir=tmp_path / "sbom"
+    )
+    result = scan.run(request)
+    assert (result.passed, result.skipped, result.image) == (False, False, unfixed_image)
+    assert result.scanned is not None
+    verdict = result.scanned.verdict
+    assert verdict.cutoff is Severity.MEDIUM
+    assert [f.vulnerability_id for f in verdict.failing] == ["GHSA-w596-4wvx-j9j6"]
+    assert (verdict.counts[Severity.MEDIUM], verdict.counts[Severity.NEGLIGIBLE]) == (1, 2)
+    assert result.scanned.database.test_advisories == 3
+    assert result.scanned.sbom.cyclonedx == tmp_path / "sbom" / f"{sbom.file_stem(unfixed_image)}.cdx.json"
+    assert result.scanned.sarif == sarif_path
+    assert "GHSA-w596-4wvx-j9j6" in sarif_path.read_text(encoding="utf-8")
+    assert json.loads(result.scanned.raw)["matches"]
+    outputs = result.outputs()
+    assert (outputs["verdict"], outputs["medium"], outputs["total"]) == ("fail", "1", "3")
+    assert outputs["sarif"] == str(sarif_path)
+    assert all(
+        (untouched / name).read_text(encoding="utf-8") == ""
+        for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+    )
+
+    run = scan_step(
+        unfixed_image, tmp_path, monkeypatch, "--severity-cutoff", "medium", "--sarif", str(sarif_path)
+    )
+    assert run.code == 1, run.out + run.err
+    assert run.outputs == outputs
+
+
+@pytest.mark.usefixtures("no_scanners")
+def test_run_skips_without_a_scanner_and_its_outputs_are_mains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = scan.run(scan.ScanRequest(image=f" {IMAGE} ", skip=True))
+    assert (result.skipped, result.passed, result.image, result.scanned) == (True, True, IMAGE, None)
+    outputs = result.outputs()
+    assert (outputs["verdict"], outputs["critical"], outputs["total"], outputs["sbom-spdx"]) == (
+        "skipped",
+        "0",
+        "0",
+        "",
+    )
+    run = scan_step(IMAGE, tmp_path, monkeypatch, "--skip")
+    assert run.outputs == outputs
+
+
+@pytest.mark.usefixtures("no_scanners")
+@pytest.mark.parametrize(
+    ("bad", "said"),
+    [
+        pytest.param(
+            scan.ScanRequest(image="  "), "--image is empty; pass the image reference", id="empty-image"
+        ),
+        pytest.param(
+            scan.ScanRequest(image=IMAGE, severity_cutoff="severe"),
+            "--severity-cutoff is 'severe', which is no severity; "
+            "choose one of negligible, low, medium, high, critical",
+            id="unknown-cutoff",
+        ),
+        pytest.param(
+            scan.ScanRequest(image=IMAGE, config=Path("nope.yaml"), skip=True),
+            "grype config 'nope.yaml' (--config) does not exist; fix the path or leave it empty",
+            id="missing-config-even-when-skipped",
+        ),
+    ],
+)
+def test_run_refuses_bad_input_without_main(
+    bad: scan.ScanRequest, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("INPUT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(scan.gha.StepError) as raised:
+        scan.run(bad)
+    assert raised.value.exit_code == scan.USAGE_EXIT
+    assert str(raised.value).startswith(said)
+
+
+@pytest.mark.usefixtures("no_scanners")
+def test_an_unknown_cutoff_input_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An action's input reaches the parser as a default, which argparse does not check for choices."""
+    monkeypatch.setenv("INPUT_SEVERITY_CUTOFF", "severe")
+    run = scan_step(IMAGE, tmp_path, monkeypatch)
+    assert run.code == scan.USAGE_EXIT
+    assert "input 'severity-cutoff' is 'severe', which is no severity; choose one of" in run.summary
+    assert "verdict" not in run.outputs
 
 
 def test_the_pinned_versions_have_one_home() -> None:
