@@ -153,10 +153,25 @@ class RegistryAPI:
         if response.status_code in (401, 403):
             raise self.auth_refused()
         self._check(response, "the token service")
-        body = response.json()
-        return str(body.get("token") or body.get("access_token") or "")
+        try:
+            body = response.json()
+        except requests.JSONDecodeError:
+            raise self._no_token(challenge["realm"], "not JSON") from None
+        # distribution's token spec: the token is `token` or, for OAuth 2.0 clients, `access_token`.
+        token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
+        if not token:
+            raise self._no_token(challenge["realm"], "no 'token' in it")
+        return str(token)
+
+    def _no_token(self, realm: str, reason: str) -> StepError:
+        return StepError(
+            f"registry {self.host}'s token service {realm} answered no token ({reason}); check that "
+            f"{self.host} is the registry's host:port and that no proxy answers in its place"
+        )
 
     def _check(self, response: requests.Response, what: str) -> None:
+        if response.status_code == 401:
+            raise self.auth_refused()
         if response.status_code >= 400:
             raise StepError(
                 f"registry {self.host} answered HTTP {response.status_code} for {what}; "
@@ -176,10 +191,7 @@ class RegistryAPI:
 
     def check_login(self) -> None:
         """Check that the registry answers and accepts the credentials (GET /v2/)."""
-        response = self._request("GET", "/v2/", scope="")
-        if response.status_code == 401:
-            raise self.auth_refused()
-        self._check(response, "GET /v2/")
+        self._check(self._request("GET", "/v2/", scope=""), "GET /v2/")
 
     def manifest_digest(self, repository: str, reference: str) -> str:
         """The digest the registry serves for `repository:reference` ("" when it has none)."""
@@ -189,9 +201,10 @@ class RegistryAPI:
         response = self._request("HEAD", path, scope, headers)
         if response.status_code == 404:
             return ""
-        if response.status_code in (401, 403):
+        if response.status_code == 403:
             raise StepError(
-                f"registry {self.host} refused to show {repository}:{reference} (HTTP {response.status_code})"
+                f"registry {self.host} refused to show {repository}:{reference} (HTTP 403); "
+                "the credentials need pull access to the repository"
             )
         self._check(response, f"the manifest of {repository}:{reference}")
         digest = response.headers.get("Docker-Content-Digest", "")
@@ -228,6 +241,8 @@ class RegistryAPI:
                 f"registry {self.host} refused to write {repository}:{reference} "
                 f"(HTTP {response.status_code}); the credentials need push access to the repository"
             )
+        if response.status_code >= 500:
+            self._check(response, f"the manifest of {repository}:{reference}")
         if response.status_code >= 400:
             raise StepError(
                 f"registry {self.host} refused the {media_type} for {repository}:{reference} "
