@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import json
 import re
@@ -136,39 +137,69 @@ def failure_message(failure: Failure, detail: str, registry: str, username: str,
 
 
 def parse_push_refs(tags: list[str]) -> list[ImageRef]:
-    """The refs to push: each needs an explicit tag, and all must name the same registry."""
-    if not tags:
+    """Input `tags`, each a full image reference (what a push needs of them is `check_push_refs`)."""
+    return [parse_ref(tag, f"{gha.input_name('tags')} holds") for tag in tags]
+
+
+def check_push_refs(refs: Sequence[ImageRef]) -> tuple[ImageRef, ...]:
+    """The refs to push: at least one, each with a tag (and no digest), all in the same registry."""
+    if not refs:
         raise StepError(
             f"no tags given: pass {gha.input_name('tags')} with full refs like "
             "'registry.example.com/team/model:1.2.0'"
         )
-    refs = [parse_ref(tag, f"{gha.input_name('tags')} holds") for tag in tags]
-    for tag, ref in zip(tags, refs, strict=True):
+    for ref in refs:
         if ref.digest or not ref.tag:
-            raise StepError(f"tag {tag!r} must end with ':<tag>' (and no '@digest'): a push needs a tag name")
+            raise StepError(
+                f"tag {str(ref)!r} must end with ':<tag>' (and no '@digest'): a push needs a tag name"
+            )
     registries = sorted({ref.registry for ref in refs})
     if len(registries) > 1:
         raise StepError(
             f"the tags name different registries ({', '.join(registries)}); push to one registry per step"
         )
-    return refs
+    return tuple(refs)
 
 
 @dataclass(frozen=True)
-class Options:
-    """The push step's inputs, parsed once."""
+class PushRequest:
+    """What the push needs: the tested image, the refs to push it under, the credentials, the kind of push."""
 
     image: str
-    refs: list[ImageRef]
-    username: str
-    password: str
-    dry_run: bool
-    platform_images: list[push_index.PlatformImage] = field(default_factory=list)
-    merge_platforms: tuple[platforms.Platform, ...] = ()
+    refs: tuple[ImageRef, ...]
+    username: str = ""
+    password: str = field(default="", repr=False)
+    dry_run: bool = False
+    platform_images: tuple[push_index.PlatformImage, ...] = ()  # push an index over these
+    merge_platforms: tuple[platforms.Platform, ...] = ()  # push only an index over the legs' images
 
 
-def parse_args(argv: list[str] | None) -> Options:
-    """Read the inputs (CLI or INPUT_*); the password only from REGISTRY_PASSWORD."""
+def request(
+    image: str,
+    refs: Sequence[ImageRef],
+    username: str = "",
+    dry_run: bool = False,
+    platform_images: Sequence[push_index.PlatformImage] = (),
+    merge_platforms: str = "",
+) -> PushRequest:
+    """The checked request; the password only from env REGISTRY_PASSWORD (masked), as `username`'s."""
+    if not image and not merge_platforms:
+        raise StepError(f"{gha.input_name('image')} is empty: give the built image's id or tag")
+    password = password_for(username)
+    if password and not username:
+        raise StepError(
+            f"REGISTRY_PASSWORD is set but {gha.input_name('username')} is empty; give the registry user name"
+        )
+    chosen = platforms.named(merge_platforms)
+    if len(chosen) == 1:
+        raise StepError(f"{gha.input_name('merge-platforms')} names one platform; an index joins two or more")
+    return PushRequest(
+        image, check_push_refs(refs), username, password, dry_run, tuple(platform_images), chosen
+    )
+
+
+def parse_args(argv: list[str] | None) -> PushRequest:
+    """Read the inputs (CLI or INPUT_*)."""
     parser = gha.StepParser(prog="push", description=__doc__)
     parser.add_input("--image", default="", help="local image id or tag (the one built and tested)")
     parser.add_input("--tags", required=True, help="full refs to push, comma- or newline-separated")
@@ -179,45 +210,70 @@ def parse_args(argv: list[str] | None) -> Options:
         "--merge-platforms", default="", help="push only an index over these platforms' <tag>-<arch> images"
     )
     args = parser.parse_args(argv)
-    if not args.image and not args.merge_platforms:
-        raise StepError(f"{gha.input_name('image')} is empty: give the built image's id or tag")
-    password = password_for(args.username)
-    if password and not args.username:
-        raise StepError(
-            f"REGISTRY_PASSWORD is set but {gha.input_name('username')} is empty; give the registry user name"
-        )
-    merge_platforms = platforms.named(args.merge_platforms)
-    if len(merge_platforms) == 1:
-        raise StepError(f"{gha.input_name('merge-platforms')} names one platform; an index joins two or more")
-    return Options(
+    return request(
         args.image,
         parse_push_refs(gha.split_list(args.tags)),
         args.username,
-        password,
         args.dry_run,
         push_index.parse_platform_images(args.platform_images),
-        merge_platforms,
+        args.merge_platforms,
     )
 
 
-def docker_login(client: docker.DockerClient, options: Options, registry: str) -> None:
+@dataclass(frozen=True)
+class Pushed:
+    """What the push did: the digest every tag serves (none on a dry run), and what the summary shows."""
+
+    image: str  # the image input
+    refs: tuple[ImageRef, ...]
+    username: str
+    dry_run: bool
+    image_id: str  # the local image's id, or "(an index only)" when merging the legs' images
+    digest: str = ""
+    served: dict[str, str] = field(default_factory=dict)  # tag -> the digest the registry serves for it
+    pushes: tuple[push_index.PlatformPush, ...] = ()  # an index's platform images
+
+    @property
+    def passed(self) -> bool:
+        """Always: a push that fails raises StepError instead."""
+        return True
+
+    @property
+    def image_ref(self) -> ImageRef | None:
+        """The first tag's name with the pushed digest (no tag), what a pull by digest names; None if none."""
+        return dataclasses.replace(self.refs[0], tag="", digest=self.digest) if self.digest else None
+
+    def outputs(self) -> dict[str, str]:
+        """The step's outputs: the digest and image-ref once pushed; an index's platforms too."""
+        if self.image_ref is None:
+            return {}
+        outputs = {"digest": self.digest, "image-ref": f"{self.image_ref.name}@{self.digest}"}
+        if self.pushes:
+            outputs["platform-digests"] = json.dumps(
+                {str(push.platform): push.digest for push in self.pushes}
+            )
+            outputs["resolved-platforms"] = ",".join(str(push.platform) for push in self.pushes)
+        return outputs
+
+
+def docker_login(client: docker.DockerClient, request: PushRequest, registry: str) -> None:
     """Log the Docker SDK in to the registry (the engine checks the credentials too)."""
-    if not options.username:
+    if not request.username:
         return
     try:
         server = DOCKER_HUB_LOGIN if registry == DOCKER_HUB else registry
-        client.login(username=options.username, password=options.password, registry=server, reauth=True)
+        client.login(username=request.username, password=request.password, registry=server, reauth=True)
     except APIError as error:
         detail = str(error.explanation or error)
         failure = classify(detail)
         if failure is Failure.OTHER:
             failure = Failure.AUTH if error.status_code == 401 else Failure.OTHER
-        raise StepError(failure_message(failure, detail, registry, options.username, "")) from error
+        raise StepError(failure_message(failure, detail, registry, request.username, "")) from error
 
 
-def push_one(client: docker.DockerClient, ref: ImageRef, options: Options) -> str:
+def push_one(client: docker.DockerClient, ref: ImageRef, request: PushRequest) -> str:
     """Push one tag and return the digest from the stream's aux data."""
-    auth = {"username": options.username, "password": options.password} if options.username else None
+    auth = {"username": request.username, "password": request.password} if request.username else None
     print(f"pushing {ref}", flush=True)
 
     def attempt() -> str:
@@ -230,11 +286,11 @@ def push_one(client: docker.DockerClient, ref: ImageRef, options: Options) -> st
     try:
         return with_retries(attempt, describe=f"push of {ref}")
     except PushError as error:
-        message = failure_message(error.failure, str(error), ref.registry, options.username, ref.repository)
+        message = failure_message(error.failure, str(error), ref.registry, request.username, ref.repository)
         raise StepError(message) from error
 
 
-def verify_tags(api: RegistryAPI, refs: list[ImageRef], digest: str) -> dict[str, str]:
+def verify_tags(api: RegistryAPI, refs: Sequence[ImageRef], digest: str) -> dict[str, str]:
     """Ask the registry which digest each tag serves; refuse any that is not `digest`."""
     served = {}
     for ref in refs:
@@ -247,85 +303,89 @@ def verify_tags(api: RegistryAPI, refs: list[ImageRef], digest: str) -> dict[str
     return served
 
 
-def summary(options: Options, image_id: str, digest: str, served: dict[str, str]) -> str:
-    """The verdict-first Markdown summary of the push."""
-    registry = options.refs[0].registry
-    if options.dry_run:
+def summary(pushed: Pushed) -> str:
+    """The verdict-first Markdown summary of the push (an index's is push_index.summary)."""
+    registry = pushed.refs[0].registry
+    if pushed.dry_run:
         head = (
-            f"✅ **push (dry run)**: `{options.image}` could go to `{registry}` "
-            f"as {options.username or 'anonymous'}; nothing was pushed"
+            f"✅ **push (dry run)**: `{pushed.image}` could go to `{registry}` "
+            f"as {pushed.username or 'anonymous'}; nothing was pushed"
         )
     else:
-        head = f"✅ **pushed** `{options.refs[0].name}@{digest}`"
+        head = f"✅ **pushed** `{pushed.refs[0].name}@{pushed.digest}`"
     rows = ["| tag | registry serves | |", "| --- | --- | --- |"]
-    for ref in options.refs:
-        got = served.get(str(ref), "")
-        mark = "not pushed (dry run)" if options.dry_run else ("✅" if got == digest else "❌")
+    for ref in pushed.refs:
+        got = pushed.served.get(str(ref), "")
+        mark = "not pushed (dry run)" if pushed.dry_run else ("✅" if got == pushed.digest else "❌")
         rows.append(f"| `{ref}` | `{got or '-'}` | {mark} |")
-    return "\n".join([head, "", f"image id `{image_id}`", "", *rows])
+    return "\n".join([head, "", f"image id `{pushed.image_id}`", "", *rows])
 
 
 def push_all(
-    client: docker.DockerClient, api: RegistryAPI, image: Any, options: Options
+    client: docker.DockerClient, api: RegistryAPI, image: Any, request: PushRequest
 ) -> tuple[str, dict[str, str]]:
     """Tag the image with every ref, push each, and check the registry serves the one digest for all."""
-    for ref in options.refs:
+    for ref in request.refs:
         if not image.tag(ref.name, ref.tag):
             raise StepError(f"could not tag image {image.id} as {ref}")
-    digests = {str(ref): push_one(client, ref, options) for ref in options.refs}
+    digests = {str(ref): push_one(client, ref, request) for ref in request.refs}
     if len(set(digests.values())) != 1:
         raise StepError(f"the tags were pushed with different digests: {digests}")
     digest = next(iter(digests.values()))
-    return digest, verify_tags(api, options.refs, digest)
+    return digest, verify_tags(api, request.refs, digest)
 
 
-def push_platforms(client: docker.DockerClient, api: RegistryAPI, options: Options) -> int:
+def push_platforms(
+    client: docker.DockerClient, api: RegistryAPI, request: PushRequest
+) -> tuple[str, list[push_index.PlatformPush]]:
     """Push each platform's image by digest and one OCI index under every tag (with merge-platforms,
-    the index alone, over the images other jobs pushed)."""
-    if options.merge_platforms:
-        digest, pushes = push_index.merge_legs(api, options.merge_platforms, options.refs)
-    else:
-        digest, pushes = push_index.push_platforms(
-            api, options.platform_images, options.refs, lambda ref: push_one(client, ref, options)
-        )
-    gha.set_output("digest", digest)
-    gha.set_output("image-ref", f"{options.refs[0].name}@{digest}")
-    gha.set_output("platform-digests", json.dumps({str(push.platform): push.digest for push in pushes}))
-    gha.set_output("resolved-platforms", ",".join(str(push.platform) for push in pushes))
-    gha.add_summary(push_index.summary(digest, pushes, options.refs))
-    return 0
+    the index alone, over the images other jobs pushed); the index's digest and the platforms' pushes."""
+    if request.merge_platforms:
+        return push_index.merge_legs(api, request.merge_platforms, request.refs)
+    return push_index.push_platforms(
+        api, request.platform_images, request.refs, lambda ref: push_one(client, ref, request)
+    )
 
 
-def run(options: Options) -> int:
-    """Check, log in, tag, push and verify; raise StepError on any failure."""
+def run(request: PushRequest) -> Pushed:
+    """Log in, tag, push and verify (an index over platform images); raise StepError on any failure."""
     client = connect()
     try:
-        image = None if options.merge_platforms else local_image(client, options.image)
-        registry = options.refs[0].registry
+        image = None if request.merge_platforms else local_image(client, request.image)
+        image_id = str(image.id) if image else "(an index only)"
+        pushed = Pushed(request.image, request.refs, request.username, request.dry_run, image_id)
+        registry = request.refs[0].registry
         insecure = is_insecure(registry, client.info().get("RegistryConfig"))
         with contextlib.closing(
-            RegistryAPI(registry, options.username, options.password, insecure=insecure)
+            RegistryAPI(registry, request.username, request.password, insecure=insecure)
         ) as api:
             api.check_login()
-            docker_login(client, options, registry)
-            print(f"logged in to {registry} as {options.username or 'anonymous'}", flush=True)
-            if (options.platform_images or options.merge_platforms) and not options.dry_run:
-                return push_platforms(client, api, options)
-            digest, served = ("", {}) if options.dry_run else push_all(client, api, image, options)
-        if digest:
-            gha.set_output("digest", digest)
-            gha.set_output("image-ref", f"{options.refs[0].name}@{digest}")
-        gha.add_summary(summary(options, str(image.id) if image else "(an index only)", digest, served))
-        return 0
+            docker_login(client, request, registry)
+            print(f"logged in to {registry} as {request.username or 'anonymous'}", flush=True)
+            if request.dry_run:
+                return pushed
+            if request.platform_images or request.merge_platforms:
+                digest, pushes = push_platforms(client, api, request)
+                return dataclasses.replace(pushed, digest=digest, pushes=tuple(pushes))
+            digest, served = push_all(client, api, image, request)
+            return dataclasses.replace(pushed, digest=digest, served=served)
     finally:
         client.close()
+
+
+def report(pushed: Pushed) -> None:
+    """The summary: the index and its platforms, or the image and what the registry serves per tag."""
+    if pushed.pushes:
+        gha.add_summary(push_index.summary(pushed.digest, pushed.pushes, pushed.refs))
+    else:
+        gha.add_summary(summary(pushed))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: `python -m scripts.push --image REF --tags REF1,REF2 [--username U] [--dry-run]`."""
     with gha.step_errors():
-        return run(parse_args(argv))
-    return 1
+        pushed = run(parse_args(argv))
+    return gha.finish(pushed, report)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ read from the registry.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scripts import gha, oci_index, platforms
@@ -61,7 +61,10 @@ def parse_platform_images(text: str) -> list[PlatformImage]:
 
 
 def push_platforms(
-    api: RegistryAPI, images: list[PlatformImage], tags: list[ImageRef], push_one: Callable[[ImageRef], str]
+    api: RegistryAPI,
+    images: Sequence[PlatformImage],
+    tags: Sequence[ImageRef],
+    push_one: Callable[[ImageRef], str],
 ) -> tuple[str, list[PlatformPush]]:
     """Push each platform's image, write the index under every tag, check each tag resolves to them all."""
     repositories = {ref.name for ref in [*tags, *(image.ref for image in images)]}
@@ -83,7 +86,7 @@ def push_platforms(
     return digests.pop(), pushes
 
 
-def summary(index_digest: str, pushes: list[PlatformPush], tags: list[ImageRef]) -> str:
+def summary(index_digest: str, pushes: Sequence[PlatformPush], tags: Sequence[ImageRef]) -> str:
     """The verdict-first Markdown summary: the index, then one row per platform."""
     head = f"✅ **pushed** `{tags[0].name}@{index_digest}`, an OCI image index of {len(pushes)} platforms"
     rows = ["| platform | pushed as | digest |", "| --- | --- | --- |"]
@@ -92,14 +95,14 @@ def summary(index_digest: str, pushes: list[PlatformPush], tags: list[ImageRef])
     return "\n".join([head, "", *rows, "", f"Each of {served} resolves to every platform above."])
 
 
-def leg_images(tags: list[ImageRef], chosen: tuple[Platform, ...]) -> list[PlatformImage]:
+def leg_images(tags: Sequence[ImageRef], chosen: tuple[Platform, ...]) -> list[PlatformImage]:
     """Each platform's image as its leg pushed it: the first tag with the platform's suffix."""
     first = tags[0]
     return [PlatformImage(each, first.with_tag(first.tag + platforms.tag_suffix(each))) for each in chosen]
 
 
 def merge_legs(
-    api: RegistryAPI, chosen: tuple[Platform, ...], tags: list[ImageRef]
+    api: RegistryAPI, chosen: tuple[Platform, ...], tags: Sequence[ImageRef]
 ) -> tuple[str, list[PlatformPush]]:
     """The index over images other jobs pushed under `<first tag>-<arch>`, written under every tag."""
 

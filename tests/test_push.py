@@ -24,6 +24,7 @@ import requests
 
 from scripts import push
 from scripts.gha import StepError
+from scripts.image_ref import ImageRef
 from scripts.registry import RegistryAPI
 from tests.registry import Registry, free_port
 from tests.steps import StepRun, run_step
@@ -43,9 +44,12 @@ DIGEST = "sha256:" + "ab" * 32
         ),
     ],
 )
-def test_parse_push_refs_refuses(tags: list[str], complaint: str) -> None:
+def test_bad_tags_are_refused_without_main(
+    tags: list[str], complaint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REGISTRY_PASSWORD", raising=False)
     with pytest.raises(StepError, match=complaint):
-        push.parse_push_refs(tags)
+        push.request("img:1", push.parse_push_refs(tags))
 
 
 def test_parse_push_refs_keeps_order() -> None:
@@ -168,6 +172,44 @@ def test_credentials_must_come_in_pairs(
     assert complaint in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("image", "username", "merge_platforms", "complaint"),
+    [
+        pytest.param("", "", "", "--image is empty: give the built image's id or tag", id="no-image"),
+        pytest.param(
+            "img:1",
+            "bob",
+            "",
+            "--username 'bob' needs its password or token in env REGISTRY_PASSWORD",
+            id="no-pass",
+        ),
+        pytest.param(
+            "",
+            "",
+            "linux/amd64",
+            "--merge-platforms names one platform; an index joins two or more",
+            id="one",
+        ),
+    ],
+)
+def test_the_checked_request_refuses_without_main(
+    image: str, username: str, merge_platforms: str, complaint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REGISTRY_PASSWORD", raising=False)
+    refs = push.parse_push_refs(["127.0.0.1:5000/m:1"])
+    with pytest.raises(StepError) as refused:
+        push.request(image, refs, username, merge_platforms=merge_platforms)
+    assert str(refused.value) == complaint
+
+
+def test_the_request_reads_the_password_and_never_shows_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_PASSWORD", "s3cret-value")
+    refs = push.parse_push_refs(["127.0.0.1:5000/m:1", "127.0.0.1:5000/m:latest"])
+    request = push.request("img:1", refs, "bob")
+    assert (request.password, request.refs, request.merge_platforms) == ("s3cret-value", tuple(refs), ())
+    assert "s3cret-value" not in repr(request)
+
+
 # --- against a real registry ------------------------------------------------------------------------
 
 
@@ -205,16 +247,21 @@ def unique_repo() -> str:
     return f"modelship-test/push-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.mark.docker
-@pytest.mark.registry
-def test_push_then_pull_by_digest(run_push: Any, registry: Registry, small_image: Any) -> None:
+def push_under_two_tags(run_push: Any, registry: Registry, image: Any) -> tuple[str, list[str], StepRun]:
+    """Push `image` by `main` under tags 1.0.0 and latest of a new repository: its name, the tags, the run."""
     repo = unique_repo()
     tags = [f"{registry.host}/{repo}:1.0.0", f"{registry.host}/{repo}:latest"]
     outcome = run_push(
-        ["--image", small_image.id, "--tags", ",".join(tags), "--username", registry.username],
-        registry.password,
+        ["--image", image.id, "--tags", ",".join(tags), "--username", registry.username], registry.password
     )
     assert outcome.code == 0, outcome.err
+    return repo, tags, outcome
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_push_then_pull_by_digest(run_push: Any, registry: Registry, small_image: Any) -> None:
+    repo, tags, outcome = push_under_two_tags(run_push, registry, small_image)
     digest = outcome.outputs["digest"]
     assert digest.startswith("sha256:")
     assert outcome.outputs["image-ref"] == f"{registry.host}/{repo}@{digest}"
@@ -231,6 +278,45 @@ def test_push_then_pull_by_digest(run_push: Any, registry: Registry, small_image
         assert pulled.id == small_image.id
     finally:
         client.close()
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_run_returns_what_main_writes(
+    run_push: Any, registry: Registry, small_image: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, tags, by_main = push_under_two_tags(run_push, registry, small_image)
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
+    pushed = push.run(push.request(small_image.id, push.parse_push_refs(tags), registry.username))
+    digest = by_main.outputs["digest"]
+    assert pushed.passed
+    assert pushed.digest == digest
+    assert pushed.image_ref == ImageRef(registry.host, repo, digest=digest)
+    assert pushed.served == {tag: digest for tag in tags}
+    assert (pushed.image_id, pushed.pushes) == (small_image.id, ())
+    assert (
+        pushed.outputs()
+        == by_main.outputs
+        == {"digest": digest, "image-ref": f"{registry.host}/{repo}@{digest}"}
+    )
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_a_dry_run_returns_no_digest_and_no_outputs(
+    run_push: Any, registry: Registry, small_image: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = unique_repo()
+    tags = [f"{registry.host}/{repo}:1"]
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
+    pushed = push.run(
+        push.request(small_image.id, push.parse_push_refs(tags), registry.username, dry_run=True)
+    )
+    assert (pushed.passed, pushed.digest, pushed.image_ref, pushed.served) == (True, "", None, {})
+    assert pushed.outputs() == {}
+    args = ["--image", small_image.id, "--tags", tags[0], "--username", registry.username, "--dry-run"]
+    assert run_push(args, registry.password).outputs == {}
+    assert repo not in registry.catalog()
 
 
 def registry_auth(registry: Registry) -> dict[str, str]:

@@ -1,5 +1,6 @@
-"""The index over images other jobs pushed under `<tag>-<arch>` (the reusable workflow's native legs):
-`python -m scripts.push --merge-platforms`, against the real test registry."""
+"""The push of a multi-platform build (scripts.push_index), against the real test registry: the index
+over the build's platform images, and over images other jobs pushed under `<tag>-<arch>` (the reusable
+workflow's native legs: `python -m scripts.push --merge-platforms`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from scripts import oci_index, push
+from scripts import oci_index, platforms, push, push_index
+from scripts.image_ref import ImageRef, parse_ref
 from scripts.registry import RegistryAPI
 from tests.registry import Registry
 from tests.steps import StepRun, run_step
@@ -54,20 +56,29 @@ def run_as(
     return run_step(main, [*args, "--username", registry.username], tmp_path, monkeypatch)
 
 
-@pytest.mark.docker
-@pytest.mark.registry
-def test_the_index_joins_the_legs_pushed_images_under_every_tag(
+def push_legs(
     leg_images: dict[str, str], registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    repository = f"modelship-test/merge-{uuid.uuid4().hex[:10]}"
-    name = f"{registry.host}/{repository}"
+) -> tuple[str, dict[str, str]]:
+    """Push each leg's image under `<new repository>:1-<arch>` as that leg's push step does: the
+    repository's name (with the registry), each platform's digest."""
+    name = f"{registry.host}/modelship-test/merge-{uuid.uuid4().hex[:10]}"
     pushed = {}
-    for arch, image in leg_images.items():  # what each leg's push step does
+    for arch, image in leg_images.items():
         leg = run_as(
             push.main, ["--image", image, "--tags", f"{name}:1-{arch}"], registry, tmp_path, monkeypatch
         )
         assert leg.code == 0, leg.err
         pushed[f"linux/{arch}"] = leg.outputs["digest"]
+    return name, pushed
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_the_index_joins_the_legs_pushed_images_under_every_tag(
+    leg_images: dict[str, str], registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, pushed = push_legs(leg_images, registry, tmp_path, monkeypatch)
+    repository = name.removeprefix(f"{registry.host}/")
     tags = f"{name}:1,{name}:latest"
     merged = run_as(
         push.main,
@@ -118,6 +129,64 @@ def test_a_leg_that_did_not_push_is_named(
     assert merged.code == 1
     assert f"has no {name}:1-arm64: the leg that builds it did not push" in merged.err
     assert "Traceback" not in merged.err
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_run_merges_the_legs_as_main_does(
+    leg_images: dict[str, str], registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, _ = push_legs(leg_images, registry, tmp_path, monkeypatch)
+    merge = ["--tags", f"{name}:1", "--merge-platforms", "linux/amd64,linux/arm64"]
+    by_main = run_as(push.main, merge, registry, tmp_path, monkeypatch)
+    assert by_main.code == 0, by_main.err
+    request = push.request(
+        "", push.parse_push_refs([f"{name}:1"]), registry.username, merge_platforms="linux/amd64,linux/arm64"
+    )
+    pushed = push.run(request)
+    assert pushed.passed
+    assert pushed.image_ref == parse_ref(f"{name}@{by_main.outputs['digest']}")
+    assert [(str(each.platform), str(each.ref)) for each in pushed.pushes] == [
+        ("linux/amd64", f"{name}:1-amd64"),
+        ("linux/arm64", f"{name}:1-arm64"),
+    ]
+    assert pushed.outputs() == by_main.outputs
+    assert list(pushed.outputs()) == ["digest", "image-ref", "platform-digests", "resolved-platforms"]
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_run_pushes_an_index_over_the_build_s_platform_images(
+    leg_images: dict[str, str], registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repository = f"modelship-test/index-{uuid.uuid4().hex[:10]}"
+    name = f"{registry.host}/{repository}"
+    client = docker.from_env()
+    images = []
+    try:
+        for arch, image in leg_images.items():  # as the build names each platform's image
+            client.images.get(image).tag(name, f"1-{arch}")
+            images.append(
+                push_index.PlatformImage(platforms.parse_one(f"linux/{arch}"), parse_ref(f"{name}:1-{arch}"))
+            )
+        monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
+        refs = push.parse_push_refs([f"{name}:1", f"{name}:latest"])
+        pushed = push.run(push.request(leg_images["amd64"], refs, registry.username, platform_images=images))
+    finally:
+        for arch in leg_images:
+            client.images.remove(f"{name}:1-{arch}")
+        client.close()
+    api = RegistryAPI(registry.host, registry.username, registry.password, insecure=True)
+    with contextlib.closing(api):
+        served = {arch: api.manifest_digest(repository, f"1-{arch}") for arch in leg_images}
+        assert [api.manifest_digest(repository, tag) for tag in ("1", "latest")] == [pushed.digest] * 2
+    assert pushed.image_ref == ImageRef(registry.host, repository, digest=pushed.digest)
+    assert pushed.outputs() == {
+        "digest": pushed.digest,
+        "image-ref": f"{name}@{pushed.digest}",
+        "platform-digests": json.dumps({f"linux/{arch}": digest for arch, digest in served.items()}),
+        "resolved-platforms": "linux/amd64,linux/arm64",
+    }
 
 
 @pytest.mark.parametrize(
