@@ -1,72 +1,136 @@
 """Build the serving image for a fetched model folder with the Docker SDK, tagged and labelled.
 
-The build context is staged in a temporary folder with only what the Dockerfile needs (contract C):
-`Dockerfile`, `serving/`, `requirements/serving.txt`, the wheelhouse as `.wheelhouse/` and the model
-folder as `model/`. Tags come from scripts.tags, labels from scripts.labels; both are deterministic,
-so a rebuild with nothing changed is served from the cache and gives the same image id.
+`run` checks a `BuildRequest` into a plan (tags from scripts.tags, labels from scripts.labels, the
+int8 variant and its gate from scripts.quantize), builds an image per platform (scripts.image_build,
+scripts.multiarch) and returns what it built as a `Built`; `main` is its command-line and Actions
+edge. Tags and labels are deterministic, so a rebuild with nothing changed is served from the cache
+and gives the same image id.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
-from collections import deque
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from scripts import gha, labels, layer_cache, multiarch, provenance, quantize, samples, tags
-from scripts.docker_engine import connect
+from scripts.image_build import BuildPlan, BuildResult, ImageBuild, build_image
 from scripts.image_ref import ImageRef
-from scripts.platforms import Platform
 from scripts.provenance import Provenance
+from scripts.push_index import PlatformImage
 from scripts.registry import password_for
 from serving.model_folder import MODEL_FILE, PROVENANCE_FILE, file_sha256
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-LOG_TAIL_LINES = 25
-_IGNORED = shutil.ignore_patterns(".*", "__pycache__", "*.pyc")
-# provenance.json holds the fetch time; its facts are labels already, and in a layer it would change
-# the image on every fresh fetch.
-_MODEL_IGNORED = shutil.ignore_patterns(".*", "__pycache__", "*.pyc", PROVENANCE_FILE)
-_STEP = re.compile(r"^Step \d+/\d+ : ")
 _BASE_ARG = re.compile(r"^\s*ARG\s+BASE_IMAGE\s*=\s*(\S+)", re.MULTILINE | re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class BuildPlan:
-    """Everything the build needs, checked before any work."""
+class BuildRequest:
+    """The build step's inputs, typed; the defaults are the command line's."""
 
     model_dir: Path
-    record: Provenance
-    image_name: ImageRef
-    refs: tuple[ImageRef, ...]
-    labels: dict[str, str]
-    buildargs: dict[str, str]
-    dockerfile: Path
-    project_dir: Path
-    wheelhouse: Path
-    base_image: str
-    cache_candidates: tuple[ImageRef, ...] = ()
-    registry_auth: dict[str, str] | None = None
-    gate: quantize.GateReport | None = None
-    platform: Platform | None = None  # None: the engine's own, as Docker defaults
+    image_name: str
+    tags: str = ""  # extra tags as the user gives them, comma- or newline-separated
+    git_ref: str | None = None  # None: GITHUB_REF, else the checkout's branch
+    git_sha: str | None = None  # None: GITHUB_SHA, else the checkout's HEAD
+    default_branch: str = "main"
+    base_image: str = ""  # "": the Dockerfile's
+    source_url: str | None = None  # None: the GitHub repository's URL in Actions
+    dockerfile: Path | None = None  # None: <project_dir>/Dockerfile
+    project_dir: Path = PROJECT_DIR
+    wheelhouse: Path | None = None  # None: <project_dir>/.wheelhouse
+    username: str = ""  # the cache pull's registry user; the password is env REGISTRY_PASSWORD
+    no_cache_from: bool = False
+    quantize: str = ""
+    max_abs_error: str = "0.01"
+    max_rel_error: str = "0.01"
+    samples: str = ""
+    platforms: str = ""
 
 
 @dataclass(frozen=True)
-class BuildResult:
-    """The built image, what it was built from, and the pushed image whose layers it reused."""
+class Built:
+    """What the step built: an image per platform, or none when the quantization gate failed."""
 
-    image_id: str
-    size_bytes: int
-    base_image_id: str = ""
-    base_image_digest: str = ""
-    cache_from: ImageRef | None = None
+    plan: BuildPlan  # the checked inputs: every tag, the labels, the model folder, the gate
+    images: tuple[ImageBuild, ...] = ()  # in the order of the platforms; one for a single build
+
+    @property
+    def passed(self) -> bool:
+        """False when the quantization gate failed (nothing is built then)."""
+        return self.plan.gate is None or self.plan.gate.passed
+
+    @property
+    def refs(self) -> tuple[ImageRef, ...]:
+        """Every tag (output `tags`); several platforms' images carry them with `-<arch>`, their index
+        without."""
+        return self.plan.refs
+
+    @property
+    def image(self) -> ImageRef | None:
+        """Output `image`, the first image's ref: refs[0], or for several platforms refs[0]-<arch>."""
+        return self.images[0].plan.refs[0] if self.images else None
+
+    @property
+    def image_ids(self) -> tuple[str, ...]:
+        return tuple(image.result.image_id for image in self.images)
+
+    @property
+    def image_id(self) -> str:
+        """The first platform's image id ("" when nothing was built)."""
+        return self.images[0].result.image_id if self.images else ""
+
+    @property
+    def platform_images(self) -> list[PlatformImage]:
+        """What the push needs to write an index over several platforms' images (none for one)."""
+        return multiarch.platform_images(self.images) if len(self.images) > 1 else []
+
+    @property
+    def model_dir(self) -> Path:
+        """The folder the image holds: the quantized variant's, else the fetched one."""
+        return self.plan.model_dir
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self.plan.labels
+
+    @property
+    def base_image(self) -> str:
+        """The first platform's base: the provenance statement names one (each is in platform-images)."""
+        return self.images[0].plan.base_image if self.images else self.plan.base_image
+
+    @property
+    def base_image_id(self) -> str:
+        return self.images[0].result.base_image_id if self.images else ""
+
+    @property
+    def base_image_digest(self) -> str:
+        return self.images[0].result.base_image_digest if self.images else ""
+
+    def outputs(self) -> dict[str, str]:
+        """The step's outputs by their action names: the gate's, then the image's (none when not built)."""
+        found = gate_outputs(self.plan.model_dir, self.plan.gate) if self.plan.gate else {}
+        if self.image is None:
+            return found
+        first = self.images[0].result
+        found |= {
+            "image-id": self.image_id,
+            "image": str(self.image),
+            "tags": "\n".join(str(ref) for ref in self.refs),
+            "labels": json.dumps(self.labels, sort_keys=True),
+            "size-bytes": str(first.size_bytes),
+            "base-image": self.base_image,
+            "base-image-id": self.base_image_id,
+            "base-image-digest": self.base_image_digest,
+        }
+        if len(self.images) > 1:
+            return found | multiarch.outputs(self.images)
+        return found | {"cache-from": str(first.cache_from or "")}
 
 
 def registry_auth(username: str) -> dict[str, str] | None:
@@ -127,34 +191,34 @@ def local_git(project_dir: Path, *args: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def plan(args: Any) -> BuildPlan:
+def plan(request: BuildRequest) -> BuildPlan:
     """Check the inputs and work out tags, labels and build arguments (no Docker yet)."""
-    image_name = tags.check_image_name(args.image_name or "")
-    project_dir = Path(args.project_dir).resolve()
-    dockerfile = Path(args.dockerfile) if args.dockerfile else project_dir / "Dockerfile"
+    image_name = tags.check_image_name(request.image_name)
+    project_dir = request.project_dir.resolve()
+    dockerfile = request.dockerfile or project_dir / "Dockerfile"
     check_project(project_dir, dockerfile)
-    model_dir = Path(args.model_dir)
+    model_dir = request.model_dir
     record = check_model_dir(model_dir)
-    settings = quantize.parse_settings(args.quantize or "", args.max_abs_error, args.max_rel_error)
-    samples_file = samples.locate(model_dir, args.samples or "") if settings else None
-    auth = registry_auth(args.username or "")
+    settings = quantize.parse_settings(request.quantize, request.max_abs_error, request.max_rel_error)
+    samples_file = samples.locate(model_dir, request.samples) if settings else None
+    auth = registry_auth(request.username)
     # Each of --git-ref and --git-sha: as given, else GitHub's variable, else the project's checkout.
-    git_ref = args.git_ref
+    git_ref = request.git_ref
     if git_ref is None:
         git_ref = os.environ.get("GITHUB_REF") or local_git(project_dir, "symbolic-ref", "-q", "HEAD")
-    git_sha = args.git_sha
+    git_sha = request.git_sha
     if git_sha is None:
         git_sha = os.environ.get("GITHUB_SHA") or local_git(project_dir, "rev-parse", "HEAD")
     image_tags = tags.compute_tags(
         model_version=record.version,
         git_ref=git_ref,
         git_sha=git_sha,
-        explicit=gha.split_list(args.tags),
-        default_branch=args.default_branch or "main",
+        explicit=gha.split_list(request.tags),
+        default_branch=request.default_branch or "main",
     )
     if not image_tags:
         raise gha.StepError(f"no tags could be made: give the model a version, or {gha.input_name('tags')}")
-    source_url = args.source_url
+    source_url = request.source_url
     if source_url is None and os.environ.get("GITHUB_SERVER_URL") and os.environ.get("GITHUB_REPOSITORY"):
         source_url = f"{os.environ['GITHUB_SERVER_URL']}/{os.environ['GITHUB_REPOSITORY']}"
     # The commit being built is in the working directory's checkout (the caller's repository in Actions).
@@ -170,9 +234,9 @@ def plan(args: Any) -> BuildPlan:
         "MODEL_VERSION": record.version,
         "MODEL_SHA256": record.sha256,
     }
-    if args.base_image:
-        buildargs["BASE_IMAGE"] = args.base_image
-    base_image = args.base_image or dockerfile_default_base(dockerfile.read_text(encoding="utf-8"))
+    if request.base_image:
+        buildargs["BASE_IMAGE"] = request.base_image
+    base_image = request.base_image or dockerfile_default_base(dockerfile.read_text(encoding="utf-8"))
     refs = tuple(tags.full_refs(image_name, image_tags))
     return BuildPlan(
         model_dir=model_dir,
@@ -183,149 +247,12 @@ def plan(args: Any) -> BuildPlan:
         buildargs=buildargs,
         dockerfile=dockerfile,
         project_dir=project_dir,
-        wheelhouse=Path(args.wheelhouse) if args.wheelhouse else project_dir / ".wheelhouse",
+        wheelhouse=request.wheelhouse or project_dir / ".wheelhouse",
         base_image=base_image,
-        cache_candidates=layer_cache.candidates(image_name, refs, not args.no_cache_from),
+        cache_candidates=layer_cache.candidates(image_name, refs, not request.no_cache_from),
         registry_auth=auth,
         gate=gate,
     )
-
-
-def _link_or_copy(source: str, destination: str) -> None:
-    """Hard-link a file into the context (fast for big wheels and models), copying across filesystems."""
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copy2(source, destination)
-
-
-def stage_context(build: BuildPlan, wheelhouse: Path, context: Path) -> None:
-    """Lay out the build context of contract C in `context`."""
-    shutil.copyfile(build.dockerfile, context / "Dockerfile")
-    shutil.copytree(build.project_dir / "serving", context / "serving", ignore=_IGNORED)
-    (context / "requirements").mkdir()
-    shutil.copyfile(
-        build.project_dir / "requirements" / "serving.txt", context / "requirements" / "serving.txt"
-    )
-    shutil.copytree(wheelhouse, context / ".wheelhouse", ignore=_IGNORED, copy_function=_link_or_copy)
-    shutil.copytree(build.model_dir, context / "model", ignore=_MODEL_IGNORED, copy_function=_link_or_copy)
-
-
-def stream_log(chunks: Iterable[dict[str, Any]]) -> Iterator[tuple[str, str]]:
-    """Turn the engine's decoded build stream into ("log"|"error"|"id", text) events."""
-    for chunk in chunks:
-        if "stream" in chunk:
-            yield "log", str(chunk["stream"])
-        elif "status" in chunk:
-            yield "log", f"{chunk['status']} {chunk.get('progress', '')}".rstrip() + "\n"
-        elif "error" in chunk or "errorDetail" in chunk:
-            yield "error", str(chunk.get("error") or chunk["errorDetail"].get("message", ""))
-        elif isinstance(chunk.get("aux"), dict) and chunk["aux"].get("ID"):
-            yield "id", str(chunk["aux"]["ID"])
-
-
-def failure_message(error: str, tail: Iterable[str], build: BuildPlan) -> str:
-    """What to say when the engine reports a failed build: the error, the likely fix, the log tail."""
-    lines = list(tail)
-    steps = [line for line in lines if _STEP.match(line)]
-    failed_at_from = bool(steps) and bool(re.search(r":\s*FROM\s", steps[-1], re.IGNORECASE))
-    if failed_at_from or "pull access denied" in error:
-        base = build.base_image or "the Dockerfile's BASE_IMAGE"
-        hint = (
-            f"the base image {base} is not on this engine and could not be pulled; build it "
-            f"(tools/build-base-image) or pass {gha.input_name('base-image')} with one the engine has "
-            "or can pull"
-        )
-    else:
-        hint = "fix the failing Dockerfile step shown in the log"
-    log = "\n".join(lines)
-    return f"the image build failed: {error.strip()}; {hint}. Last lines of the build log:\n{log}"
-
-
-def base_identity(client: Any, base_image: str) -> tuple[str, str]:
-    """The base image's id and, when it came from a registry, its repository digest ("" when unknown)."""
-    from docker.errors import DockerException
-
-    if not base_image:
-        return "", ""
-    try:
-        attrs = client.images.get(base_image).attrs
-    except DockerException:
-        return "", ""
-    repo_digests = [str(entry) for entry in attrs.get("RepoDigests") or []]
-    return str(attrs.get("Id") or ""), repo_digests[0] if repo_digests else ""
-
-
-def run_build(client: Any, build: BuildPlan, context: Path, cache_from: ImageRef | None = None) -> str:
-    """Build, print the log as it comes, and return the image id."""
-    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
-    image_id = ""
-    from docker.errors import APIError
-
-    try:
-        chunks = client.api.build(
-            path=str(context),
-            dockerfile="Dockerfile",
-            tag=str(build.refs[0]),
-            buildargs=build.buildargs,
-            labels=build.labels,
-            rm=True,
-            forcerm=True,
-            pull=False,
-            decode=True,
-            cache_from=[str(cache_from)] if cache_from else None,
-            platform=str(build.platform) if build.platform else None,
-        )
-        failure = ""
-        for kind, text in stream_log(chunks):  # read to the end, even after an error, to free the connection
-            if kind == "log":
-                print(text, end="", flush=True)
-                tail.extend(line for line in text.splitlines() if line.strip())
-            elif kind == "error":
-                failure = failure or text
-            else:
-                image_id = text
-        if failure:
-            raise gha.StepError(failure_message(failure, tail, build))
-    except APIError as error:
-        raise gha.StepError(failure_message(gha.first_line(error), tail, build)) from None
-    if not image_id:
-        raise gha.StepError(failure_message("the engine reported no image id", tail, build))
-    return image_id
-
-
-def build_image(build: BuildPlan) -> BuildResult:
-    """Stage the context, build, and tag the image with every ref."""
-    from scripts import wheelhouse
-
-    client = connect()
-    try:
-        machine = build.platform.wheel_machine if build.platform else ""
-        wheels = wheelhouse.ensure(
-            build.wheelhouse, build.project_dir / "requirements" / "serving.txt", machine
-        )
-        if build.platform:
-            multiarch.check_base(client, build.base_image, build.platform)
-        cache_from = layer_cache.pull_previous(client, build.cache_candidates, build.registry_auth)
-        with tempfile.TemporaryDirectory(prefix="modelship-build-") as temporary:
-            context = Path(temporary)
-            stage_context(build, wheels, context)
-            image_id = run_build(client, build, context, cache_from)
-        image = client.images.get(image_id)
-        if build.platform:
-            multiarch.check_built(image.attrs, build.platform)
-        for ref in build.refs[1:]:
-            image.tag(ref.familiar_name, ref.tag)
-        base_id, base_digest = base_identity(client, build.base_image)
-        return BuildResult(
-            image_id=image_id,
-            size_bytes=int(image.attrs.get("Size") or 0),
-            base_image_id=base_id,
-            base_image_digest=base_digest,
-            cache_from=cache_from,
-        )
-    finally:
-        client.close()
 
 
 def summary(build: BuildPlan, result: BuildResult) -> str:
@@ -370,49 +297,88 @@ def build_parser() -> gha.StepParser:
     return parser
 
 
-def publish_gate(build: BuildPlan) -> None:
-    """The quantization gate's outputs and summary; a failed gate stops the step before the build."""
-    gate = build.gate
-    assert gate is not None
-    gha.set_output("model-dir", build.model_dir)
-    gha.set_output("quantized", gate.settings.variant)
-    gha.set_output("quantize-verdict", "pass" if gate.passed else "fail")
-    gha.set_output("agreement", f"{gate.agreement.fraction:.4f}")
-    gha.set_output("worst-abs-error", f"{gate.agreement.worst_abs_error:.6g}")
-    gha.set_output("worst-rel-error", f"{gate.agreement.worst_rel_error:.6g}")
-    gha.set_output("size-ratio", f"{gate.size_ratio:.3f}")
-    gha.set_output("latency-ratio", f"{gate.latency_ratio:.3f}")
-    gha.add_summary(gate.summary())
-    if not gate.passed:
-        raise gha.StepError(
-            f"the {gate.settings.variant} accuracy gate failed: {gate.verdict().lstrip('❌ ')}"
-        )
+def request_from(args: argparse.Namespace) -> BuildRequest:
+    """The typed request of the parsed command line."""
+    return BuildRequest(
+        model_dir=Path(args.model_dir),
+        image_name=args.image_name or "",
+        tags=args.tags or "",
+        git_ref=args.git_ref,
+        git_sha=args.git_sha,
+        default_branch=args.default_branch or "main",
+        base_image=args.base_image or "",
+        source_url=args.source_url,
+        dockerfile=Path(args.dockerfile) if args.dockerfile else None,
+        project_dir=Path(args.project_dir),
+        wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
+        username=args.username or "",
+        no_cache_from=args.no_cache_from,
+        quantize=args.quantize or "",
+        max_abs_error=args.max_abs_error,
+        max_rel_error=args.max_rel_error,
+        samples=args.samples or "",
+        platforms=args.platforms or "",
+    )
+
+
+def gate_outputs(model_dir: Path, gate: quantize.GateReport) -> dict[str, str]:
+    """The quantization gate's outputs, and the variant's folder the image holds."""
+    return {
+        "model-dir": str(model_dir),
+        "quantized": gate.settings.variant,
+        "quantize-verdict": "pass" if gate.passed else "fail",
+        "agreement": f"{gate.agreement.fraction:.4f}",
+        "worst-abs-error": f"{gate.agreement.worst_abs_error:.6g}",
+        "worst-rel-error": f"{gate.agreement.worst_rel_error:.6g}",
+        "size-ratio": f"{gate.size_ratio:.3f}",
+        "latency-ratio": f"{gate.latency_ratio:.3f}",
+    }
+
+
+def gate_failure(gate: quantize.GateReport) -> str:
+    """The error of a failed quantization gate."""
+    return f"the {gate.settings.variant} accuracy gate failed: {gate.verdict().lstrip('❌ ')}"
+
+
+def build_images(checked: BuildPlan, platforms: str) -> Built:
+    """Build an image per platform of `platforms` (the engine's own when empty); none after a failed gate."""
+    if checked.gate and not checked.gate.passed:
+        return Built(checked)
+    plans = multiarch.plans_for(checked, platforms)
+    return Built(checked, tuple(build_image(each) for each in plans))
+
+
+def run(request: BuildRequest) -> Built:
+    """Check the inputs, make the variant when asked, and build (see `build_images`)."""
+    return build_images(plan(request), request.platforms)
+
+
+def report(built: Built) -> None:
+    """The gate's summary, the built image's or images', and a failed gate's error."""
+    gate = built.plan.gate
+    if gate:
+        gha.add_summary(gate.summary())
+        if not gate.passed:
+            gha.report_error(gate_failure(gate))
+    if len(built.images) > 1:
+        gha.add_summary(multiarch.summary(built.images, built.refs))
+    elif built.images:
+        gha.add_summary(summary(built.images[0].plan, built.images[0].result))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Build the image and report its id, refs, labels and size."""
-    args = build_parser().parse_args(argv)
+    request = request_from(build_parser().parse_args(argv))
     with gha.step_errors():
-        build = plan(args)
-        if build.gate:
-            publish_gate(build)
-        plans = multiarch.plans_for(build, args.platforms)
-        results = [build_image(each) for each in plans]
-        if len(plans) > 1:
-            multiarch.publish(plans, results, build.refs)
-            return 0
-        build, result = plans[0], results[0]
-    gha.set_output("image-id", result.image_id)
-    gha.set_output("image", build.refs[0])
-    gha.set_output("tags", "\n".join(str(ref) for ref in build.refs))
-    gha.set_output("labels", json.dumps(build.labels, sort_keys=True))
-    gha.set_output("size-bytes", result.size_bytes)
-    gha.set_output("base-image", build.base_image)
-    gha.set_output("base-image-id", result.base_image_id)
-    gha.set_output("base-image-digest", result.base_image_digest)
-    gha.set_output("cache-from", result.cache_from or "")
-    gha.add_summary(summary(build, result))
-    return 0
+        checked = plan(request)
+        try:
+            built = build_images(checked, request.platforms)
+        except gha.StepError:
+            # A passed gate's figures are reported even when the build after it fails, as ever.
+            gha.set_outputs(Built(checked).outputs())
+            report(Built(checked))
+            raise
+    return gha.finish(built, report)
 
 
 if __name__ == "__main__":

@@ -11,38 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from scripts import gha, platforms
 from scripts.docker_engine import connect
 from scripts.gha import StepError
+from scripts.image_ref import ImageRef
 from scripts.platforms import Platform
+from scripts.push_index import PlatformImage
 
 if TYPE_CHECKING:
-    from scripts.build import BuildPlan, BuildResult
+    from scripts.image_build import BuildPlan, ImageBuild
 
 # The size the issue asks of the arm64 image against the amd64 one.
 SIZE_RATIO_TARGET = 1.1
-
-
-@dataclass(frozen=True)
-class PlatformBuild:
-    """One platform's built image."""
-
-    platform: Platform
-    plan: BuildPlan
-    result: BuildResult
-
-    def as_json(self) -> dict[str, Any]:
-        """The entry of output `platform-images` the push and the smoke test read."""
-        return {
-            "platform": str(self.platform),
-            "image-id": self.result.image_id,
-            "ref": str(self.plan.refs[0]),
-            "size-bytes": self.result.size_bytes,
-            "base-image": self.plan.base_image,
-        }
 
 
 def engine_platform() -> Platform:
@@ -121,47 +104,54 @@ def check_built(attrs: dict[str, Any], platform: Platform) -> None:
         raise StepError(f"the image built for {platform} says linux/{architecture}; check the base image")
 
 
-def size_ratio(builds: list[PlatformBuild]) -> float | None:
+def size_ratio(images: Sequence[ImageBuild]) -> float | None:
     """The arm64 image's size over the amd64 one's (None unless both were built)."""
-    sizes = {build.platform.architecture: build.result.size_bytes for build in builds}
+    sizes = {
+        image.plan.platform.architecture: image.result.size_bytes for image in images if image.plan.platform
+    }
     if sizes.get("arm64") and sizes.get("amd64"):
         return sizes["arm64"] / sizes["amd64"]
     return None
 
 
-def publish(plans: list[BuildPlan], results: list[BuildResult], final_refs: tuple[Any, ...]) -> None:
-    """Outputs and summary of a multi-platform build: a row per platform, the size ratio."""
-    builds = []
-    for plan, result in zip(plans, results, strict=True):
-        assert plan.platform is not None  # platform_plans sets it on every plan of several
-        builds.append(PlatformBuild(plan.platform, plan, result))
-    first = builds[0]
-    gha.set_output("image-id", first.result.image_id)
-    gha.set_output("image", first.plan.refs[0])
-    gha.set_output("tags", "\n".join(str(ref) for ref in final_refs))
-    gha.set_output("labels", json.dumps(first.plan.labels, sort_keys=True))
-    gha.set_output("size-bytes", first.result.size_bytes)
-    # The provenance statement names one base: the first platform's (each one's is in platform-images).
-    gha.set_output("base-image", first.plan.base_image)
-    gha.set_output("base-image-id", first.result.base_image_id)
-    gha.set_output("base-image-digest", first.result.base_image_digest)
-    gha.set_output("platforms", ",".join(str(build.platform) for build in builds))
-    gha.set_output("platform-images", json.dumps([build.as_json() for build in builds]))
-    ratio = size_ratio(builds)
+def platform_image_entry(image: ImageBuild) -> dict[str, Any]:
+    """One image's entry of output `platform-images`, which the push and the smoke test read."""
+    return {
+        "platform": str(image.plan.platform),
+        "image-id": image.result.image_id,
+        "ref": str(image.plan.refs[0]),
+        "size-bytes": image.result.size_bytes,
+        "base-image": image.plan.base_image,
+    }
+
+
+def platform_images(images: Sequence[ImageBuild]) -> list[PlatformImage]:
+    """What the push needs of each platform's image to write the index over them."""
+    return [PlatformImage(image.plan.platform, image.plan.refs[0]) for image in images if image.plan.platform]
+
+
+def outputs(images: Sequence[ImageBuild]) -> dict[str, str]:
+    """The outputs only a build for several platforms has: the platforms, their images, the size ratio."""
+    found = {
+        "platforms": ",".join(str(image.plan.platform) for image in images),
+        "platform-images": json.dumps([platform_image_entry(image) for image in images]),
+    }
+    ratio = size_ratio(images)
     if ratio is not None:
-        gha.set_output("arm64-size-ratio", f"{ratio:.3f}")
-    gha.add_summary(summary(builds, final_refs, ratio))
+        found["arm64-size-ratio"] = f"{ratio:.3f}"
+    return found
 
 
-def summary(builds: list[PlatformBuild], final_refs: tuple[Any, ...], ratio: float | None) -> str:
+def summary(images: Sequence[ImageBuild], final_refs: Sequence[ImageRef]) -> str:
     """The verdict-first Markdown summary: one row per platform."""
     rows = ["| platform | image | size | base image |", "| --- | --- | --- | --- |"]
-    for build in builds:
-        size = f"{build.result.size_bytes / 1e6:.1f} MB"
-        image = f"`{build.plan.refs[0]}` (`{build.result.image_id[:19]}`)"
-        rows.append(f"| {build.platform} | {image} | {size} | `{build.plan.base_image or 'default'}` |")
-    head = f"### ✅ Built `{final_refs[0]}` for {len(builds)} platforms"
+    for image in images:
+        size = f"{image.result.size_bytes / 1e6:.1f} MB"
+        built = f"`{image.plan.refs[0]}` (`{image.result.image_id[:19]}`)"
+        rows.append(f"| {image.plan.platform} | {built} | {size} | `{image.plan.base_image or 'default'}` |")
+    head = f"### ✅ Built `{final_refs[0]}` for {len(images)} platforms"
     lines = [head, "", *rows]
+    ratio = size_ratio(images)
     if ratio is not None:
         mark = "✅" if ratio <= SIZE_RATIO_TARGET else "❌"
         lines += ["", f"{mark} arm64/amd64 size: {ratio:.3f}x (target ≤ {SIZE_RATIO_TARGET}x)"]

@@ -8,14 +8,15 @@ import json
 import shutil
 import tarfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
+import numpy as np
 import pytest
 
-from scripts import build, fetch
+from scripts import build, fetch, gha
 from tests.steps import StepRun, run_step
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -48,10 +49,31 @@ def build_fails(*argv: str) -> None:
     assert exit_info.value.code == 1
 
 
-def fetched(dest: Path) -> Path:
-    """The housing example fetched into `dest` by the real fetch step."""
-    assert fetch.main(["--source", "local", "--model", str(EXAMPLE), "--dest", str(dest)]) == 0
+def fetched(dest: Path, source: Path = EXAMPLE) -> Path:
+    """A model (the housing example unless told) fetched into `dest` by the real fetch step."""
+    assert fetch.main(["--source", "local", "--model", str(source), "--dest", str(dest)]) == 0
     return dest
+
+
+def option(argv: Sequence[str], name: str) -> str:
+    """The value given to `name` in an argv list."""
+    return argv[list(argv).index(name) + 1]
+
+
+def lopsided_model(folder: Path) -> Path:
+    """A one-MatMul model whose int8 variant fails the gate (tests/test_quantize.py's lopsided one)."""
+    from tests.test_quantize import matmul_model  # not at the top: test_quantize imports this module
+
+    weights = np.full((4, 3), 0.001)
+    weights[0, 0] = 1000.0
+    return matmul_model(folder, weights)
+
+
+def smooth_model(folder: Path) -> Path:
+    """A one-MatMul model whose int8 variant passes the gate at 5% (test_quantize's smooth one)."""
+    from tests.test_quantize import matmul_model
+
+    return matmul_model(folder, np.linspace(0.5, 2.0, 12).reshape(4, 3))
 
 
 # --- checks that need no Docker ------------------------------------------------------------------
@@ -127,6 +149,64 @@ def test_docker_engine_unreachable(
     assert f"cannot reach the Docker engine at unix://{step_env}/no-docker.sock" in message
     assert "start dockerd" in message
     assert "check DOCKER_HOST" in message
+
+
+@pytest.mark.parametrize(
+    ("request_of", "expected"),
+    [
+        pytest.param(
+            lambda folder: build.BuildRequest(folder.parent / "nowhere", "housing"),
+            "--model-dir ({parent}/nowhere) is not a folder; run `python -m scripts.fetch",
+            id="model-dir",
+        ),
+        pytest.param(
+            lambda folder: build.BuildRequest(folder, "Team/Housing"),
+            "not a valid repository name",
+            id="image-name",
+        ),
+        pytest.param(
+            lambda folder: build.BuildRequest(folder, "h", quantize="int8", max_rel_error="5%"),
+            "--max-rel-error must be a number, not '5%'",
+            id="threshold",
+        ),
+    ],
+)
+def test_run_refuses_bad_requests_without_main(
+    step_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request_of: Callable[[Path], build.BuildRequest],
+    expected: str,
+) -> None:
+    folder = fetched(step_env / "model")
+    for written_by_fetch in ("github_output", "step_summary"):
+        (step_env / written_by_fetch).unlink()  # run must write none of its own
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # proves Docker is never reached
+    with pytest.raises(gha.StepError) as refused:
+        build.run(request_of(folder))
+    assert expected.format(parent=step_env) in str(refused.value)
+    assert not (step_env / "github_output").exists()
+    assert not (step_env / "step_summary").exists()
+
+
+def test_run_returns_a_failed_gate_and_its_outputs_without_building(
+    step_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = fetched(step_env / "m", lopsided_model(step_env / "lopsided"))
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # proves Docker is never reached
+    built = build.run(build.BuildRequest(model, "lopsided", quantize="int8"))
+    assert not built.passed
+    assert (built.images, built.image_ids, built.image_id, built.platform_images) == ((), (), "", [])
+    assert built.model_dir == step_env / "m-int8"
+    outputs = built.outputs()
+    assert outputs["model-dir"] == str(step_env / "m-int8")
+    assert (outputs["quantized"], outputs["quantize-verdict"]) == ("int8", "fail")
+    assert "image-id" not in outputs
+    argv = ["--model-dir", str(model), "--image-name", "lopsided", "--quantize", "int8"]
+    by_main = run_step(build.main, argv, step_env, monkeypatch)
+    assert by_main.code == 1
+    assert "error: the int8 accuracy gate failed" in by_main.err
+    del outputs["latency-ratio"], by_main.outputs["latency-ratio"]  # a timing: differs between runs
+    assert outputs == by_main.outputs
 
 
 @pytest.mark.parametrize(
@@ -241,6 +321,64 @@ def test_build_outputs_describe_the_image(built_image: BuiltImage, client: docke
     assert summary.startswith(f"### ✅ Built `{expected_refs[0]}`")
     assert outputs["image-id"] in summary
     assert "<details><summary>labels</summary>" in summary
+
+
+@pytest.mark.docker
+def test_run_returns_the_image_main_reports(
+    built_image: BuiltImage, step_env: Path, client: docker.DockerClient
+) -> None:
+    argv = built_image.argv
+    request = build.BuildRequest(
+        model_dir=built_image.model_dir,
+        image_name=built_image.image_name,
+        tags="candidate",
+        git_ref="refs/heads/main",
+        git_sha=SHA,
+        base_image=BASE_IMAGE,
+        source_url="https://github.com/acme/modelship",
+        project_dir=Path(option(argv, "--project-dir")),
+        wheelhouse=PROJECT / ".wheelhouse",
+    )
+    built = build.run(request)
+    outputs = built_image.outputs
+    assert built.passed
+    assert built.outputs() == outputs  # what main wrote to $GITHUB_OUTPUT for the same inputs
+    assert [str(ref) for ref in built.refs] == outputs["tags"].splitlines()
+    assert built.image == built.refs[0]
+    assert built.image_ids == (built.image_id,) == (outputs["image-id"],)
+    assert built.platform_images == []
+    assert built.model_dir == built_image.model_dir
+    assert built.labels == json.loads(outputs["labels"])
+    assert built.base_image == BASE_IMAGE
+    assert built.base_image_id == client.images.get(BASE_IMAGE).id
+    assert not (step_env / "github_output").exists(), "run writes no outputs"
+    assert not (step_env / "step_summary").exists(), "run writes no summary"
+
+
+@pytest.mark.docker
+def test_run_refuses_an_unsupported_platform_before_any_build(built_image: BuiltImage) -> None:
+    request = build.BuildRequest(built_image.model_dir, "housing", platforms="linux/amd64,linux/s390x")
+    with pytest.raises(gha.StepError, match="'linux/s390x' is not a supported platform; choose from"):
+        build.run(request)
+
+
+@pytest.mark.docker
+def test_a_passed_gate_is_reported_when_the_build_after_it_fails(
+    step_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = fetched(step_env / "m", smooth_model(step_env / "smooth"))
+    missing = "127.0.0.1:9/modelship/no-such-base:0"  # nothing listens there: the pull fails at once
+    argv = ["--model-dir", str(model), "--image-name", f"modelship-test/gate-{uuid.uuid4().hex[:8]}"]
+    argv += ["--base-image", missing, "--wheelhouse", str(PROJECT / ".wheelhouse")]
+    argv += ["--quantize", "int8", "--max-abs-error", "0.05", "--max-rel-error", "0.05"]
+    failed = run_step(build.main, argv, step_env, monkeypatch)
+    assert failed.code == 1
+    assert failed.outputs["quantize-verdict"] == "pass"
+    assert failed.outputs["model-dir"] == str(step_env / "m-int8")
+    assert "image-id" not in failed.outputs
+    assert failed.summary.startswith("### ✅ int8 agrees with fp32")
+    assert "❌ the image build failed: " in failed.summary
+    assert f"the base image {missing} is not on this engine" in failed.err
 
 
 @pytest.mark.docker

@@ -21,7 +21,7 @@ import docker
 import pytest
 import requests
 
-from scripts import build, emulation, fetch, oci_index, pipeline, platforms, push, smoke_test
+from scripts import build, emulation, fetch, oci_index, pipeline, platforms, push, push_index, smoke_test
 from scripts.registry import RegistryAPI
 from tests.registry import Registry
 from tests.steps import StepRun, run_step
@@ -70,6 +70,7 @@ class Built:
     images: list[dict[str, str]]
     tags: list[str]
     model_dir: Path
+    image_name: str
 
     def image(self, platform: str) -> dict[str, str]:
         return next(entry for entry in self.images if entry["platform"] == platform)
@@ -96,7 +97,7 @@ def built(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Itera
     images = json.loads(run.outputs.get("platform-images", "[]"))
     try:
         assert run.code == 0, run.out[-3000:] + run.err
-        yield Built(run, images, run.outputs["tags"].splitlines(), model_dir)
+        yield Built(run, images, run.outputs["tags"].splitlines(), model_dir, image_name)
     finally:
         for entry in images:
             remove_images(entry["image-id"], entry["ref"])
@@ -129,6 +130,31 @@ def test_each_platform_built_from_its_own_base(built: Built) -> None:
     assert any(tag.endswith(":multi") for tag in built.tags)
     assert "| linux/arm64 |" in built.run.summary
     assert "| linux/amd64 |" in built.run.summary
+
+
+def test_run_returns_both_platforms_as_main_reports_them(built: Built, tmp_path: Path) -> None:
+    labels = json.loads(built.run.outputs["labels"])
+    request = build.BuildRequest(
+        model_dir=built.model_dir,
+        image_name=built.image_name,
+        tags="multi",
+        git_sha=labels["org.opencontainers.image.revision"],  # the fixture's, even if HEAD moved since
+        base_image=BASE_TEMPLATE,
+        no_cache_from=True,
+        platforms="linux/amd64,linux/arm64",
+    )
+    again = build.run(request)  # the engine's cache serves both images again
+    outputs = again.outputs()
+    assert again.passed
+    assert outputs == built.run.outputs
+    assert [str(ref) for ref in again.refs] == built.tags
+    assert str(again.image) == outputs["image"] == built.image("linux/amd64")["ref"]
+    assert again.image_ids == tuple(entry["image-id"] for entry in built.images)
+    assert again.image_id == again.image_ids[0]
+    assert again.platform_images == push_index.parse_platform_images(outputs["platform-images"])
+    assert [str(image.platform) for image in again.platform_images] == ["linux/amd64", "linux/arm64"]
+    assert again.base_image == BASE_TEMPLATE.format(arch="amd64") == outputs["base-image"]
+    assert again.model_dir == built.model_dir
 
 
 def test_arm64_image_is_at_most_a_tenth_bigger(built: Built) -> None:
