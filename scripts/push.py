@@ -1,4 +1,8 @@
-"""Push step: log in, tag the exact tested image, push it, check the registry serves its digest per tag."""
+"""Push step: log in, tag the exact tested image, push it, check the registry serves its digest per tag.
+
+`run` takes a checked `PushRequest` (`request`) and returns the typed `Pushed`; `main` writes its
+outputs and summary at the edge. A multi-platform push (an OCI index) is scripts.push_index.
+"""
 
 from __future__ import annotations
 

@@ -51,7 +51,8 @@ class Check:
 
 @dataclass
 class Report:
-    """Everything the smoke test found: checks, cold start, latencies, request count, container log."""
+    """Everything the smoke test found (the step's result): checks, cold start, latencies, request count,
+    container log."""
 
     image: str
     checks: list[Check] = field(default_factory=list)
@@ -76,6 +77,19 @@ class Report:
     def p99_ms(self) -> float:
         """99th-percentile latency of the timed requests (needs at least one)."""
         return percentile(self.latencies_ms, 99)
+
+    def outputs(self) -> dict[str, str]:
+        """The step's outputs by their action names; the latencies only when requests were timed."""
+        outputs = {"cold-start-ms": f"{self.cold_start_ms:.0f}" if self.cold_start_ms is not None else ""}
+        if self.latencies_ms:
+            outputs["latency-p50-ms"] = f"{self.p50_ms:.2f}"
+            outputs["latency-p99-ms"] = f"{self.p99_ms:.2f}"
+        return outputs | {
+            "requests": str(self.requests),
+            "platform": self.platform,
+            "emulated": "true" if self.emulated else "false",
+            "verdict": "pass" if self.passed else "fail",
+        }
 
     def add(self, name: str, ok: bool, detail: str = "") -> Check:
         """Record a check and print it as it happens."""

@@ -1,7 +1,8 @@
 """Smoke-test step: run the image with limits, compare its answers with the model run in-process, time it.
 
 The container's life is scripts.smoke_container; the checks, each a small named function, are
-scripts.smoke_checks.
+scripts.smoke_checks. `run` takes a checked `SmokeRequest` (`request`) and returns the typed `Report`;
+`main` writes its outputs and summary at the edge.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from scripts.platforms import EMULATION_FACTOR
 from scripts.samples import load, locate
 from scripts.smoke_checks import Context, Report, Server, run_checks
 from serving.model_folder import MODEL_FILE
+
+DEFAULT_TIMEOUT = "60"  # seconds to wait for /ready, as the input's text
+DEFAULT_CPUS = "1"
+DEFAULT_MEMORY = "512m"
+DEFAULT_LIMITS = smoke_container.Limits(float(DEFAULT_CPUS), DEFAULT_MEMORY)
 
 
 def cell(text: str) -> str:
@@ -51,40 +57,47 @@ def summary(report: Report) -> str:
 
 
 @dataclass(frozen=True)
-class Options:
-    """The smoke test's inputs, parsed once."""
+class SmokeRequest:
+    """What the smoke test needs: the image, the model folder it was built from, samples, limits."""
 
     image: str
     model_dir: Path
-    samples: Path | None
-    timeout: float
-    limits: smoke_container.Limits
+    samples: Path | None = None
+    timeout: float = float(DEFAULT_TIMEOUT)
+    limits: smoke_container.Limits = DEFAULT_LIMITS
 
 
-def parse_args(argv: list[str] | None) -> Options:
-    """Read the inputs (CLI or INPUT_*)."""
-    parser = gha.StepParser(prog="smoke-test", description=__doc__)
-    parser.add_input("--image", required=True, help="image id or ref to test (the one just built)")
-    parser.add_input("--model-dir", required=True, help="the model folder the image was built from")
-    parser.add_input("--samples", default="", help="samples file (default: samples.json in the model folder)")
-    parser.add_input("--timeout", default="60", help="seconds to wait for /ready")
-    parser.add_input("--cpus", default="1", help="CPU limit of the container")
-    parser.add_input("--memory", default="512m", help="memory limit of the container")
-    args = parser.parse_args(argv)
-    model_dir = Path(args.model_dir)
+def request(
+    image: str,
+    model_dir: Path,
+    samples: str = "",
+    timeout: str = DEFAULT_TIMEOUT,
+    cpus: str = DEFAULT_CPUS,
+    memory: str = DEFAULT_MEMORY,
+) -> SmokeRequest:
+    """The checked request: the folder holds the model, the numbers are positive, the samples exist."""
     if not (model_dir / MODEL_FILE).is_file():
         raise StepError(
             f"{gha.input_name('model-dir')} ({model_dir}) holds no {MODEL_FILE}; "
             "pass the folder the fetch step wrote"
         )
-    limits = smoke_container.Limits(positive_number("cpus", args.cpus), args.memory)
-    return Options(
-        args.image,
-        model_dir,
-        locate(model_dir, args.samples),
-        positive_number("timeout", args.timeout),
-        limits,
+    limits = smoke_container.Limits(positive_number("cpus", cpus), memory)
+    return SmokeRequest(
+        image, model_dir, locate(model_dir, samples), positive_number("timeout", timeout), limits
     )
+
+
+def parse_args(argv: list[str] | None) -> SmokeRequest:
+    """Read the inputs (CLI or INPUT_*)."""
+    parser = gha.StepParser(prog="smoke-test", description=__doc__)
+    parser.add_input("--image", required=True, help="image id or ref to test (the one just built)")
+    parser.add_input("--model-dir", required=True, help="the model folder the image was built from")
+    parser.add_input("--samples", default="", help="samples file (default: samples.json in the model folder)")
+    parser.add_input("--timeout", default=DEFAULT_TIMEOUT, help="seconds to wait for /ready")
+    parser.add_input("--cpus", default=DEFAULT_CPUS, help="CPU limit of the container")
+    parser.add_input("--memory", default=DEFAULT_MEMORY, help="memory limit of the container")
+    args = parser.parse_args(argv)
+    return request(args.image, Path(args.model_dir), args.samples, args.timeout, args.cpus, args.memory)
 
 
 def positive_number(name: str, text: str) -> float:
@@ -110,65 +123,55 @@ def load_reference_model(model_dir: Path) -> Any:
         ) from None
 
 
-def smoke_test(options: Options) -> Report:
+def run(request: SmokeRequest) -> Report:
     """Run the container and every check; the container is removed whatever happens."""
-    samples = load(options.samples)
-    model = load_reference_model(options.model_dir)
-    report = Report(options.image)
+    samples = load(request.samples)
+    model = load_reference_model(request.model_dir)
+    result = Report(request.image)
     client = connect()
     try:
-        image = local_image(client, options.image)
-        platform, report.emulated = emulation.image_platform(client, image)
-        report.platform = str(platform)
+        image = local_image(client, request.image)
+        platform, result.emulated = emulation.image_platform(client, image)
+        result.platform = str(platform)
         with (
             emulation.scratch_folder() as scratch,
             smoke_container.running(
                 client,
                 image,
-                options.image,
-                options.limits,
-                emulation.cpuinfo_volume(platform, Path(scratch)) if report.emulated else None,
-            ) as run,
+                request.image,
+                request.limits,
+                emulation.cpuinfo_volume(platform, Path(scratch)) if result.emulated else None,
+            ) as container,
             requests.Session() as session,
         ):
-            timeout = emulation.scaled(options.timeout, report.emulated)
-            ready = smoke_container.wait_ready(run, session, timeout)
-            report.cold_start_ms = ready.cold_start_ms
-            report.add("ready", ready.cold_start_ms is not None, ready.detail)
+            timeout = emulation.scaled(request.timeout, result.emulated)
+            ready = smoke_container.wait_ready(container, session, timeout)
+            result.cold_start_ms = ready.cold_start_ms
+            result.add("ready", ready.cold_start_ms is not None, ready.detail)
             if ready.cold_start_ms is not None:
                 reference = model.metadata()
-                server = Server(run.url, session, report)
+                server = Server(container.url, session, result)
                 run_checks(Context(server, model, samples, reference, signature(reference)))
-        report.log = run.log
+        result.log = container.log
     finally:
         client.close()
-    return report
+    return result
 
 
-def publish(report: Report) -> None:
-    """Write the outputs and the summary; on failure print the container log and annotate."""
-    gha.set_output("cold-start-ms", f"{report.cold_start_ms:.0f}" if report.cold_start_ms is not None else "")
-    if report.latencies_ms:
-        gha.set_output("latency-p50-ms", f"{report.p50_ms:.2f}")
-        gha.set_output("latency-p99-ms", f"{report.p99_ms:.2f}")
-    gha.set_output("requests", report.requests)
-    gha.set_output("platform", report.platform)
-    gha.set_output("emulated", "true" if report.emulated else "false")
-    gha.set_output("verdict", "pass" if report.passed else "fail")
-    gha.add_summary(summary(report))
-    if not report.passed:
-        print(f"--- container log ---\n{report.log.rstrip()}\n--- end of the container log ---")
-        first = next(c for c in report.checks if not c.ok)
+def report(result: Report) -> None:
+    """The summary; on failure the container log printed and the first failed check annotated."""
+    gha.add_summary(summary(result))
+    if not result.passed:
+        print(f"--- container log ---\n{result.log.rstrip()}\n--- end of the container log ---")
+        first = next(c for c in result.checks if not c.ok)
         gha.annotate("error", f"smoke test failed: {first.name}: {first.detail}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: `python -m scripts.smoke_test --image REF --model-dir DIR [--samples FILE] ...`."""
     with gha.step_errors():
-        report = smoke_test(parse_args(argv))
-        publish(report)
-        return 0 if report.passed else 1
-    return 1
+        result = run(parse_args(argv))
+    return gha.finish(result, report)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,50 @@ def test_bad_answer_problem(status: int, body: Any, problem: str) -> None:
     assert smoke_checks.bad_answer_problem(status, body) == problem
 
 
+@pytest.mark.parametrize(
+    ("report", "outputs"),
+    [
+        pytest.param(
+            smoke_checks.Report(
+                "img:1",
+                [smoke_checks.Check("ready", True)],
+                cold_start_ms=1234.4,
+                latencies_ms=[float(ms) for ms in range(1, 201)],
+                requests=201,
+                platform="linux/amd64",
+            ),
+            {
+                "cold-start-ms": "1234",
+                "latency-p50-ms": "100.00",
+                "latency-p99-ms": "198.00",
+                "requests": "201",
+                "platform": "linux/amd64",
+                "emulated": "false",
+                "verdict": "pass",
+            },
+            id="passed",
+        ),
+        pytest.param(
+            smoke_checks.Report(
+                "img:1", [smoke_checks.Check("ready", False)], platform="linux/arm64", emulated=True
+            ),
+            {
+                "cold-start-ms": "",
+                "requests": "0",
+                "platform": "linux/arm64",
+                "emulated": "true",
+                "verdict": "fail",
+            },
+            id="never-ready-no-latencies",
+        ),
+    ],
+)
+def test_the_report_s_outputs(report: smoke_checks.Report, outputs: dict[str, str]) -> None:
+    assert report.passed is (outputs["verdict"] == "pass")
+    assert report.outputs() == outputs
+    assert list(report.outputs()) == list(outputs)
+
+
 def failing_request() -> smoke_checks.Outcome:
     raise requests.ConnectionError("connection refused")
 

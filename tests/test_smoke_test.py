@@ -12,13 +12,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import onnx
 import pytest
 
-from scripts import smoke_checks, smoke_test
-from scripts.gha import read_outputs
+from scripts import smoke_checks, smoke_container, smoke_test
+from scripts.gha import StepError, read_outputs
 from tests.steps import StepRun, run_step
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -67,6 +68,32 @@ def test_bad_inputs_are_refused(args: list[str], complaint: str, capsys: pytest.
         smoke_test.main(["--image", "whatever:1", *args])
     assert exited.value.code == 1
     assert complaint in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("given", "complaint"),
+    [
+        pytest.param(
+            {"model_dir": Path("/nonexistent")},
+            "--model-dir (/nonexistent) holds no model.onnx; pass the folder the fetch step wrote",
+            id="no-model",
+        ),
+        pytest.param({"timeout": "soon"}, "--timeout must be a number, not 'soon'", id="timeout"),
+        pytest.param({"cpus": "0"}, "--cpus must be positive, not '0'", id="cpus"),
+        pytest.param({"samples": "/no/such.json"}, "--samples (/no/such.json) does not exist", id="samples"),
+    ],
+)
+def test_the_checked_request_refuses_without_main(given: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(StepError) as refused:
+        smoke_test.request(**{"image": "whatever:1", "model_dir": HOUSING, **given})
+    assert str(refused.value).startswith(complaint)
+
+
+def test_the_request_s_defaults_are_the_command_line_s() -> None:
+    by_command_line = smoke_test.parse_args(["--image", "img:1", "--model-dir", str(HOUSING)])
+    assert by_command_line == smoke_test.request("img:1", HOUSING)
+    assert by_command_line == smoke_test.SmokeRequest("img:1", HOUSING, HOUSING / "samples.json")
+    assert (by_command_line.timeout, by_command_line.limits) == (60.0, smoke_container.Limits(1.0, "512m"))
 
 
 # ---- real containers ---------------------------------------------------------------------------
@@ -175,6 +202,30 @@ def test_correct_image_passes(images: Images, tmp_path: Path, monkeypatch: pytes
 
 
 @pytest.mark.docker
+def test_run_returns_the_report_whose_outputs_main_writes(
+    images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by_main = run_smoke(["--image", images.good, "--model-dir", str(HOUSING)], tmp_path, monkeypatch)
+    assert by_main.code == 0, by_main.out + by_main.err
+    result = smoke_test.run(smoke_test.request(images.good, HOUSING))
+    assert result.passed
+    assert result.image == images.good
+    assert 0 < (result.cold_start_ms or 0) < 60_000
+    assert len(result.latencies_ms) == smoke_checks.BURST
+    rows = [line for line in by_main.summary.splitlines() if line.startswith("| ")][2:]  # below the header
+    assert [smoke_test.cell(check.name) for check in result.checks] == [
+        row.split(" | ")[0][2:] for row in rows
+    ]
+    assert all(check.ok for check in result.checks)
+    outputs = result.outputs()
+    assert list(outputs) == list(by_main.outputs)
+    timings = ("cold-start-ms", "latency-p50-ms", "latency-p99-ms")
+    assert outputs | dict.fromkeys(timings, "") == by_main.outputs | dict.fromkeys(timings, "")
+    assert outputs["cold-start-ms"] == f"{result.cold_start_ms:.0f}"
+    assert outputs["latency-p99-ms"] == f"{result.p99_ms:.2f}"
+
+
+@pytest.mark.docker
 @pytest.mark.parametrize("samples", [pytest.param(True, id="samples"), pytest.param(False, id="generated")])
 def test_text_model_passes(
     samples: bool, images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -232,6 +283,32 @@ def test_container_that_exits_fails_with_its_log(tmp_path: Path, monkeypatch: py
     assert "the container exited with code 0 before /ready answered" in run.err
     assert run.outputs["cold-start-ms"] == ""
     assert_removed(container_named_in(run.out))
+
+
+@pytest.mark.docker
+def test_run_of_a_container_that_exits_returns_the_failed_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by_main = run_smoke(
+        ["--image", BASE_IMAGE, "--model-dir", str(HOUSING), "--timeout", "20"], tmp_path, monkeypatch
+    )
+    result = smoke_test.run(smoke_test.request(BASE_IMAGE, HOUSING, timeout="20"))
+    assert not result.passed
+    assert result.checks == [
+        smoke_checks.Check("ready", False, "the container exited with code 0 before /ready answered")
+    ]
+    assert (result.cold_start_ms, result.latencies_ms, result.requests) == (None, [], 0)
+    assert result.outputs() == by_main.outputs
+    assert list(result.outputs()) == ["cold-start-ms", "requests", "platform", "emulated", "verdict"]
+
+
+@pytest.mark.docker
+def test_run_without_main_says_build_first() -> None:
+    missing = f"modelship-test/never-built-{uuid.uuid4().hex[:8]}:1"
+    with pytest.raises(
+        StepError, match=f"image {missing!r} is not in the local Docker engine; run the build"
+    ):
+        smoke_test.run(smoke_test.request(missing, HOUSING))
 
 
 @pytest.mark.docker
