@@ -277,6 +277,12 @@ def build_parser() -> gha.StepParser:
     """The step's inputs (contract D)."""
     parser = gha.StepParser(prog="build", description=__doc__.splitlines()[0])
     parser.add_input("--model-dir", required=True, help="a model folder written by the fetch step")
+    add_inputs(parser)
+    return parser
+
+
+def add_inputs(parser: gha.StepParser) -> None:
+    """Every input of the build but the model folder (the pipeline's are these too)."""
     parser.add_input("--image-name", required=True, help="repository, e.g. 127.0.0.1:5000/team/housing")
     parser.add_input("--tags", help="extra tags, comma- or newline-separated")
     parser.add_input("--git-ref", help="git ref for tags (default: GITHUB_REF, else the checkout's branch)")
@@ -292,15 +298,16 @@ def build_parser() -> gha.StepParser:
     parser.add_input("--quantize", default="", help="build this variant of the model: int8 (default: none)")
     parser.add_input("--max-abs-error", default="0.01", help="int8 gate: absolute error allowed per number")
     parser.add_input("--max-rel-error", default="0.01", help="int8 gate: relative error allowed per number")
-    parser.add_input("--samples", default="", help="int8 gate's samples (default: samples.json in the model)")
+    parser.add_input(
+        "--samples", default="", help="sample payloads for the int8 gate (default: samples.json in the model)"
+    )
     parser.add_input("--platforms", default="", help="linux/amd64 and/or linux/arm64 (default: the engine's)")
-    return parser
 
 
-def request_from(args: argparse.Namespace) -> BuildRequest:
-    """The typed request of the parsed command line."""
+def request_from(args: argparse.Namespace, model_dir: Path) -> BuildRequest:
+    """The typed request of the parsed inputs, for the model folder `model_dir`."""
     return BuildRequest(
-        model_dir=Path(args.model_dir),
+        model_dir=model_dir,
         image_name=args.image_name or "",
         tags=args.tags or "",
         git_ref=args.git_ref,
@@ -368,7 +375,8 @@ def report(built: Built) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Build the image and report its id, refs, labels and size."""
-    request = request_from(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    request = request_from(args, Path(args.model_dir))
     with gha.step_errors():
         checked = plan(request)
         try:

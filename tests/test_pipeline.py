@@ -4,163 +4,159 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from scripts import gha, pipeline, scanners
+from scripts import build, gha, pipeline, scanners
+from scripts.fetch_request import check_request
 
 GRYPE = scanners.pinned_version("grype")
+HOUSING = Path(__file__).resolve().parents[1] / "examples" / "housing"
 
 
-def writes_outputs(**outputs: str) -> pipeline.StepMain:
-    """A step main that writes outputs and succeeds, recording the argv it got."""
+@dataclass(frozen=True)
+class Ended:
+    """A step's typed result, as small as the protocol allows."""
 
-    def step_main(argv: list[str] | None) -> int:
-        for name, value in outputs.items():
-            gha.set_output(name, value)
-        return 0
+    passed: bool = True
+    named: dict[str, str] = field(default_factory=dict)
 
-    return step_main
-
-
-def dies(argv: list[str] | None) -> int:
-    gha.die("the model is not valid ONNX")
+    def outputs(self) -> dict[str, str]:
+        return dict(self.named)
 
 
-def test_run_step_collects_outputs_and_restores_github_output(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_step_s_typed_result_is_handed_on_and_recorded_with_its_outputs() -> None:
+    steps, reported = pipeline.Steps(), list[Ended]()
+    ended = Ended(named={"image": "a:1", "tags": "a:1\na:latest"})
+    assert steps.run("build", lambda: ended, reported.append) is ended
+    assert reported == [ended]
+    [record] = steps.ended
+    assert (record.name, record.exit_code, record.outputs) == ("build", 0, ended.outputs())
+
+
+def test_a_failed_gate_keeps_its_outputs_and_stops_the_run() -> None:
+    steps = pipeline.Steps()
+    with pytest.raises(pipeline.Stopped):
+        steps.run("scan", lambda: Ended(passed=False, named={"verdict": "fail"}), lambda _: None)
+    [record] = steps.ended
+    assert (record.ok, record.exit_code, record.outputs) == (False, 1, {"verdict": "fail"})
+
+
+def test_a_step_error_is_reported_with_its_exit_code_and_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "job-output"))
-    result = pipeline.run_step("build", writes_outputs(image="a:1", tags="a:1\na:latest"), [], tmp_path)
-    assert result.ok
-    assert result.outputs == {"image": "a:1", "tags": "a:1\na:latest"}
-    assert os.environ["GITHUB_OUTPUT"] == str(tmp_path / "job-output")
-    assert not (tmp_path / "job-output").exists()
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary"))
 
+    def refuses() -> Ended:
+        raise gha.StepError("the model is not valid ONNX", exit_code=2)
 
-def test_run_step_turns_a_die_into_a_failed_result(tmp_path: Path) -> None:
-    result = pipeline.run_step("fetch", dies, [], tmp_path)
-    assert (result.ok, result.exit_code) == (False, 1)
+    steps = pipeline.Steps()
+    with pytest.raises(pipeline.Stopped):
+        steps.run("fetch", refuses, lambda _: None)
+    [record] = steps.ended
+    assert (record.ok, record.exit_code, record.outputs) == (False, 2, {})
+    assert "error: the model is not valid ONNX" in capsys.readouterr().err
+    assert "❌ the model is not valid ONNX" in (tmp_path / "summary").read_text(encoding="utf-8")
 
 
 def test_the_pipeline_stops_at_the_first_failing_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    called: list[str] = []
-
-    def fake_stages(args: object) -> list[pipeline.Stage]:
-        def recording(name: str, step_main: pipeline.StepMain) -> pipeline.Stage:
-            def make_argv(outputs: pipeline.Outputs) -> list[str]:
-                called.append(name)
-                return []
-
-            return (name, step_main, make_argv)
-
-        return [
-            recording("fetch", writes_outputs(**{"model-dir": "m"})),
-            recording("lint", dies),
-            recording("build", writes_outputs()),
-        ]
-
-    monkeypatch.setattr(pipeline, "stages", fake_stages)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary"))
-    assert pipeline.main(["--image-name", "x", "--dest", str(tmp_path / "model")]) == 1
-    assert called == ["fetch", "lint"]
-    assert "## modelship: ❌ not delivered: stopped at **lint**" in (tmp_path / "summary").read_text(
-        encoding="utf-8"
-    )
+    argv = ["--model", str(HOUSING), "--dest", str(tmp_path / "model"), "--image-name", "x"]
+    assert pipeline.main([*argv, "--dockerfile", str(tmp_path / "missing" / "Dockerfile")]) == 1
+    summary = (tmp_path / "summary").read_text(encoding="utf-8")
+    assert "### ✅ Fetched model `housing` version `1`" in summary
+    assert "## modelship: ❌ not delivered: stopped at **lint**" in summary
+    assert "━━━ build ━━━" not in capsys.readouterr().out
     document = json.loads((tmp_path / pipeline.RESULT_FILENAME).read_text(encoding="utf-8"))
     assert (document["verdict"], document["stopped_at"]) == ("failed", "lint")
-    assert [step["verdict"] for step in document["steps"]] == ["passed", "failed", "not-run"]
+    assert [step["verdict"] for step in document["steps"]] == ["passed", "failed", *["not-run"] * 4]
+    assert document["steps"][0]["outputs"]["model-dir"] == str((tmp_path / "model").resolve())
 
 
-def test_the_build_and_smoke_test_get_the_variant() -> None:
-    args = pipeline.parse_args(
-        ["--image-name", "h", "--model", "m", "--quantize", "int8", "--max-rel-error", "0.05", "--no-push"]
-    )
-    steps = {name: make_argv for name, _, make_argv in pipeline.stages(args)}
-    outputs = {
-        "fetch": {"model-dir": "/w/model"},
-        "build": {"image": "h:1-int8", "model-dir": "/w/model-int8"},
-    }
-    build_argv = steps["build"](outputs)
-    assert build_argv[build_argv.index("--quantize") + 1] == "int8"
-    assert build_argv[build_argv.index("--max-rel-error") + 1] == "0.05"
-    smoke_argv = steps["smoke-test"](outputs)
-    assert smoke_argv[smoke_argv.index("--model-dir") + 1] == "/w/model-int8"
+@pytest.mark.parametrize(
+    ("given", "steps"),
+    [
+        pytest.param([], ["fetch", "lint", "build", "scan", "smoke-test", "push"], id="one-platform"),
+        pytest.param(
+            ["--platforms", "linux/amd64,linux/arm64", "--no-push"],
+            ["fetch", "lint", "build", "scan", "smoke-test", "smoke-test-arm64"],
+            id="two-platforms-no-push",
+        ),
+    ],
+)
+def test_the_planned_steps_have_a_smoke_test_per_platform(given: list[str], steps: list[str]) -> None:
+    assert pipeline.planned_steps(pipeline.parse_args(["--image-name", "h", *given])) == steps
 
 
-def test_an_fp32_build_is_asked_for_no_variant() -> None:
-    args = pipeline.parse_args(["--image-name", "h", "--model", "m", "--no-push"])
-    steps = {name: make_argv for name, _, make_argv in pipeline.stages(args)}
-    outputs = {"fetch": {"model-dir": "/w/model"}, "build": {"image": "h:1"}}
-    assert "--quantize" not in steps["build"](outputs)
-    smoke_argv = steps["smoke-test"](outputs)
-    assert smoke_argv[smoke_argv.index("--model-dir") + 1] == "/w/model"
+def test_the_build_is_asked_for_the_user_s_image_and_variant_in_the_build_s_own_words() -> None:
+    argv = ["--image-name", "h", "--quantize", "int8", "--max-rel-error", "0.05", "--tags", "a,b"]
+    args = pipeline.parse_args([*argv, "--git-sha", "abc", "--no-cache-from"])
+    request = build.request_from(args, Path("/w/model"))
+    assert (request.model_dir, request.image_name, request.tags) == (Path("/w/model"), "h", "a,b")
+    assert (request.quantize, request.max_abs_error, request.max_rel_error) == ("int8", "0.01", "0.05")
+    assert (request.git_sha, request.no_cache_from) == ("abc", True)
+    assert build.request_from(pipeline.parse_args(["--image-name", "h"]), Path("m")).quantize == ""
+
+
+def test_lint_and_the_provenance_name_the_dockerfile_the_build_uses(tmp_path: Path) -> None:
+    args = pipeline.parse_args(["--image-name", "h", "--project-dir", str(tmp_path)])
+    assert pipeline.dockerfile(args) == tmp_path / "Dockerfile"
+    chosen = pipeline.parse_args(["--image-name", "h", "--dockerfile", "serving.Dockerfile"])
+    assert pipeline.dockerfile(chosen) == Path("serving.Dockerfile")
 
 
 @pytest.mark.parametrize(
     ("given", "name", "version"),
     [
         pytest.param(["--model-name", "prices", "--model-version", "7"], "prices", "7", id="named"),
-        pytest.param([], "housing", "1", id="from-modelship-json"),
+        pytest.param([], None, None, id="from-modelship-json"),
     ],
 )
 def test_model_name_and_version_name_a_local_model(
-    tmp_path: Path, given: list[str], name: str, version: str
+    tmp_path: Path, given: list[str], name: str | None, version: str | None
 ) -> None:
-    from scripts import fetch
+    args = pipeline.parse_args(["--model", str(HOUSING), "--image-name", "h", *given])
+    request = check_request(args)
+    assert (request.source, request.model, request.name, request.version) == (
+        "local",
+        str(HOUSING),
+        name,
+        version,
+    )
+    assert request.dest == Path(".modelship/model")
 
+
+@pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
+def test_a_registry_a_cloud_and_a_version_select_an_azure_ml_model() -> None:
+    scope = ["--model-registry", "shared", "--azure-cloud", "AzureChinaCloud"]
     args = pipeline.parse_args(
         [
             "--source",
-            "local",
-            "--model",
-            "examples/housing",
-            "--dest",
-            str(tmp_path / "model"),
+            "azureml",
+            *scope,
+            "--model-name",
+            "housing",
+            "--model-version",
+            "3",
             "--image-name",
             "h",
-            *given,
         ]
     )
-    result = pipeline.run_step("fetch", fetch.main, pipeline.fetch_argv(args), tmp_path)
-    assert result.ok
-    assert (result.outputs["model-name"], result.outputs["model-version"]) == (name, version)
-
-
-def test_model_name_and_version_select_an_azure_ml_model() -> None:
-    args = pipeline.parse_args(
-        ["--source", "azureml", "--model-name", "housing", "--model-version", "3", "--image-name", "h"]
-    )
-    argv = pipeline.fetch_argv(args)
-    assert argv[argv.index("--model-name") + 1] == "housing"
-    assert argv[argv.index("--model-version") + 1] == "3"
+    ref = check_request(args).azure
+    assert ref is not None
+    assert (ref.name, ref.version, ref.registry, ref.cloud) == ("housing", "3", "shared", "AzureChinaCloud")
 
 
 def test_the_fetch_limits_reach_the_fetch_step(tmp_path: Path) -> None:
-    from scripts import fetch
-
-    argv = ["--source", "local", "--model", "examples/housing", "--dest", str(tmp_path / "model")]
-    args = pipeline.parse_args([*argv, "--image-name", "h", "--max-size-mb", "0.001", "--timeout", "60"])
-    result = pipeline.run_step("fetch", fetch.main, pipeline.fetch_argv(args), tmp_path)
-    assert not result.ok
+    argv = ["--model", str(HOUSING), "--dest", str(tmp_path / "model"), "--image-name", "h"]
+    request = check_request(pipeline.parse_args([*argv, "--max-size-mb", "0.001", "--timeout", "60"]))
+    assert (request.limits.max_bytes, request.limits.timeout) == (1048, 60.0)
+    assert pipeline.main([*argv, "--max-size-mb", "0.001"]) == 1
     assert not (tmp_path / "model" / "model.onnx").exists()
-    fetch_argv = pipeline.fetch_argv(args)
-    assert fetch_argv[fetch_argv.index("--max-size-mb") + 1] == "0.001"
-    assert fetch_argv[fetch_argv.index("--timeout") + 1] == "60"
-
-
-def test_a_registry_and_a_cloud_reach_the_fetch_step() -> None:
-    scope = ["--model-registry", "shared", "--azure-cloud", "AzureChinaCloud"]
-    args = pipeline.parse_args(
-        ["--source", "azureml", *scope, "--model-name", "housing", "--image-name", "h"]
-    )
-    argv = pipeline.fetch_argv(args)
-    assert argv[argv.index("--model-registry") + 1] == "shared"
-    assert argv[argv.index("--azure-cloud") + 1] == "AzureChinaCloud"
 
 
 # check_cloud reads azure-ai-ml's cloud table; importing azure-ai-ml warns about its use of marshmallow.
@@ -181,23 +177,13 @@ def test_a_registry_and_a_cloud_reach_the_fetch_step() -> None:
 def test_the_workspace_s_coordinates_reach_the_fetch_step_under_the_azure_names(
     flags: tuple[str, str, str], warned: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from scripts import fetch, fetch_request
-
     coordinates = [
         part for flag, value in zip(flags, ("sub", "rg", "ws"), strict=True) for part in (flag, value)
     ]
     args = pipeline.parse_args(
         ["--source", "azureml", *coordinates, "--model-name", "housing", "--image-name", "h"]
     )
-    argv = pipeline.fetch_argv(args)
-    assert [
-        argv[argv.index(f"--azure-{name}") + 1] for name in ("subscription-id", "resource-group", "workspace")
-    ] == [
-        "sub",
-        "rg",
-        "ws",
-    ]
-    ref = fetch_request.check_request(fetch.build_parser().parse_args(argv)).azure
+    ref = check_request(args).azure
     assert ref is not None
     assert (ref.subscription_id, ref.resource_group, ref.workspace, ref.name) == (
         "sub",
@@ -264,27 +250,28 @@ def test_a_skipped_scan_is_skipped_in_the_json_result_and_names_no_scanner() -> 
 def test_the_pipeline_writes_its_json_result_beside_dest_or_where_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fake_stages(args: object) -> list[pipeline.Stage]:
-        return [("fetch", writes_outputs(**{"model-dir": "m"}), lambda _: [])]
-
-    monkeypatch.setattr(pipeline, "stages", fake_stages)
     monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "outputs"))
-    assert pipeline.main(["--image-name", "x", "--dest", str(tmp_path / "work" / "model")]) == 0
+    missing = ["--model", str(tmp_path / "missing.onnx"), "--image-name", "x"]
+    assert pipeline.main([*missing, "--dest", str(tmp_path / "work" / "model")]) == 1
     beside_dest = tmp_path / "work" / pipeline.RESULT_FILENAME
     assert gha.read_outputs(tmp_path / "outputs") == {"result-json": str(beside_dest)}
     document = json.loads(beside_dest.read_text(encoding="utf-8"))
-    assert (document["verdict"], document["steps"][0]["outputs"]) == ("passed", {"model-dir": "m"})
+    assert (document["verdict"], document["stopped_at"], document["steps"][0]["outputs"]) == (
+        "failed",
+        "fetch",
+        {},
+    )
     chosen = tmp_path / "elsewhere" / "result.json"
-    assert pipeline.main(["--image-name", "x", "--result-json", str(chosen)]) == 0
-    assert json.loads(chosen.read_text(encoding="utf-8"))["verdict"] == "passed"
+    assert pipeline.main([*missing, "--result-json", str(chosen)]) == 1
+    assert json.loads(chosen.read_text(encoding="utf-8"))["stopped_at"] == "fetch"
 
 
 def test_an_unwritable_result_path_is_a_clean_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(pipeline, "stages", lambda args: [])
     (tmp_path / "a-file").write_text("", encoding="utf-8")
+    argv = ["--model", str(tmp_path / "missing.onnx"), "--image-name", "x"]
     with pytest.raises(SystemExit) as exit_info:
-        pipeline.main(["--image-name", "x", "--result-json", str(tmp_path / "a-file" / "result.json")])
+        pipeline.main([*argv, "--result-json", str(tmp_path / "a-file" / "result.json")])
     assert exit_info.value.code == 1
     assert "give --result-json a file in a folder you can write to" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import hashlib
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -22,10 +22,11 @@ pytestmark = [pytest.mark.docker, pytest.mark.registry]
 PROJECT = Path(__file__).resolve().parents[1]
 HOUSING = PROJECT / "examples" / "housing"
 BASE_IMAGE = "modelship/python-base:3.11-bookworm"
+RunPipeline = Callable[[list[str] | None], int]
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: Registry) -> Iterator[pipeline.StepMain]:
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: Registry) -> Iterator[RunPipeline]:
     """Run the pipeline in-process, grype on the offline test database; remove what it built."""
     for name, value in scanner.build_test_database(tmp_path / "grype-db").items():
         monkeypatch.setenv(name, value)
@@ -53,7 +54,7 @@ def report(tmp_path: Path) -> str:
 
 
 def test_delivers_and_a_rerun_reuses_the_cache_and_the_digest(
-    run: pipeline.StepMain, tmp_path: Path, registry: Registry
+    run: RunPipeline, tmp_path: Path, registry: Registry
 ) -> None:
     assert run([]) == 0
     first = gha.read_outputs(tmp_path / "outputs")
@@ -159,7 +160,7 @@ def write_wrong_samples(folder: Path) -> Path:
     ],
 )
 def test_each_gate_stops_the_pipeline_at_its_step(
-    case: str, stopped_at: str, run: pipeline.StepMain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    case: str, stopped_at: str, run: RunPipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     extra: list[str] = []
     if case == "corrupt-model":
@@ -213,7 +214,7 @@ def new_model_version(tmp_path: Path) -> Path:
 
 
 def test_a_cold_engine_rebuilds_only_the_model_layer_from_the_registrys_image(
-    run: pipeline.StepMain, tmp_path: Path
+    run: RunPipeline, tmp_path: Path
 ) -> None:
     client = docker.from_env()
     try:
