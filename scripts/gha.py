@@ -14,7 +14,6 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar
 
@@ -55,6 +54,10 @@ class StepParser(argparse.ArgumentParser):
             kwargs.pop("required", None)
         return self.add_argument(option, default=default, **kwargs)
 
+    def add_choice(self, option: str, *, choices: Sequence[str], default: str, help: str) -> argparse.Action:
+        """Add `--option`, one of `choices` in any case (`check_choice` checks a value from INPUT_*)."""
+        return self.add_input(option, default=default, type=str.lower, choices=choices, help=help)
+
     def add_flag(self, option: str, *, help: str) -> argparse.Action:
         """Add a boolean `--option`; `INPUT_<OPTION>=true` turns it on as well."""
         try:
@@ -82,6 +85,17 @@ def parse_bool(value: str, name: str) -> bool:
     raise StepError(f"input '{name}' must be true or false, not {value!r}")
 
 
+def check_choice(value: str, choices: Sequence[str], name: str, exit_code: int = 1) -> str:
+    """`value` lower-cased when it is one of `choices`, else an error naming input `name`.
+
+    argparse checks `choices` on the command line only, not a default taken from `INPUT_*`.
+    """
+    chosen = value.strip().lower()
+    if chosen not in choices:
+        raise StepError(f"{input_name(name)} must be one of {', '.join(choices)}, not {value!r}", exit_code)
+    return chosen
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an exception's message, capped, for one-line errors."""
     text = str(error).strip()
@@ -96,29 +110,10 @@ def split_list(value: str | Sequence[str] | None) -> list[str]:
     return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
 
 
-# Where `set_output` writes inside an `outputs_to` block; None: `$GITHUB_OUTPUT`, or the terminal.
-_output_file: ContextVar[Path | None] = ContextVar("modelship_output_file", default=None)
-
-
-@contextmanager
-def outputs_to(path: Path) -> Iterator[Path]:
-    """Send every `set_output` in the block to `path` (created empty if missing), not to `$GITHUB_OUTPUT`.
-
-    The local pipeline runs each step's `main` in-process inside one of these, to read that step's
-    outputs apart from the others'; the job's own `$GITHUB_OUTPUT` and the environment are left alone.
-    """
-    path.touch()
-    token = _output_file.set(path)
-    try:
-        yield path
-    finally:
-        _output_file.reset(token)
-
-
 def set_output(name: str, value: object) -> None:
     """Write one step output (multi-line safe) to `$GITHUB_OUTPUT`, or print it in a terminal."""
     text = str(value).lower() if isinstance(value, bool) else str(value)
-    path = _output_file.get() or os.environ.get("GITHUB_OUTPUT")
+    path = os.environ.get("GITHUB_OUTPUT")
     if not path:
         print(f"{name}={text}")
         return

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -82,15 +82,13 @@ class LintRequest:
 
 @dataclass(frozen=True)
 class LintResult:
-    """Both verdicts, the linters' raw output and the SARIF files written (None when not asked)."""
+    """Both verdicts, and each linter's raw output and SARIF file (when asked), by the linter's name."""
 
     request: LintRequest
     hadolint: HadolintVerdict
     pylint: PylintVerdict
-    hadolint_raw: str
-    pylint_raw: str
-    hadolint_sarif: Path | None = None
-    pylint_sarif: Path | None = None
+    raw: Mapping[str, str]
+    sarif: Mapping[str, Path] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -104,8 +102,8 @@ class LintResult:
             "hadolint-failing": str(len(self.hadolint.failing)),
             "pylint-score": f"{self.pylint.score:.2f}",
             "pylint-findings": str(len(self.pylint.findings)),
-            "hadolint-sarif": str(self.hadolint_sarif or ""),
-            "pylint-sarif": str(self.pylint_sarif or ""),
+            "hadolint-sarif": str(self.sarif.get("hadolint") or ""),
+            "pylint-sarif": str(self.sarif.get("pylint") or ""),
             "verdict": "pass" if self.passed else "fail",
         }
 
@@ -247,7 +245,7 @@ def render_summary(result: LintResult) -> str:
     if pylint.findings:
         lines += ["", "### pylint", "", *findings_table(pylint.findings, base, set())]
     lines.append("")
-    for tool, text in (("hadolint", result.hadolint_raw), ("pylint", result.pylint_raw)):
+    for tool, text in result.raw.items():
         shown = text if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + "\n… (truncated)"
         lines.append(gha.details(f"{tool} raw output", shown or "(none)", "json"))
     return "\n".join(lines)
@@ -261,11 +259,10 @@ def build_parser() -> gha.StepParser:
     parser = gha.StepParser(prog="python -m scripts.lint", description=__doc__.splitlines()[0])
     parser.add_input("--dockerfile", default="Dockerfile", help="the Dockerfile to lint")
     parser.add_input("--python-paths", default="serving", help="comma-separated paths for pylint")
-    parser.add_input(
+    parser.add_choice(
         "--hadolint-threshold",
-        default="info",
-        type=str.lower,
         choices=HADOLINT_LEVELS,
+        default="info",
         help="fail on hadolint findings at or above this level (default: info, hadolint's own)",
     )
     parser.add_input("--hadolint-ignore", default="", help="comma-separated hadolint rules to ignore")
@@ -299,12 +296,7 @@ def request_from(args: argparse.Namespace) -> LintRequest:
 
 def check_inputs(request: LintRequest) -> None:
     """Refuse bad settings and missing files before running anything, naming the input at fault."""
-    # argparse checks `choices` on the command line only, not on a default taken from INPUT_*.
-    if request.hadolint_threshold not in HADOLINT_LEVELS:
-        raise gha.StepError(
-            f"{gha.input_name('hadolint-threshold')} must be one of {', '.join(HADOLINT_LEVELS)}, "
-            f"not {request.hadolint_threshold!r}"
-        )
+    gha.check_choice(request.hadolint_threshold, HADOLINT_LEVELS, "hadolint-threshold")
     if not 0 <= request.pylint_fail_under <= 10:
         raise gha.StepError(
             f"{gha.input_name('pylint-fail-under')} must be from 0 to 10, not {request.pylint_fail_under:g}"
@@ -334,19 +326,19 @@ def run(request: LintRequest) -> LintResult:
     check_inputs(request)
     hadolint_bin = find_hadolint()
     findings, hadolint_raw = run_hadolint(hadolint_bin, request.dockerfile, request.hadolint_config)
-    hadolint = judge_hadolint(findings, request.hadolint_threshold, request.hadolint_ignore)
+    threshold = gha.check_choice(request.hadolint_threshold, HADOLINT_LEVELS, "hadolint-threshold")
+    hadolint = judge_hadolint(findings, threshold, request.hadolint_ignore)
     pylint_findings, score, pylint_raw = run_pylint(request.python_paths)
     pylint = PylintVerdict(score, request.pylint_fail_under, tuple(pylint_findings))
-    result = LintResult(request, hadolint, pylint, hadolint_raw, pylint_raw)
+    result = LintResult(request, hadolint, pylint, {"hadolint": hadolint_raw, "pylint": pylint_raw})
     if request.sarif_dir is None:
         return result
-    hadolint_log = to_sarif("hadolint", tool_version([hadolint_bin]), hadolint.reported, request.base)
-    pylint_log = to_sarif("pylint", pylint_version(), pylint.findings, request.base)
-    return replace(
-        result,
-        hadolint_sarif=sarif.write_log(request.sarif_dir / "hadolint.sarif", hadolint_log),
-        pylint_sarif=sarif.write_log(request.sarif_dir / "pylint.sarif", pylint_log),
-    )
+    logs = {
+        "hadolint": to_sarif("hadolint", tool_version([hadolint_bin]), hadolint.reported, request.base),
+        "pylint": to_sarif("pylint", pylint_version(), pylint.findings, request.base),
+    }
+    written = {tool: sarif.write_log(request.sarif_dir / f"{tool}.sarif", log) for tool, log in logs.items()}
+    return replace(result, sarif=written)
 
 
 def annotate_all(hadolint: HadolintVerdict, pylint: PylintVerdict, base: Path) -> None:

@@ -160,11 +160,10 @@ def build_parser() -> gha.StepParser:
     """Command-line options (defaults from INPUT_* in Actions)."""
     parser = gha.StepParser(prog="python -m scripts.scan", description=__doc__)
     parser.add_input("--image", required=True, help="image reference or id to scan")
-    parser.add_input(
+    parser.add_choice(
         "--severity-cutoff",
-        default="high",
-        type=str.lower,
         choices=CUTOFFS,
+        default="high",
         help="fail on findings at or above this severity (default: high)",
     )
     parser.add_flag("--only-fixed", help="count only vulnerabilities that have a fixed version")
@@ -195,12 +194,7 @@ def checked_image(request: ScanRequest) -> str:
             f"{gha.input_name('image')} is empty; pass the image reference the build step printed",
             exit_code=USAGE_EXIT,
         )
-    if request.severity_cutoff.lower() not in CUTOFFS:
-        raise gha.StepError(
-            f"{gha.input_name('severity-cutoff')} is '{request.severity_cutoff}', which is no severity; "
-            f"choose one of {', '.join(CUTOFFS)}",
-            exit_code=USAGE_EXIT,
-        )
+    gha.check_choice(request.severity_cutoff, CUTOFFS, "severity-cutoff", USAGE_EXIT)
     config = request.config
     if config is not None and not config.is_file():
         raise gha.StepError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -76,34 +77,31 @@ def test_outputs_round_trip_through_the_output_file(in_actions: Path) -> None:
     }
 
 
-def test_outputs_to_sends_outputs_to_its_file_and_restores_the_job_output(in_actions: Path) -> None:
-    gha.set_output("before", "job")
-    with gha.outputs_to(in_actions / "step-a") as step_a:
-        gha.set_output("image", "a:1")
-        with gha.outputs_to(in_actions / "step-b"):
-            gha.set_output("tags", "a:1\na:latest")
-        gha.set_output("image-id", "sha256:1")
-    gha.set_output("after", "job")
-    assert gha.read_outputs(step_a) == {"image": "a:1", "image-id": "sha256:1"}
-    assert gha.read_outputs(in_actions / "step-b") == {"tags": "a:1\na:latest"}
-    assert gha.read_outputs(in_actions / "output") == {"before": "job", "after": "job"}
+@dataclass(frozen=True)
+class Gated:
+    """A step's typed result, as small as `gha.StepResult` allows."""
+
+    passed: bool
+
+    def outputs(self) -> dict[str, str]:
+        return {"verdict": "pass" if self.passed else "fail", "tags": "a:1\na:latest"}
 
 
-def test_outputs_to_works_outside_actions_and_after_an_error(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("passed", "code"), [pytest.param(True, 0, id="passed"), pytest.param(False, 1, id="failed")]
+)
+def test_finish_writes_the_outputs_then_reports_and_exits_by_the_gate(
+    in_actions: Path, passed: bool, code: int
 ) -> None:
-    for name in ("GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
-        monkeypatch.delenv(name, raising=False)
+    seen: list[dict[str, str]] = []
 
-    def pushes_then_dies(argv: list[str] | None) -> int:
-        gha.set_output("digest", "sha256:abc")
-        gha.die("the push was refused")
+    def report(result: Gated) -> None:
+        seen.append(gha.read_outputs(in_actions / "output"))
+        gha.add_summary(f"gate passed: {result.passed}")
 
-    with gha.outputs_to(tmp_path / "step") as step, pytest.raises(SystemExit):
-        pushes_then_dies([])
-    gha.set_output("printed", "yes")
-    assert gha.read_outputs(step) == {"digest": "sha256:abc"}
-    assert capsys.readouterr().out == "printed=yes\n"
+    assert gha.finish(Gated(passed), report) == code
+    assert seen == [Gated(passed).outputs()]
+    assert (in_actions / "summary").read_text(encoding="utf-8") == f"gate passed: {passed}\n\n"
 
 
 def test_outside_actions_outputs_and_summary_print(

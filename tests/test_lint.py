@@ -312,9 +312,9 @@ def test_run_takes_a_typed_request_and_its_outputs_are_what_main_writes(tmp_path
     assert len(result.hadolint.failing) == len(result.hadolint.reported) == 6
     assert "DL3007" in {f.rule for f in result.hadolint.failing}
     assert result.pylint.score == 10.0
-    assert json.loads(result.hadolint_raw)[0]["code"] == "DL3007"
-    assert json.loads(result.pylint_raw)["statistics"]["score"] == 10.0
-    assert result.hadolint_sarif == sarif_dir / "hadolint.sarif"
+    assert json.loads(result.raw["hadolint"])[0]["code"] == "DL3007"
+    assert json.loads(result.raw["pylint"])["statistics"]["score"] == 10.0
+    assert result.sarif == {"hadolint": sarif_dir / "hadolint.sarif", "pylint": sarif_dir / "pylint.sarif"}
     assert_valid_sarif(sarif_dir / "pylint.sarif", "pylint")
     assert not (tmp_path / "output").exists()
     assert not (tmp_path / "summary.md").exists()

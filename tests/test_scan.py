@@ -322,8 +322,7 @@ def test_run_skips_without_a_scanner_and_its_outputs_are_mains(
         ),
         pytest.param(
             scan.ScanRequest(image=IMAGE, severity_cutoff="severe"),
-            "--severity-cutoff is 'severe', which is no severity; "
-            "choose one of negligible, low, medium, high, critical",
+            "--severity-cutoff must be one of negligible, low, medium, high, critical, not 'severe'",
             id="unknown-cutoff",
         ),
         pytest.param(
@@ -352,7 +351,9 @@ def test_an_unknown_cutoff_input_is_refused(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("INPUT_SEVERITY_CUTOFF", "severe")
     run = scan_step(IMAGE, tmp_path, monkeypatch)
     assert run.code == scan.USAGE_EXIT
-    assert "input 'severity-cutoff' is 'severe', which is no severity; choose one of" in run.summary
+    assert "input 'severity-cutoff' must be one of negligible, low, medium, high, critical, not 'severe'" in (
+        run.summary
+    )
     assert "verdict" not in run.outputs
 
 
