@@ -121,21 +121,29 @@ def download(
                 for chunk in response.iter_content(CHUNK):
                     transfer.add(len(chunk), shown)
                     out.write(chunk)
-    except requests.exceptions.SSLError as error:
-        raise gha.StepError(
-            f"TLS verification of {shown} failed ({gha.first_line(error)}); if the server uses a private CA, "
-            "point REQUESTS_CA_BUNDLE at its certificate bundle"
-        ) from error
     except requests.exceptions.Timeout as error:
         raise transfer.timeout_error(shown) from error
-    except requests.exceptions.ConnectionError as error:
-        raise gha.StepError(
-            f"could not connect to {shown} ({gha.first_line(error)}); check the URL and that the host is "
-            "reachable from this runner (proxy, firewall)"
-        ) from error
     except requests.exceptions.RequestException as error:
-        raise gha.StepError(f"downloading {shown} failed: {gha.first_line(error)}") from error
+        raise gha.StepError(request_failure(error, shown)) from error
     return True
+
+
+def request_failure(error: Exception, shown: str) -> str:
+    """What went wrong with a request that got no answer, and what to do."""
+    import requests
+
+    detail = gha.first_line(error)
+    if isinstance(error, requests.exceptions.SSLError):  # a ConnectionError too: this test comes first
+        return (
+            f"TLS verification of {shown} failed ({detail}); if the server uses a private CA, "
+            "point REQUESTS_CA_BUNDLE at its certificate bundle"
+        )
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return (
+            f"could not connect to {shown} ({detail}); check the URL and that the host is reachable from "
+            "this runner (proxy, firewall)"
+        )
+    return f"downloading {shown} failed: {detail}"
 
 
 def refuse_redirect_to_http(response: Any, *args: Any, **kwargs: Any) -> None:

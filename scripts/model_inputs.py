@@ -23,6 +23,14 @@ DEPRECATED_AZURE = {
     "workspace": "azure-workspace",
 }
 DEPRECATED = {**DEPRECATED_MODEL, **DEPRECATED_AZURE}
+# Where an Azure ML model lives, with each input's help.
+WHERE_IN_AZURE = {
+    "azure-subscription-id": "azureml: the workspace's Azure subscription id",
+    "azure-resource-group": "azureml: the workspace's resource group",
+    "azure-workspace": "azureml: the Azure ML workspace",
+    "model-registry": "azureml: an Azure ML registry to read the model from instead",
+    "azure-cloud": "azureml: AzureCloud (default), AzureChinaCloud or AzureUSGovernment",
+}
 # The inputs only the azureml source reads (azure-cloud aside: it has a default).
 AZURE_INPUTS = (*DEPRECATED_AZURE.values(), "model-registry", "model-label")
 
@@ -57,13 +65,8 @@ def add_model_inputs(parser: gha.StepParser, *, deprecated: bool = False) -> Non
 
 def add_azure_inputs(parser: gha.StepParser) -> None:
     """Add where an Azure ML model lives: a workspace's coordinates or a registry, and the cloud."""
-    parser.add_input("--azure-subscription-id", help="azureml: the workspace's Azure subscription id")
-    parser.add_input("--azure-resource-group", help="azureml: the workspace's resource group")
-    parser.add_input("--azure-workspace", help="azureml: the Azure ML workspace")
-    parser.add_input("--model-registry", help="azureml: an Azure ML registry to read the model from instead")
-    parser.add_input(
-        "--azure-cloud", help="azureml: AzureCloud (default), AzureChinaCloud or AzureUSGovernment"
-    )
+    for name, help_text in WHERE_IN_AZURE.items():
+        parser.add_input(f"--{name}", help=help_text)
     add_deprecated(parser, DEPRECATED_AZURE)
 
 
