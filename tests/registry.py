@@ -1,18 +1,27 @@
-"""A real container registry for the tests: the one CI started, or a local `docker-registry`."""
+"""A real container registry for the tests: the one CI started, or a local `docker-registry`; and a
+Bearer-token front to it (the `token_front` fixture), for the token flow Debian's registry does not speak."""
 
 from __future__ import annotations
 
+import base64
+import http.server
+import json
 import os
+import re
 import secrets
 import shutil
 import socket
 import subprocess
+import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pytest
 import requests
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
@@ -129,3 +138,90 @@ def local_registry(workdir: Path, timeout: float = 15.0) -> Iterator[Registry]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+class TokenFront(http.server.ThreadingHTTPServer):
+    """A front to the test registry that speaks the Bearer-token flow, as Docker Hub, GHCR and ACR do."""
+
+    registry: Registry
+    tokens: dict[str, str]
+    host: str
+
+
+class TokenHandler(http.server.BaseHTTPRequestHandler):
+    """/token trades basic credentials for a scoped token; /v2/... wants that token, then proxies."""
+
+    server: TokenFront
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+    def answer(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def scope_of(self, path: str) -> str:
+        match = re.fullmatch(r"/v2/(.+)/(manifests|blobs|tags)/.*", path)
+        return f"repository:{match.group(1)}:pull" if match else ""
+
+    def handle_request(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        registry = self.server.registry
+        if url.path == "/token":
+            expected = (
+                "Basic " + base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+            )
+            if self.headers.get("Authorization") != expected:
+                self.answer(
+                    401, {"Content-Type": "application/json"}, b'{"errors": [{"code": "UNAUTHORIZED"}]}'
+                )
+                return
+            scope = urllib.parse.parse_qs(url.query).get("scope", [""])[0]
+            token = secrets.token_hex(8)
+            self.server.tokens[token] = scope
+            self.answer(200, {"Content-Type": "application/json"}, json.dumps({"token": token}).encode())
+            return
+        scope = self.scope_of(url.path)
+        bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.server.tokens.get(bearer) != scope:
+            realm = f"http://{self.server.host}/token"
+            challenge = f'Bearer realm="{realm}",service="test-front"' + (
+                f',scope="{scope}"' if scope else ""
+            )
+            self.answer(401, {"WWW-Authenticate": challenge, "Content-Type": "application/json"}, b"{}")
+            return
+        upstream = requests.request(
+            self.command,
+            registry.url(self.path),
+            headers={"Accept": self.headers.get("Accept", "*/*")},
+            auth=(registry.username, registry.password),
+            timeout=10,
+        )
+        keep = ("Content-Type", "Docker-Content-Digest")
+        self.answer(
+            upstream.status_code,
+            {k: upstream.headers[k] for k in keep if k in upstream.headers},
+            upstream.content,
+        )
+
+    do_GET = do_HEAD = handle_request
+
+
+@pytest.fixture
+def token_front(registry: Registry) -> Iterator[str]:
+    """host:port of a Bearer-token front to the test registry, served from a thread."""
+    server = TokenFront(("127.0.0.1", 0), TokenHandler)
+    server.registry, server.tokens, server.host = registry, {}, f"127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.host
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

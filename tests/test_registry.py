@@ -1,6 +1,6 @@
 """scripts.registry: its pure rules (credentials, insecure registries, WWW-Authenticate challenges) and
 its v2 HTTP client, RegistryAPI, against the real test registry (Debian's docker-registry with
-htpasswd), behind test_push's Bearer-token front, and a scripted loopback registry for the answers
+htpasswd), behind tests.registry's Bearer-token front, and a scripted loopback registry for the answers
 the real one cannot give (5xx, a token service's odd answers, a registry that stops answering)."""
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ from scripts.registry import (
     parse_challenge,
     password_for,
 )
-from tests import test_push
 from tests.registry import Registry, free_port
+from tests.registry import token_front as token_front  # a fixture; `as` marks it used
 
-token_front = test_push.token_front  # its Bearer-token front to the test registry, a fixture here too
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 REFUSED_LOGIN = "refused the login; check --username and the REGISTRY_PASSWORD secret"
 CHECK_THE_HOST = "check that {host} is the registry's host:port and that no proxy answers in its place"
@@ -328,7 +327,7 @@ def test_an_unreachable_registry_is_named() -> None:
     )
 
 
-# --- behind a Bearer-token front (test_push's, proxying to the real registry) -------------------------
+# --- behind a Bearer-token front (tests.registry's, proxying to the real registry) -----------------
 
 
 @pytest.mark.registry
