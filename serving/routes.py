@@ -37,6 +37,12 @@ log = logging.getLogger("modelship")
 PROBES = frozenset({"/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"})
 
 
+def check_name(model: ServedModel, name: str) -> None:
+    """The 404 of a /v2/models/{name} route whose name is not the served model's."""
+    if name != model.name:
+        raise ClientError(404, f"no model named {name!r}; this server serves {model.name!r}")
+
+
 class Answering:
     """A raw ASGI endpoint (no Request/Response objects on the hot path): JSON (or CSV) in, `method`'s
     JSON out."""
@@ -55,9 +61,8 @@ class Answering:
         try:
             if model is None:
                 raise still_loading()
-            if self.by_name and scope["path_params"]["name"] != model.name:
-                name = scope["path_params"]["name"]
-                raise ClientError(404, f"no model named {name!r}; this server serves {model.name!r}")
+            if self.by_name:
+                check_name(model, scope["path_params"]["name"])
             body = await read_request(receive, headers, state.max_body, model if self.csv else None)
             return 200, orjson.dumps(await self.result(model, body, state.batcher))
         except ClientError as exc:
@@ -105,9 +110,7 @@ def v2_model(request: Request) -> ServedModel:
     model: ServedModel | None = request.app.state.model
     if model is None:
         raise still_loading("/v2/health/ready")
-    name = request.path_params["name"]
-    if name != model.name:
-        raise ClientError(404, f"no model named {name!r}; this server serves {model.name!r}")
+    check_name(model, request.path_params["name"])
     return model
 
 

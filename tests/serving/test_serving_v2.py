@@ -111,8 +111,13 @@ def test_v2_missing_inputs_and_unknown_models(make_client: Client) -> None:
     client = make_client("mixed")
     body = {"inputs": [{"name": "count", "shape": [1, 1], "datatype": "INT64", "data": [1]}]}
     assert "missing input 'ratio'" in refused(client, body, path="/v2/models/mixed/infer")
-    assert "no model named 'other'" in refused(client, body, 404, path="/v2/models/other/infer")
-    assert client.get("/v2/models/other").status_code == 404
+    unknown = b"{\"error\":\"no model named 'other'; this server serves 'mixed'\"}"
+    for answer in client.post("/v2/models/other/infer", json=body), client.get("/v2/models/other"):
+        assert (answer.status_code, answer.headers["content-type"], answer.content) == (
+            404,
+            "application/json",
+            unknown,
+        )
 
 
 def test_v2_model_metadata(make_client: Client) -> None:
