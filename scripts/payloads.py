@@ -7,27 +7,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from serving.v2 import element_datatype
+
 SAMPLE_TEXTS = (
     "modelship smoke test sample",
     "The quick brown fox jumps over the lazy dog",
     "containers make models portable",
     "an ordinary sentence",
 )
-V2_DATATYPES = {
-    "float": "FP32",
-    "double": "FP64",
-    "float16": "FP16",
-    "int64": "INT64",
-    "int32": "INT32",
-    "int16": "INT16",
-    "int8": "INT8",
-    "uint64": "UINT64",
-    "uint32": "UINT32",
-    "uint16": "UINT16",
-    "uint8": "UINT8",
-    "bool": "BOOL",
-    "string": "BYTES",
-}
 UNKNOWN_COLUMN = "modelship_unknown_column"
 
 
@@ -44,6 +31,11 @@ class Input:
         """The shape of one row's value: the dims after the batch dim (unknown ones = 1, [N, 1] = scalar)."""
         dims = tuple(1 if d is None else d for d in (self.shape or (None,))[1:])
         return () if dims in ((), (1,)) else dims
+
+    @property
+    def v2_datatype(self) -> str:
+        """The Open Inference Protocol datatype serving gives this input (FP32 for a type it has none for)."""
+        return element_datatype(self.dtype) or "FP32"
 
 
 @dataclass(frozen=True)
@@ -196,7 +188,7 @@ def v2_payloads(sig: Signature) -> list[Payload]:
                 {
                     "name": spec.name,
                     "shape": [rows, sig.width],
-                    "datatype": V2_DATATYPES.get(spec.dtype, "FP32"),
+                    "datatype": spec.v2_datatype,
                     "data": flatten(matrix_rows(sig, rows)),
                 }
             ]
@@ -209,7 +201,7 @@ def v2_payloads(sig: Signature) -> list[Payload]:
                     {
                         "name": spec.name,
                         "shape": [rows, *dims],
-                        "datatype": V2_DATATYPES.get(spec.dtype, "FP32"),
+                        "datatype": spec.v2_datatype,
                         "data": flatten([r[spec.name] for r in table]),
                     }
                 )

@@ -32,6 +32,11 @@ V2_TYPES: dict[str, str] = {
 ABSENT = object()  # a key the request leaves out (null is a value, and refused)
 
 
+def element_datatype(element: str) -> str | None:
+    """The V2 datatype of an ONNX element type as /metadata names it ("float" -> "FP32"), None if none."""
+    return V2_TYPES.get(f"tensor({element})")
+
+
 class NamedTensor(NamedTuple):
     """One checked input tensor of a V2 request, and the graph input it feeds."""
 

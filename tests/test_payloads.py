@@ -210,6 +210,47 @@ def test_generated_payloads_are_accepted_by_the_server_code(served_model: Any) -
         assert outputs[0]["shape"][0] == int(payload.name.rsplit("-", 1)[1])
 
 
+def identity_graph(element: int) -> onnx.GraphProto:
+    name = TensorProto.DataType.Name(element).lower()
+    return helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        name,
+        [helper.make_tensor_value_info("x", element, ["N", 1])],
+        [helper.make_tensor_value_info("y", element, ["N", 1])],
+    )
+
+
+@pytest.mark.parametrize(
+    ("element", "datatype"),
+    [
+        pytest.param(element, datatype, id=datatype)
+        for element, datatype in [
+            (TensorProto.FLOAT, "FP32"),
+            (TensorProto.DOUBLE, "FP64"),
+            (TensorProto.FLOAT16, "FP16"),
+            (TensorProto.INT64, "INT64"),
+            (TensorProto.INT32, "INT32"),
+            (TensorProto.INT16, "INT16"),
+            (TensorProto.INT8, "INT8"),
+            (TensorProto.UINT64, "UINT64"),
+            (TensorProto.UINT32, "UINT32"),
+            (TensorProto.UINT16, "UINT16"),
+            (TensorProto.UINT8, "UINT8"),
+            (TensorProto.BOOL, "BOOL"),
+            (TensorProto.STRING, "BYTES"),
+        ]
+    ],
+)
+def test_v2_payloads_name_each_element_type_as_the_server_does(
+    tmp_path: Path, element: int, datatype: str
+) -> None:
+    served_model = load_model(save_model(tmp_path, identity_graph(element)))
+    assert served_model.v2_metadata()["inputs"][0]["datatype"] == datatype
+    for payload in payloads.v2_payloads(payloads.signature(served_model.metadata())):
+        assert [tensor["datatype"] for tensor in payload.body["inputs"]] == [datatype]
+        assert [tensor["datatype"] for tensor in served_model.infer_v2(payload.body)["outputs"]] == [datatype]
+
+
 def test_bad_payloads_are_refused_by_the_server_code(served_model: Any) -> None:
     sig = payloads.signature(served_model.metadata())
     bad = {b.name: b for b in payloads.bad_payloads(sig)}
