@@ -46,17 +46,6 @@ def normalize_sha256(value: str | None) -> str | None:
     return digest
 
 
-def positive_number(value: object, name: str) -> float:
-    """Parse a positive number input."""
-    try:
-        number = float(str(value))
-    except ValueError:
-        number = 0.0
-    if number <= 0:
-        raise gha.StepError(f"{gha.input_name(name)} must be a positive number, not {value!r}")
-    return number
-
-
 def check_request(args: argparse.Namespace) -> FetchRequest:
     """Refuse invalid combinations of inputs before any work, naming the input at fault."""
     source = (args.source or "").strip().lower()
@@ -72,8 +61,8 @@ def check_request(args: argparse.Namespace) -> FetchRequest:
         onnx_file=args.onnx_file or None,
         allow_http=bool(args.allow_http),
         limits=Limits(
-            max_bytes=int(positive_number(args.max_size_mb, "max-size-mb") * 1024 * 1024),
-            timeout=positive_number(args.timeout, "timeout"),
+            max_bytes=int(gha.positive_number(args.max_size_mb, "max-size-mb") * 1024 * 1024),
+            timeout=gha.positive_number(args.timeout, "timeout"),
         ),
     )
     if source == "azureml":

@@ -9,6 +9,7 @@ and to the terminal otherwise.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import uuid
@@ -94,6 +95,17 @@ def check_choice(value: str, choices: Sequence[str], name: str, exit_code: int =
     if chosen not in choices:
         raise StepError(f"{input_name(name)} must be one of {', '.join(choices)}, not {value!r}", exit_code)
     return chosen
+
+
+def positive_number(value: str, name: str) -> float:
+    """`value` as a number above zero, else an error naming input `name`; nan and inf are refused too."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise StepError(f"{input_name(name)} must be a positive number, not {value!r}")
+    return number
 
 
 def first_line(error: BaseException) -> str:

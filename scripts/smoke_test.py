@@ -81,9 +81,9 @@ def request(
             f"{gha.input_name('model-dir')} ({model_dir}) holds no {MODEL_FILE}; "
             "pass the folder the fetch step wrote"
         )
-    limits = smoke_container.Limits(positive_number("cpus", cpus), memory)
+    limits = smoke_container.Limits(gha.positive_number(cpus, "cpus"), memory)
     return SmokeRequest(
-        image, model_dir, locate(model_dir, samples), positive_number("timeout", timeout), limits
+        image, model_dir, locate(model_dir, samples), gha.positive_number(timeout, "timeout"), limits
     )
 
 
@@ -98,17 +98,6 @@ def parse_args(argv: list[str] | None) -> SmokeRequest:
     parser.add_input("--memory", default=DEFAULT_MEMORY, help="memory limit of the container")
     args = parser.parse_args(argv)
     return request(args.image, Path(args.model_dir), args.samples, args.timeout, args.cpus, args.memory)
-
-
-def positive_number(name: str, text: str) -> float:
-    """An input that must be a number above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise StepError(f"{gha.input_name(name)} must be a number, not {text!r}") from None
-    if not value > 0:
-        raise StepError(f"{gha.input_name(name)} must be positive, not {text!r}")
-    return value
 
 
 def load_reference_model(model_dir: Path) -> Any:

@@ -73,6 +73,16 @@ def test_an_input_source_variable_wins_over_the_host_s_default(monkeypatch: pyte
             id="timeout-not-a-number",
         ),
         pytest.param(
+            ["--model", "m.onnx", "--timeout", "nan"],
+            "--timeout must be a positive number, not 'nan'",
+            id="timeout-nan",
+        ),
+        pytest.param(
+            ["--model", "m.onnx", "--max-size-mb", "inf"],
+            "--max-size-mb must be a positive number, not 'inf'",
+            id="max-size-inf",
+        ),
+        pytest.param(
             ["--model", "m.onnx", "--model-registry", "shared"],
             "--model-registry only applies to source 'azureml', not to source 'local'",
             id="registry-with-local",

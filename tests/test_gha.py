@@ -171,3 +171,35 @@ def test_input_name_is_the_one_the_user_gave(
     if variable is not None:
         monkeypatch.setenv("INPUT_MAX_ABS_ERROR", variable)
     assert gha.input_name("--max-abs-error") == gha.input_name("max-abs-error") == named
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        pytest.param("60", 60.0, id="whole"),
+        pytest.param(" 0.5 ", 0.5, id="fraction-with-spaces"),
+        pytest.param("1e3", 1000.0, id="exponent"),
+    ],
+)
+def test_positive_number_reads_a_number_above_zero(text: str, number: float) -> None:
+    assert gha.positive_number(text, "timeout") == number
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("0", id="zero"),
+        pytest.param("-1", id="negative"),
+        pytest.param("soon", id="not-a-number"),
+        pytest.param("", id="empty"),
+        pytest.param("nan", id="nan"),
+        pytest.param("inf", id="inf"),
+        pytest.param("-Infinity", id="minus-inf"),
+    ],
+)
+def test_positive_number_refuses_what_is_no_usable_amount(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    monkeypatch.delenv("INPUT_TIMEOUT", raising=False)
+    with pytest.raises(gha.StepError) as refused:
+        gha.positive_number(text, "timeout")
+    assert str(refused.value) == f"--timeout must be a positive number, not {text!r}"
+    assert refused.value.exit_code == 1

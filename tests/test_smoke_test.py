@@ -53,9 +53,15 @@ def test_summary_leads_with_the_verdict() -> None:
             ["--model-dir", "/nonexistent"], "--model-dir (/nonexistent) holds no model.onnx", id="no-model"
         ),
         pytest.param(
-            ["--model-dir", str(HOUSING), "--timeout", "soon"], "--timeout must be a number", id="timeout"
+            ["--model-dir", str(HOUSING), "--timeout", "soon"],
+            "--timeout must be a positive number, not 'soon'",
+            id="timeout",
         ),
-        pytest.param(["--model-dir", str(HOUSING), "--cpus", "0"], "--cpus must be positive", id="cpus"),
+        pytest.param(
+            ["--model-dir", str(HOUSING), "--cpus", "0"],
+            "--cpus must be a positive number, not '0'",
+            id="cpus",
+        ),
         pytest.param(
             ["--model-dir", str(HOUSING), "--samples", "/no/such.json"],
             "--samples (/no/such.json) does not exist",
@@ -78,8 +84,10 @@ def test_bad_inputs_are_refused(args: list[str], complaint: str, capsys: pytest.
             "--model-dir (/nonexistent) holds no model.onnx; pass the folder the fetch step wrote",
             id="no-model",
         ),
-        pytest.param({"timeout": "soon"}, "--timeout must be a number, not 'soon'", id="timeout"),
-        pytest.param({"cpus": "0"}, "--cpus must be positive, not '0'", id="cpus"),
+        pytest.param({"timeout": "soon"}, "--timeout must be a positive number, not 'soon'", id="timeout"),
+        pytest.param({"cpus": "0"}, "--cpus must be a positive number, not '0'", id="cpus"),
+        pytest.param({"timeout": "NaN"}, "--timeout must be a positive number, not 'NaN'", id="timeout-nan"),
+        pytest.param({"cpus": "-inf"}, "--cpus must be a positive number, not '-inf'", id="cpus-minus-inf"),
         pytest.param({"samples": "/no/such.json"}, "--samples (/no/such.json) does not exist", id="samples"),
     ],
 )
@@ -376,4 +384,4 @@ def test_inputs_come_from_the_environment_in_actions(
     with pytest.raises(SystemExit) as exited:
         smoke_test.main([])
     assert exited.value.code == 1
-    assert "input 'timeout' must be a number, not 'soon'" in capsys.readouterr().err
+    assert "input 'timeout' must be a positive number, not 'soon'" in capsys.readouterr().err
