@@ -29,6 +29,7 @@ from scripts import (
     provenance,
     push,
     scan,
+    smoke_checks,
     smoke_test,
     summary,
 )
@@ -141,15 +142,15 @@ def dockerfile(args: argparse.Namespace) -> Path:
     return Path(args.dockerfile) if args.dockerfile else Path(args.project_dir) / "Dockerfile"
 
 
-def smoke_tests(args: argparse.Namespace) -> list[str]:
-    """A smoke test per platform, each on its own image (under emulation when foreign)."""
+def per_platform(step: str, args: argparse.Namespace) -> list[str]:
+    """STEP once per platform, the further platforms' named by their architecture (`scan-arm64`)."""
     further = platforms.named(args.platforms or "")[1:]
-    return ["smoke-test", *(summary.platform_step("smoke-test", str(platform)) for platform in further)]
+    return [step, *(summary.platform_step(step, str(platform)) for platform in further)]
 
 
 def planned_steps(args: argparse.Namespace) -> list[str]:
     """The steps' names in order."""
-    steps = ["fetch", "lint", "build", "scan", *smoke_tests(args)]
+    steps = ["fetch", "lint", "build", *per_platform("scan", args), *per_platform("smoke-test", args)]
     return steps if args.no_push else [*steps, "push"]
 
 
@@ -170,23 +171,34 @@ def deliver(args: argparse.Namespace, steps: Steps, delivery: Delivery) -> None:
     built = delivery.built = steps.run(
         "build", lambda: build.run(build.request_from(args, fetched.model_dir)), build.report
     )
-    scan_request = scan.ScanRequest(
-        image=str(built.image), severity_cutoff=args.severity_cutoff, skip=args.skip_scan
-    )
-    delivery.scanned = steps.run("scan", functools.partial(scan.run, scan_request), scan.report)
-    for name, image_id in zip(smoke_tests(args), built.image_ids, strict=False):
-        request = smoke_test.request(image_id, built.model_dir, args.samples or "")
-        steps.run(name, functools.partial(smoke_test.run, request), smoke_test.report)
-    if args.no_push:
-        return
-    push_request = push.request(
+    # Each platform's image, by the tag it was built under (its SBOMs are named by it): their wheels
+    # differ, so their findings may.
+    images = [str(image.ref) for image in built.platform_images] or [str(built.image)]
+    for name, image in zip(per_platform("scan", args), images, strict=False):
+        to_scan = scan.ScanRequest(image=image, severity_cutoff=args.severity_cutoff, skip=args.skip_scan)
+        scanned = steps.run(name, functools.partial(scan.run, to_scan), scan.report)
+        delivery.scanned = delivery.scanned or scanned  # the first platform's SBOMs are the pipeline's
+    for name, image_id in zip(per_platform("smoke-test", args), built.image_ids, strict=False):
+        steps.run(name, functools.partial(smoke_test_of, args, built, image_id), smoke_test.report)
+    if not args.no_push:
+        delivery.pushed = steps.run("push", functools.partial(push_of, args, built), push.report)
+
+
+def smoke_test_of(args: argparse.Namespace, built: build.Built, image_id: str) -> smoke_checks.Report:
+    """The smoke test of one platform's image, against the model folder it holds."""
+    return smoke_test.run(smoke_test.request(image_id, built.model_dir, args.samples or ""))
+
+
+def push_of(args: argparse.Namespace, built: build.Built) -> push.Pushed:
+    """The push of the built image under every tag (an index over the platforms' images when several)."""
+    request = push.request(
         built.image_id,
         built.refs,
         username=args.username or "",
         dry_run=args.dry_run,
         platform_images=built.platform_images,
     )
-    delivery.pushed = steps.run("push", functools.partial(push.run, push_request), push.report)
+    return push.run(request)
 
 
 def build_facts(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,12 +84,14 @@ def test_the_pipeline_stops_at_the_first_failing_step(
         pytest.param([], ["fetch", "lint", "build", "scan", "smoke-test", "push"], id="one-platform"),
         pytest.param(
             ["--platforms", "linux/amd64,linux/arm64", "--no-push"],
-            ["fetch", "lint", "build", "scan", "smoke-test", "smoke-test-arm64"],
+            ["fetch", "lint", "build", "scan", "scan-arm64", "smoke-test", "smoke-test-arm64"],
             id="two-platforms-no-push",
         ),
     ],
 )
-def test_the_planned_steps_have_a_smoke_test_per_platform(given: list[str], steps: list[str]) -> None:
+def test_the_planned_steps_have_a_scan_and_a_smoke_test_per_platform(
+    given: list[str], steps: list[str]
+) -> None:
     assert pipeline.planned_steps(pipeline.parse_args(["--image-name", "h", *given])) == steps
 
 
@@ -275,3 +278,23 @@ def test_an_unwritable_result_path_is_a_clean_error(
         pipeline.main([*argv, "--result-json", str(tmp_path / "a-file" / "result.json")])
     assert exit_info.value.code == 1
     assert "give --result-json a file in a folder you can write to" in capsys.readouterr().err
+
+
+def test_a_push_that_cannot_be_asked_for_is_a_failed_step_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts import fetch
+    from scripts.image_build import BuildResult, ImageBuild
+
+    args = pipeline.parse_args(
+        ["--model", str(HOUSING), "--dest", str(tmp_path / "model"), "--image-name", "h"]
+    )
+    fetched = fetch.run(check_request(args))
+    plan = build.plan(build.request_from(args, fetched.model_dir))
+    built = build.Built(plan, (ImageBuild(plan, BuildResult("sha256:" + "1" * 64, 1)),))
+    monkeypatch.setenv("REGISTRY_PASSWORD", "a-secret")
+    steps = pipeline.Steps()
+    with pytest.raises(pipeline.Stopped):
+        steps.run("push", functools.partial(pipeline.push_of, args, built), lambda _: None)
+    assert [(record.name, record.exit_code) for record in steps.ended] == [("push", 1)]
+    assert "REGISTRY_PASSWORD is set but --username is empty" in capsys.readouterr().err

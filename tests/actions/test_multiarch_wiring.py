@@ -45,6 +45,21 @@ def test_platforms_flow_from_build_to_smoke_test_and_push(kind: str) -> None:
     assert order.index("smoke-test") < order.index("smoke-test-second-platform") < order.index("push")
 
 
+@pytest.mark.parametrize("kind", ["workflow", "action"])
+def test_the_second_platform_s_image_is_scanned_as_the_first_with_its_own_reports(kind: str) -> None:
+    steps = steps_of(kind)
+    first, second = steps["scan"], steps["scan-second-platform"]
+    assert "contains(steps.build.outputs.platforms, ',')" in second["if"]
+    assert second["uses"] == first["uses"] == "$/actions/scan"
+    assert second["with"]["image"] == "${{ fromJSON(steps.build.outputs.platform-images)[1].ref }}"
+    shared = ("severity-cutoff", "only-fixed", "config", "skip", "grype-version")
+    assert {name: second["with"][name] for name in shared} == {name: first["with"][name] for name in shared}
+    assert second["with"]["sbom-dir"] != first["with"].get("sbom-dir", ".modelship/sbom")
+    assert second["with"]["sarif"] != first["with"].get("sarif", ".modelship/sarif/grype.sarif")
+    order = list(steps)
+    assert order.index("scan") < order.index("scan-second-platform") < order.index("push")
+
+
 def test_workflow_sets_up_qemu_only_for_several_platforms() -> None:
     workflow = load(PROJECT_DIR / ".github/workflows/deliver.yml")
     steps = workflow["jobs"]["pipeline"]["steps"]
