@@ -24,7 +24,7 @@ from scripts import gha
 STEPS = ("fetch", "lint", "build", "scan", "smoke-test", "push")
 # The step id of the second platform's smoke test in the root action and the reusable workflow.
 SECOND_PLATFORM_STEP = "smoke-test-second-platform"
-# The step id of the second platform's scan in the reusable workflow (one leg building both).
+# The step id of the second platform's scan in the root action and the reusable workflow.
 SECOND_PLATFORM_SCAN = "scan-second-platform"
 # Step verdicts: passed, failed, skipped (passed without doing its work: a scan with skip-scan),
 # not-run, cancelled. GitHub's step outcomes and job results map onto them.
@@ -167,19 +167,16 @@ def from_github_steps(steps: Mapping[str, Any], extra_outputs: Mapping[str, str]
         outcomes.append(
             StepOutcome(name, github_step_verdict(str(context.get("outcome", "")), outputs), outputs=outputs)
         )
-    second = steps.get(SECOND_PLATFORM_STEP) or {}
-    if second.get("outcome"):  # a multi-platform build: the second platform's smoke test, named by it
-        outputs = outputs_of(second)
-        name = platform_step("smoke-test", outputs.get("platform", "linux/other"))
-        verdict = github_step_verdict(str(second["outcome"]), outputs)
-        outcomes.insert(STEPS.index("smoke-test") + 1, StepOutcome(name, verdict, outputs=outputs))
-    second_scan = steps.get(SECOND_PLATFORM_SCAN) or {}
-    if second_scan.get("outcome"):  # its image's wheels differ: it is scanned too, named by its platform
-        outputs = outputs_of(second_scan)
-        built = outputs_of(steps.get("build") or {}).get("platforms", "")
-        name = platform_step("scan", (built.split(",")[1:] or ["linux/other"])[0])
-        verdict = github_step_verdict(str(second_scan["outcome"]), outputs)
-        outcomes.insert(STEPS.index("scan") + 1, StepOutcome(name, verdict, outputs=outputs))
+    # A build of two platforms: the second's scan (its wheels differ) and smoke test, named by it. A
+    # single platform's run has no such rows, though GitHub lists those steps as skipped.
+    second_platform = outputs_of(steps.get("build") or {}).get("platforms", "").split(",")[1:]
+    for step, step_id in (("smoke-test", SECOND_PLATFORM_STEP), ("scan", SECOND_PLATFORM_SCAN)):
+        context = steps.get(step_id) or {}
+        if second_platform and context.get("outcome"):
+            outputs = outputs_of(context)
+            verdict = github_step_verdict(str(context["outcome"]), outputs)
+            name = platform_step(step, second_platform[0])
+            outcomes.insert(STEPS.index(step) + 1, StepOutcome(name, verdict, outputs=outputs))
     push = next(step.outputs for step in outcomes if step.name == "push")
     scan = next(step.outputs for step in outcomes if step.name == "scan")
     delivered = {name: push[name] for name in ("digest", "image-ref") if push.get(name)}

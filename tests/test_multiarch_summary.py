@@ -70,6 +70,30 @@ def test_a_single_platform_run_has_no_platform_rows() -> None:
     assert "| platform |" not in summary.render(summary.from_github_steps(context))
 
 
+def test_the_second_platform_s_steps_skipped_by_a_single_platform_build_have_no_rows() -> None:
+    """GitHub lists a step its `if` skipped, outcome 'skipped'; one platform has no second's rows."""
+    context = github_context("skipped", "success")
+    context[summary.SECOND_PLATFORM_SCAN] = step("skipped")
+    context["build"] = step("success", image="r/m:1")
+    outcome = summary.from_github_steps(context)
+    assert [each.name for each in outcome.steps] == list(summary.STEPS)
+    assert outcome.passed
+
+
+def test_the_second_platform_s_steps_after_a_failed_scan_are_not_run_rows_named_by_it() -> None:
+    context = github_context("skipped", "")
+    context["scan"] = step("failure", verdict="fail")
+    context[summary.SECOND_PLATFORM_SCAN] = step("skipped")
+    outcome = summary.from_github_steps(context)
+    verdicts = {each.name: each.verdict for each in outcome.steps}
+    assert (verdicts["scan"], verdicts["scan-arm64"], verdicts["smoke-test-arm64"]) == (
+        "failed",
+        "not-run",
+        "not-run",
+    )
+    assert outcome.stopped_at == "scan"
+
+
 LEG_RESULT_CONTEXT = {
     "fetch": step("success"),
     "build": step("success", image="r/m:1"),
