@@ -168,7 +168,8 @@ def from_github_steps(steps: Mapping[str, Any], extra_outputs: Mapping[str, str]
             StepOutcome(name, github_step_verdict(str(context.get("outcome", "")), outputs), outputs=outputs)
         )
     # A build of two platforms: the second's scan (its wheels differ) and smoke test, named by it. A
-    # single platform's run has no such rows, though GitHub lists those steps as skipped.
+    # single platform's run has no such rows, though the steps context lists those steps with outcome
+    # `skipped` (actions/runner docs/adrs/0274-step-outcome-and-conclusion.md).
     second_platform = outputs_of(steps.get("build") or {}).get("platforms", "").split(",")[1:]
     for step, step_id in (("smoke-test", SECOND_PLATFORM_STEP), ("scan", SECOND_PLATFORM_SCAN)):
         context = steps.get(step_id) or {}
