@@ -15,7 +15,7 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from scripts import gha, labels, layer_cache, multiarch, provenance, quantize, samples, tags
 from scripts.image_build import BuildPlan, BuildResult, ImageBuild, build_image
@@ -146,7 +146,8 @@ def dockerfile_default_base(text: str) -> str:
 
 
 def check_model_dir(model_dir: Path) -> Provenance:
-    """The model folder must be one the fetch step wrote, and unchanged since."""
+    """The model folder must be one the fetch step wrote, and every file its provenance.json lists
+    unchanged since: the image holds exactly those files (image_build.stage_model)."""
     fetch_hint = f"run `python -m scripts.fetch --source local --model <model> --dest {model_dir}` first"
     if not model_dir.is_dir():
         raise gha.StepError(f"{gha.input_name('model-dir')} ({model_dir}) is not a folder; {fetch_hint}")
@@ -157,13 +158,35 @@ def check_model_dir(model_dir: Path) -> Provenance:
             + fetch_hint
         )
     record = provenance.read(model_dir)
-    actual = file_sha256(model_file)
-    if actual != record.sha256:
-        raise gha.StepError(
-            f"{model_file} has sha256 {actual}, but {PROVENANCE_FILE} records {record.sha256}: the model "
-            f"changed after it was fetched; {fetch_hint}"
-        )
+    check_listed_files(model_dir, record, fetch_hint)
     return record
+
+
+def check_listed_files(model_dir: Path, record: Provenance, fetch_hint: str) -> None:
+    """Each file provenance.json lists must be in the folder with the sha256 it records, model.onnx's
+    the record's `sha256` (the image's labels say so): one rule for the graph, its weights, the sidecars."""
+    where = model_dir / PROVENANCE_FILE
+    if not record.files:
+        raise gha.StepError(f"{where} lists no files (an older modelship wrote it); {fetch_hint}")
+    if record.files.get(MODEL_FILE) != record.sha256:
+        listed = record.files.get(MODEL_FILE) or "nothing"
+        raise gha.StepError(
+            f"{where} gives {MODEL_FILE}'s sha256 as {record.sha256}, but its files list {listed}; "
+            + fetch_hint
+        )
+    for name, recorded in record.files.items():
+        path = model_dir / name
+        inside = not PurePosixPath(name).is_absolute() and ".." not in PurePosixPath(name).parts
+        if not inside or not path.is_file():
+            raise gha.StepError(
+                f"{where} lists {name!r}, which is not a file inside the model folder; {fetch_hint}"
+            )
+        actual = file_sha256(path)
+        if actual != recorded:
+            raise gha.StepError(
+                f"{path} has sha256 {actual}, but {PROVENANCE_FILE} records {recorded}: the model folder "
+                f"changed after it was fetched; {fetch_hint}"
+            )
 
 
 def check_project(project_dir: Path, dockerfile: Path) -> None:

@@ -1,8 +1,8 @@
 """One planned image build on the Docker engine: stage the context, stream the log, tag the image.
 
 The build context is staged in a temporary folder with only what the Dockerfile needs (contract C):
-`Dockerfile`, `serving/`, `requirements/serving.txt`, the wheelhouse as `.wheelhouse/` and the model
-folder as `model/`.
+`Dockerfile`, `serving/`, `requirements/serving.txt`, the wheelhouse as `.wheelhouse/` and, as
+`model/`, exactly the model folder's files that its provenance.json lists.
 """
 
 from __future__ import annotations
@@ -23,13 +23,9 @@ from scripts.image_ref import ImageRef
 from scripts.platforms import Platform
 from scripts.provenance import Provenance
 from scripts.quantize import GateReport
-from serving.model_folder import PROVENANCE_FILE
 
 LOG_TAIL_LINES = 25
 _IGNORED = shutil.ignore_patterns(".*", "__pycache__", "*.pyc")
-# provenance.json holds the fetch time; its facts are labels already, and in a layer it would change
-# the image on every fresh fetch.
-_MODEL_IGNORED = shutil.ignore_patterns(".*", "__pycache__", "*.pyc", PROVENANCE_FILE)
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 
 
@@ -89,7 +85,19 @@ def stage_context(build: BuildPlan, wheelhouse: Path, context: Path) -> None:
         build.project_dir / "requirements" / "serving.txt", context / "requirements" / "serving.txt"
     )
     shutil.copytree(wheelhouse, context / ".wheelhouse", ignore=_IGNORED, copy_function=_link_or_copy)
-    shutil.copytree(build.model_dir, context / "model", ignore=_MODEL_IGNORED, copy_function=_link_or_copy)
+    stage_model(build.model_dir, build.record, context / "model")
+
+
+def stage_model(model_dir: Path, record: Provenance, staged: Path) -> None:
+    """Link into `staged` exactly the files `record` lists, each checked by the build's plan against its
+    sha256, whatever their names: an external-data location is any path relative to the model's folder
+    (https://onnx.ai/onnx/repo-docs/ExternalData.html), and onnx.external_data_helper names a tensor's
+    own file after the tensor, so `.w` is a data file, not a stray. Nothing else goes in: no stray file,
+    and not provenance.json, whose fetch time would change the layer (its facts are labels already)."""
+    staged.mkdir()
+    for name in record.files or {}:  # the plan refused a record without a listing
+        (staged / name).parent.mkdir(parents=True, exist_ok=True)
+        _link_or_copy(str(model_dir / name), str(staged / name))
 
 
 def stream_log(chunks: Iterable[dict[str, Any]]) -> Iterator[tuple[str, str]]:

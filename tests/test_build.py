@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import shutil
@@ -103,11 +104,66 @@ def test_model_dir_without_provenance(step_env: Path, capsys: pytest.CaptureFixt
     assert "run `python -m scripts.fetch --source local" in message
 
 
-def test_model_changed_after_fetch(step_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("name", ["model.onnx", "samples.json", "modelship.json"])
+def test_a_listed_file_changed_after_fetch_is_named(
+    step_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
     folder = fetched(step_env / "model")
-    (folder / "model.onnx").write_bytes(b"tampered")
+    recorded = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))["files"][name]
+    (folder / name).write_bytes(b"tampered")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # refused before Docker
     build_fails("--model-dir", str(folder), "--image-name", "housing")
-    assert "the model changed after it was fetched" in capsys.readouterr().err
+    message = capsys.readouterr().err
+    assert f"{folder / name} has sha256 {hashlib.sha256(b'tampered').hexdigest()}, but " in message
+    assert f"provenance.json records {recorded}: the model folder changed after it was fetched; " in message
+    assert "run `python -m scripts.fetch --source local" in message
+
+
+def edit_listing(folder: Path, edit: Callable[[dict[str, str]], object]) -> None:
+    """Change the files provenance.json lists, as a hand edit or an older modelship would leave them."""
+    record = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
+    edit(record["files"])
+    if not record["files"]:
+        del record["files"]
+    (folder / "provenance.json").write_text(json.dumps(record), encoding="utf-8")
+
+
+def listing_with(name: str, case: str) -> object:
+    """A test case: provenance.json lists `name`, which is no file inside the folder."""
+    return pytest.param(
+        lambda files: files.update({name: "0" * 64}),
+        f"lists {name!r}, which is not a file inside the model folder; ",
+        id=case,
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        pytest.param(
+            lambda files: files.clear(), "lists no files (an older modelship wrote it); ", id="none"
+        ),
+        listing_with("../outside.bin", "outside"),
+        listing_with("/etc/hostname", "absolute"),
+        listing_with("weights.bin", "missing"),
+        pytest.param(lambda files: files.pop("model.onnx"), "gives model.onnx's sha256 as ", id="no-model"),
+    ],
+)
+def test_a_listing_that_is_not_the_folder_is_refused(
+    step_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    edit: Callable[[dict[str, str]], object],
+    expected: str,
+) -> None:
+    folder = fetched(step_env / "model")
+    edit_listing(folder, edit)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # refused before Docker
+    build_fails("--model-dir", str(folder), "--image-name", "housing")
+    message = capsys.readouterr().err
+    assert f"{folder / 'provenance.json'} {expected}" in message
+    assert "run `python -m scripts.fetch --source local" in message
+    assert "Traceback" not in message
 
 
 @pytest.mark.parametrize(

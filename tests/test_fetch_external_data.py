@@ -67,6 +67,35 @@ def test_mlflow_folder_with_external_data_is_fetched_and_served(
     assert f"`{WEIGHTS_FILE}`" in (tmp_path / "step_summary").read_text()
 
 
+def model_with_weights_at(folder: Path, location: str) -> Path:
+    """A folder with model.onnx keeping its weights at `location` (any relative path, as ONNX allows),
+    and the MLflow example's modelship.json and samples.json."""
+    files = onnx_with_external_data(1.0, location="weights.bin")
+    model = onnx.ModelProto.FromString(files["model.onnx"])  # parsed only: the weights stay external
+    for entry in model.graph.initializer[0].external_data:
+        if entry.key == "location":
+            entry.value = location
+    sidecars = {name: data for name, data in mlflow_onnx_files().items() if name.endswith(".json")}
+    return write_folder(
+        folder, {"model.onnx": model.SerializeToString(), location: files["weights.bin"], **sidecars}
+    )
+
+
+@pytest.mark.parametrize("location", [".weights.bin", "data/.weights.bin"])
+def test_weights_in_a_dotted_file_are_fetched_and_listed(
+    run_step: types.SimpleNamespace, tmp_path: Path, location: str
+) -> None:
+    source = model_with_weights_at(tmp_path / "model", location)
+    dest = tmp_path / "fetched"
+
+    run_step.ok("--source", "local", "--model", str(source), "--dest", str(dest))
+
+    record = json.loads((dest / "provenance.json").read_text())
+    assert record["files"][location] == hashlib.sha256((source / location).read_bytes()).hexdigest()
+    assert (dest / location).read_bytes() == (source / location).read_bytes()
+    assert load_model(dest).predict([[1.0, 2.0, 3.0, 4.0]]) == {"prediction": [[5.0, 15.0, 25.0, 35.0]]}
+
+
 def fetch_folder_argv(source: Path, dest: Path, expected_sha256: str) -> list[str]:
     """The fetch step's arguments for a local folder and an expected digest."""
     return [
