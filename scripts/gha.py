@@ -147,6 +147,12 @@ def add_summary(markdown: str) -> None:
         handle.write(markdown.rstrip("\n") + "\n\n")
 
 
+def table_cell(text: str) -> str:
+    """`text` safe in a Markdown table cell: `|` escaped, line breaks as spaces, at most 300 characters."""
+    flat = text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+    return flat.replace("|", "\\|")[:300]
+
+
 def key_value_table(rows: list[tuple[str, str]]) -> str:
     """A headerless two-column Markdown table for the summary: one `| key | value |` line per row."""
     return "\n".join(["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in rows)])

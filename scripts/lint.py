@@ -212,7 +212,7 @@ def findings_table(findings: Sequence[Finding], base: Path, failing: set[Finding
     for f in ordered[:LISTED]:
         mark = "❌" if f in failing else "·"
         rule = f"{f.rule} {f.name}".strip()
-        message = f.message.replace("|", "\\|").replace("\n", " ")
+        message = gha.table_cell(f.message)
         lines.append(f"| {mark} | {rule} | {f.level} | `{display_path(f.file, base)}:{f.line}` | {message} |")
     if len(ordered) > LISTED:
         lines.append(f"\n… and {len(ordered) - LISTED} more (see the SARIF files or the raw output)")

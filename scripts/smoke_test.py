@@ -28,11 +28,6 @@ DEFAULT_MEMORY = "512m"
 DEFAULT_LIMITS = smoke_container.Limits(float(DEFAULT_CPUS), DEFAULT_MEMORY)
 
 
-def cell(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    return text.replace("|", "\\|").replace("\n", " ")[:300]
-
-
 def summary(report: Report) -> str:
     """The verdict-first Markdown summary: verdict, cold start and p99, then the table of checks."""
     failed = [c for c in report.checks if not c.ok]
@@ -49,7 +44,10 @@ def summary(report: Report) -> str:
         count = f"{len(failed)} of {len(report.checks)} checks"
         head = f"❌ **smoke test failed** ({count}): `{report.image}`, {timing}"
     rows = ["| check | result | detail |", "| --- | --- | --- |"]
-    rows += [f"| {cell(c.name)} | {'✅' if c.ok else '❌'} | {cell(c.detail)} |" for c in report.checks]
+    rows += [
+        f"| {gha.table_cell(c.name)} | {'✅' if c.ok else '❌'} | {gha.table_cell(c.detail)} |"
+        for c in report.checks
+    ]
     parts = [head, "", *rows]
     if not report.passed and report.log:
         parts += ["", gha.details("container log", report.log)]

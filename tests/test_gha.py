@@ -203,3 +203,20 @@ def test_positive_number_refuses_what_is_no_usable_amount(monkeypatch: pytest.Mo
         gha.positive_number(text, "timeout")
     assert str(refused.value) == f"--timeout must be a positive number, not {text!r}"
     assert refused.value.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [
+        pytest.param("HTTP 500", "HTTP 500", id="plain"),
+        pytest.param("a | b", "a \\| b", id="pipe-escaped"),
+        pytest.param("first\nsecond\n", "first second ", id="newlines-as-spaces"),
+        pytest.param("first\r\nsecond\rthird", "first second third", id="crlf-and-cr-as-spaces"),
+        pytest.param("x" * 400, "x" * 300, id="capped"),
+    ],
+)
+def test_table_cell_keeps_the_text_in_one_cell(text: str, cell: str) -> None:
+    assert gha.table_cell(text) == cell
+    row = f"| name | {gha.table_cell(text)} |"
+    assert len(row.splitlines()) == 1
+    assert row.replace("\\|", "").count("|") == 3

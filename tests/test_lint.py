@@ -105,6 +105,19 @@ def hadolint_finding(rule: str, level: str) -> Finding:
 # --- pure decisions -------------------------------------------------------------------------
 
 
+def test_a_finding_s_message_stays_in_its_cell(tmp_path: Path) -> None:
+    finding = Finding(
+        tool="pylint",
+        rule="C0301",
+        level="convention",
+        message="a | b\r\nc",
+        file=str(tmp_path / "x.py"),
+        line=3,
+    )
+    table = lint.findings_table([finding], tmp_path, set())
+    assert table[2] == "| · | C0301 | convention | `x.py:3` | a \\| b c |"
+
+
 @pytest.mark.parametrize(
     ("levels", "threshold", "ignore", "failing", "reported"),
     [

@@ -18,7 +18,7 @@ import docker
 import onnx
 import pytest
 
-from scripts import smoke_checks, smoke_container, smoke_test
+from scripts import gha, smoke_checks, smoke_container, smoke_test
 from scripts.gha import StepError, read_outputs
 from tests.steps import StepRun, run_step
 
@@ -221,7 +221,7 @@ def test_run_returns_the_report_whose_outputs_main_writes(
     assert 0 < (result.cold_start_ms or 0) < 60_000
     assert len(result.latencies_ms) == smoke_checks.BURST
     rows = [line for line in by_main.summary.splitlines() if line.startswith("| ")][2:]  # below the header
-    assert [smoke_test.cell(check.name) for check in result.checks] == [
+    assert [gha.table_cell(check.name) for check in result.checks] == [
         row.split(" | ")[0][2:] for row in rows
     ]
     assert all(check.ok for check in result.checks)
