@@ -149,6 +149,8 @@ def add_summary(markdown: str) -> None:
 
 def table_cell(text: str) -> str:
     """`text` safe in a Markdown table cell: `|` escaped, line breaks as spaces, at most 300 characters."""
+    # A row is one line, and CommonMark ends a line at LF, CR or CRLF (spec.commonmark.org, "Characters
+    # and lines"); GFM's table extension keeps an escaped `\|` in its cell (github.github.com/gfm, Tables).
     flat = text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
     return flat.replace("|", "\\|")[:300]
 
