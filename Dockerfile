@@ -1,7 +1,7 @@
 # The modelship serving image: one ONNX model behind an ASGI server.
 # Build context: this Dockerfile, serving/, requirements/serving.txt (a hashed lock), a wheelhouse
-# (scripts/wheelhouse.py) and the model folder (model.onnx, optional modelship.json). The model comes
-# last, so a new model rebuilds only the final layer.
+# (scripts/wheelhouse.py) and the model folder (model.onnx, its external data, the sidecars: the files
+# provenance.json lists). The model comes last, so a new model rebuilds only the final layer.
 ARG BASE_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${BASE_IMAGE} AS dependencies
