@@ -8,19 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime
-from tokenizers import Tokenizer
 
 from bench.apps.onnx_feed import DTYPES, GraphInput
 from bench.payloads import Table
-from serving.model_folder import TOKENIZER_FILE
+from serving.model import load_model, session_options
 
 
 def single_threaded_session(model: Path) -> onnxruntime.InferenceSession:
-    """A CPU session of `model` on one thread, as each process of the ceiling runs it."""
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    """A CPU session of `model` on one thread with the server's options, as each process of the ceiling
+    runs it."""
+    return onnxruntime.InferenceSession(str(model), session_options(1), providers=["CPUExecutionProvider"])
 
 
 def run_rate(
@@ -52,23 +49,13 @@ def calls_per_second(model: Path, table: Table, batch: int, seconds: float) -> f
     return run_rate(session, feed, seconds, chunk=100)
 
 
-def token_feed(model: Path, session: onnxruntime.InferenceSession, texts: list[str]) -> dict[str, np.ndarray]:
-    """A transformer's feeds for `texts`, tokenized once with the tokenizer.json beside `model`, padded to
-    the longest."""
-    tokenizer = Tokenizer.from_file(str(model.with_name(TOKENIZER_FILE)))
-    tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]"), pad_token="[PAD]")
-    encodings = tokenizer.encode_batch(texts)
-    fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
-    names = [graph_input.name for graph_input in session.get_inputs()]
-    return {name: np.asarray([getattr(e, fields[name]) for e in encodings], dtype=np.int64) for name in names}
-
-
 def text_calls_per_second(model: Path, table: Table, batch: int, seconds: float) -> float:
-    """How many `run` calls one single-threaded session makes per second on `batch` texts, tokenized
-    beforehand (the graph alone)."""
-    session = single_threaded_session(model)
-    feed = token_feed(model, session, [row[0] for row in table.batch(batch)])
-    return run_rate(session, feed, seconds, chunk=1)
+    """How many `run` calls one single-threaded session makes per second on `batch` texts, encoded
+    beforehand by the server's own model and text encoder (its truncation and padding; the graph alone)."""
+    served = load_model(model.parent)  # one intra-op thread, as single_threaded_session
+    assert served.text_encoder is not None  # bench.payloads.is_text_model: the folder has a tokenizer.json
+    feed = served.text_encoder.encode([row[0] for row in table.batch(batch)])
+    return run_rate(served.session, feed, seconds, chunk=1)
 
 
 def ceiling(
