@@ -14,7 +14,6 @@ from bench import pipeline as bench_pipeline
 from bench import run as run_module
 from bench.report import Cell
 from scripts import pipeline, scanners
-from tests.test_pipeline import dies, writes_outputs
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -177,29 +176,25 @@ def test_a_transformer_gets_the_seed_exchange_as_a_list_of_texts() -> None:
     ]
 
 
-def test_the_pipeline_bench_reads_the_pipelines_json_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A result written by scripts.pipeline itself (its steps stand-ins that write a scan's outputs)."""
+def test_the_pipeline_bench_reads_the_pipelines_json_result(tmp_path: Path) -> None:
+    """A result written by scripts.pipeline's own writer, from step records as the pipeline keeps them."""
     scan_outputs = {"verdict": "pass", "grype-version": GRYPE, "database": "vulnerability database v6.0.2"}
-    planned = [
-        ("fetch", writes_outputs(**{"model-dir": "m"})),
-        ("build", writes_outputs(image="h:1", **{"arm64-size-ratio": "1.086"})),
-        ("scan", writes_outputs(**scan_outputs)),
-        ("push", dies),
+    ended = [
+        pipeline.StepResult("fetch", 0, 0.5, {"model-dir": "m"}),
+        pipeline.StepResult("build", 0, 1.0, {"image": "h:1", "arm64-size-ratio": "1.086"}),
+        pipeline.StepResult("scan", 0, 2.0, scan_outputs),
+        pipeline.StepResult("push", 1, 0.25),
     ]
-    monkeypatch.setattr(
-        pipeline, "stages", lambda args: [(name, main, lambda _: []) for name, main in planned]
-    )
-    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
-        monkeypatch.delenv(name, raising=False)
-    result_json = tmp_path / "result.json"
-    assert pipeline.main(["--image-name", "h", "--result-json", str(result_json)]) == 1
+    ran = pipeline.outcome(ended, ["fetch", "build", "scan", "push"])
+    result_json = pipeline.write_result(tmp_path / "result.json", ran.to_document())
     read = bench_pipeline.read_result(result_json)
     assert (read["verdict"], read["scanner"]) == ("failed", f"grype {GRYPE}; vulnerability database v6.0.2")
-    assert list(read["steps"]) == ["fetch", "build", "scan", "push"]
-    assert [step["verdict"] for step in read["steps"].values()] == ["passed", "passed", "passed", "failed"]
-    assert all(isinstance(step["seconds"], float) for step in read["steps"].values())
+    assert read["steps"] == {
+        "fetch": {"verdict": "passed", "seconds": 0.5},
+        "build": {"verdict": "passed", "seconds": 1.0},
+        "scan": {"verdict": "passed", "seconds": 2.0},
+        "push": {"verdict": "failed", "seconds": 0.25},
+    }
     # a multi-arch build's size ratio; no push, so no resolved platforms
     assert (read["arm64-size-ratio"], read["resolved-platforms"]) == ("1.086", None)
 
