@@ -76,6 +76,8 @@ class LintRequest:
     hadolint_ignore: tuple[str, ...] = ()
     hadolint_config: Path | None = None  # None: hadolint's own lookup (./.hadolint.yaml)
     pylint_fail_under: float = 9.0
+    # None: pylint's own lookup, from the working directory (the caller's repository in Actions)
+    pylint_config: Path | None = None
     sarif_dir: Path | None = None  # write hadolint.sarif and pylint.sarif here
     base: Path = field(default_factory=workspace)
 
@@ -189,9 +191,10 @@ def run_hadolint(binary: str, dockerfile: Path, config: Path | None) -> tuple[li
         raise gha.StepError(f"{error}; it printed:\n{done.stdout[:500]}{stderr[:500]}") from None
 
 
-def run_pylint(paths: Sequence[Path]) -> tuple[list[Finding], float, str]:
-    """Run pylint (json2) on the paths; the threshold is applied by the caller."""
-    command = [sys.executable, "-m", "pylint", "--output-format=json2", *map(str, paths)]
+def run_pylint(paths: Sequence[Path], config: Path | None) -> tuple[list[Finding], float, str]:
+    """Run pylint (json2) on the paths, with `config` when given; the threshold is applied by the caller."""
+    rcfile = [f"--rcfile={config}"] if config else []
+    command = [sys.executable, "-m", "pylint", "--output-format=json2", *rcfile, *map(str, paths)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode & 32:  # pylint's "usage error" bit: bad options or configuration
         raise gha.StepError(f"pylint refused to run (exit {done.returncode}):\n{done.stderr.strip()[:2000]}")
@@ -267,6 +270,11 @@ def build_parser() -> gha.StepParser:
     )
     parser.add_input("--hadolint-ignore", default="", help="comma-separated hadolint rules to ignore")
     parser.add_input("--hadolint-config", default="", help="hadolint config (default: ./.hadolint.yaml)")
+    parser.add_input(
+        "--pylint-config",
+        default="",
+        help="pylint config, a pylintrc or a pyproject.toml (default: pylint's own lookup from here)",
+    )
     parser.add_input("--pylint-fail-under", default="9.0", help="minimum pylint score out of 10")
     parser.add_input("--sarif-dir", default="", help="write hadolint.sarif and pylint.sarif here")
     return parser
@@ -289,6 +297,7 @@ def request_from(args: argparse.Namespace) -> LintRequest:
         hadolint_threshold=args.hadolint_threshold,
         hadolint_ignore=tuple(gha.split_list(args.hadolint_ignore)),
         hadolint_config=Path(args.hadolint_config) if args.hadolint_config else None,
+        pylint_config=Path(args.pylint_config) if args.pylint_config else None,
         pylint_fail_under=_fail_under(str(args.pylint_fail_under)),
         sarif_dir=Path(args.sarif_dir) if args.sarif_dir else None,
     )
@@ -314,11 +323,11 @@ def check_inputs(request: LintRequest) -> None:
         raise gha.StepError(
             f"{gha.input_name('python-paths')} names paths that do not exist: {', '.join(missing)}"
         )
-    config = request.hadolint_config
-    if config is not None and not config.is_file():
-        raise gha.StepError(
-            f"hadolint config '{config}' ({gha.input_name('hadolint-config')}) does not exist"
-        )
+    for tool, config in (("hadolint", request.hadolint_config), ("pylint", request.pylint_config)):
+        if config is not None and not config.is_file():
+            raise gha.StepError(
+                f"{tool} config '{config}' ({gha.input_name(f'{tool}-config')}) does not exist"
+            )
 
 
 def run(request: LintRequest) -> LintResult:
@@ -328,7 +337,7 @@ def run(request: LintRequest) -> LintResult:
     findings, hadolint_raw = run_hadolint(hadolint_bin, request.dockerfile, request.hadolint_config)
     threshold = gha.check_choice(request.hadolint_threshold, HADOLINT_LEVELS, "hadolint-threshold")
     hadolint = judge_hadolint(findings, threshold, request.hadolint_ignore)
-    pylint_findings, score, pylint_raw = run_pylint(request.python_paths)
+    pylint_findings, score, pylint_raw = run_pylint(request.python_paths, request.pylint_config)
     pylint = PylintVerdict(score, request.pylint_fail_under, tuple(pylint_findings))
     result = LintResult(request, hadolint, pylint, {"hadolint": hadolint_raw, "pylint": pylint_raw})
     if request.sarif_dir is None:

@@ -166,7 +166,10 @@ class Delivery:
 def deliver(args: argparse.Namespace, steps: Steps, delivery: Delivery) -> None:
     """Run every step in order, each on the typed results of those before it; `Stopped` at a failure."""
     fetched = steps.run("fetch", lambda: fetch.run(check_request(args)), fetch.report)
-    lint_request = lint.LintRequest(dockerfile(args), python_paths=(Path(args.project_dir) / "serving",))
+    project = Path(args.project_dir)
+    lint_request = lint.LintRequest(
+        dockerfile(args), python_paths=(project / "serving",), pylint_config=project / "pyproject.toml"
+    )
     steps.run("lint", functools.partial(lint.run, lint_request), lint.report)
     built = delivery.built = steps.run(
         "build", lambda: build.run(build.request_from(args, fetched.model_dir)), build.report

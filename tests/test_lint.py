@@ -379,6 +379,11 @@ def test_request_from_the_inputs(workdir: Path, monkeypatch: pytest.MonkeyPatch)
         pytest.param(
             {"pylint_fail_under": 11.0}, "--pylint-fail-under must be from 0 to 10, not 11", id="score-11"
         ),
+        pytest.param(
+            {"pylint_config": Path("nope.toml")},
+            "pylint config 'nope.toml' (--pylint-config) does not exist",
+            id="no-pylint-config",
+        ),
     ],
 )
 def test_run_refuses_bad_input_without_main(tmp_path: Path, changes: dict[str, Any], message: str) -> None:

@@ -4,7 +4,6 @@ other platform's image is smoke-tested, the push gets the platform images, QEMU 
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 
 from scripts import platforms, wheelhouse
 
-from .workflow_files import PROJECT_DIR, load
+from .workflow_files import PROJECT_DIR, load, run_step_script
 
 DELIVER = PROJECT_DIR / ".github/workflows/deliver.yml"
 
@@ -84,23 +83,6 @@ def test_build_and_push_actions_take_the_multiarch_inputs() -> None:
     push_env = next(step for step in push["runs"]["steps"] if step.get("id") == "push")["env"]
     assert build_env["INPUT_PLATFORMS"] == "${{ inputs.platforms }}"
     assert push_env["INPUT_PLATFORM_IMAGES"] == "${{ inputs.platform-images }}"
-
-
-def run_step_script(
-    step: dict[str, Any], env: dict[str, str], tmp_path: Path
-) -> tuple[int, str, dict[str, str]]:
-    """Run a workflow step's bash as GitHub would (its env given literally), and read its outputs."""
-    output = tmp_path / "github_output"
-    output.write_text("", encoding="utf-8")
-    done = subprocess.run(
-        ["bash", "-e", "-c", step["run"]],
-        env={**os.environ, **env, "GITHUB_OUTPUT": str(output)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    lines = output.read_text(encoding="utf-8").splitlines()
-    return done.returncode, done.stdout + done.stderr, dict(line.split("=", 1) for line in lines)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,3 +71,26 @@ def uses_lines(path: Path) -> Iterator[Uses]:
 def all_uses(paths: list[Path]) -> list[Uses]:
     """The `uses:` lines of all the given files."""
     return [uses for path in paths for uses in uses_lines(path)]
+
+
+def run_step_script(
+    step: dict[str, Any], env: dict[str, str], tmp_path: Path, cwd: Path | None = None
+) -> tuple[int, str, dict[str, str]]:
+    """Run a workflow step's bash as GitHub would (its env given literally, in `cwd`, the workspace),
+    and read its outputs."""
+    output = tmp_path / "github_output"
+    output.write_text("", encoding="utf-8")
+    done = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        env={**os.environ, **env, "GITHUB_OUTPUT": str(output)},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = output.read_text(encoding="utf-8").splitlines()
+    return (
+        done.returncode,
+        done.stdout + done.stderr,
+        dict(line.split("=", 1) for line in lines if "=" in line),
+    )
