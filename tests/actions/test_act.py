@@ -10,6 +10,10 @@ the workflow), Azure for the HTTPS stand-in of tests/azureml.
 act does not know GitHub's self-repository syntax (`uses: $/actions/fetch`, which resolves to this
 repository at the running commit): the harness copies the repository to a scratch folder and
 rewrites `$/` to `./` there, which act resolves against the checked-out workspace, the same files.
+That workspace holds all of modelship's files, which a user's does not; so one run has a caller
+repository of its own (a workflow and a model) that uses the root action as a user does,
+`<owner>/modelship@<sha>`, mapped with `--local-repository` to another copy of the project whose
+`$/actions/<x>` point back at that same owner/modelship and sha.
 """
 
 from __future__ import annotations
@@ -84,6 +88,15 @@ STANDIN_FOR = {
     "actions/attest-build-provenance": "attest-build-provenance",
     "actions/attest-sbom": "attest-sbom",
 }
+# `uses: $/<path>`, GitHub's self-repository syntax, which act does not know.
+SELF_USES = re.compile(rf"uses: {re.escape(SELF_REPOSITORY_PREFIX)}(?P<path>[^\s#]+)")
+# The repository and commit a user's workflow names modelship by (neither exists: act maps them). act
+# matches `--local-repository owner/name@ref` on the owner/name of any `uses:` below it, subpaths
+# included (nektos/act pkg/runner/local_repository_cache.go, LocalRepositoryCache.Fetch and
+# GetTarArchive; `act --help` says "test/test@v0=/home/act/test ... matches any hosts or protocols").
+REMOTE_MODELSHIP = "modelship-user-test/modelship"
+REMOTE_MODELSHIP_SHA = "0123456789abcdef0123456789abcdef01234567"
+CALLER_MODEL = "model"
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -119,8 +132,9 @@ def project_files() -> list[str]:
     return [name for name in listed.split("\0") if name and (PROJECT_DIR / name).is_file()]
 
 
-def make_scratch_repository(dest: Path) -> Path:
-    """Copy the project to `dest`, map `$/` to `./` for act, and commit it (act reads the commit)."""
+def copy_project(dest: Path, self_uses: str) -> list[Path]:
+    """Copy the project and its serving wheels to `dest`, each `uses: $/<path>` written as `self_uses`
+    (a format with `{path}`); return the workflow and action files."""
     for name in project_files():
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -128,17 +142,45 @@ def make_scratch_repository(dest: Path) -> Path:
     # The serving wheels, downloaded here without the runs' proxies, so no build needs a package index
     # (the Azure run sends all HTTPS through the Azure stand-in).
     shutil.copytree(wheelhouse.ensure(), dest / ".wheelhouse")
-    # and arm64's, for the arm64 leg (on this amd64 host, under QEMU)
-    shutil.copytree(wheelhouse.ensure(ARM64_WHEELHOUSE, machine="aarch64"), dest / ARM64_WHEELHOUSE.name)
     yaml_files = [dest / "action.yml", *dest.glob("actions/*/action.yml")]
     yaml_files += dest.glob(".github/workflows/*.yml")
     for path in yaml_files:
-        text = path.read_text(encoding="utf-8").replace(f"uses: {SELF_REPOSITORY_PREFIX}", "uses: ./")
-        path.write_text(check_out_first(text), encoding="utf-8")
-    git = ["git", "-C", str(dest), "-c", "user.name=act test", "-c", "user.email=act@127.0.0.1"]
+        text = SELF_USES.sub(
+            lambda match: "uses: " + self_uses.format(path=match["path"]), path.read_text(encoding="utf-8")
+        )
+        path.write_text(text, encoding="utf-8")
+    return yaml_files
+
+
+def commit_all(repo: Path) -> None:
+    """Make `repo` a git repository with everything in it committed (act reads the commit)."""
+    git = ["git", "-C", str(repo), "-c", "user.name=act test", "-c", "user.email=act@127.0.0.1"]
     subprocess.run([*git, "init", "--quiet", "--initial-branch=main"], check=True)
     subprocess.run([*git, "add", "--all"], check=True)
     subprocess.run([*git, "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", "scratch"], check=True)
+
+
+def make_scratch_repository(dest: Path) -> Path:
+    """Copy the project to `dest`, map `$/` to `./` for act, and commit it."""
+    for path in copy_project(dest, "./{path}"):
+        path.write_text(check_out_first(path.read_text(encoding="utf-8")), encoding="utf-8")
+    # and arm64's wheels, for the arm64 leg (on this amd64 host, under QEMU)
+    shutil.copytree(wheelhouse.ensure(ARM64_WHEELHOUSE, machine="aarch64"), dest / ARM64_WHEELHOUSE.name)
+    commit_all(dest)
+    return dest
+
+
+def make_remote_modelship(dest: Path) -> Path:
+    """Copy the project to `dest` as a caller fetches it: its actions use each other as
+    `<owner>/modelship/actions/<x>@<sha>`, which `--local-repository` maps back to `dest`."""
+    copy_project(dest, f"{REMOTE_MODELSHIP}/{{path}}@{REMOTE_MODELSHIP_SHA}")
+    return dest
+
+
+def make_caller_repository(dest: Path) -> Path:
+    """A user's repository, committed: their model (the example's files) under model/, nothing else."""
+    shutil.copytree(PROJECT_DIR / "examples" / "housing", dest / CALLER_MODEL)
+    commit_all(dest)
     return dest
 
 
@@ -258,12 +300,17 @@ class Harness:
         event_name: str = "push",
         env: dict[str, str] | None = None,
         secrets: dict[str, str] | None = None,
+        caller: Path | None = None,
+        repositories: dict[str, Path] | None = None,
     ) -> ActRun:
-        """Write `workflow` into the scratch repository and run it with act on a push or pull_request."""
+        """Write `workflow` into the caller's repository (default: the scratch copy of the project)
+        and run it with act on a push or pull_request, `repositories` (owner/name@ref) mapped too."""
+        repo = caller or self.repo
         run_dir = self.work / name
         artifacts = run_dir / "artifacts"
         artifacts.mkdir(parents=True)
-        workflow_file = self.repo / ".github" / "workflows" / f"act-{name}.yml"
+        workflow_file = repo / ".github" / "workflows" / f"act-{name}.yml"
+        workflow_file.parent.mkdir(parents=True, exist_ok=True)
         workflow_file.write_text(workflow, encoding="utf-8")
         event = run_dir / "event.json"
         event.write_text(json.dumps(event_payload(event_name)), encoding="utf-8")
@@ -279,7 +326,7 @@ class Harness:
             event_name,
             "--json",
             "--workflows",
-            str(workflow_file.relative_to(self.repo)),
+            str(workflow_file.relative_to(repo)),
             "--eventpath",
             str(event),
             "--platform",
@@ -312,6 +359,8 @@ class Harness:
             "--env",
             f"MODELSHIP_ACT_RESULT={result_file}",
         ]
+        for remote, folder in (repositories or {}).items():
+            command += ["--local-repository", f"{remote}={folder}"]
         for key, value in (env or {}).items():
             command += ["--env", f"{key}={value}"]
         for key, value in (secrets or {}).items():
@@ -320,7 +369,7 @@ class Harness:
         started = time.monotonic()
         done = subprocess.run(
             command,
-            cwd=self.repo,
+            cwd=repo,
             env=process_env,
             capture_output=True,
             text=True,
@@ -448,8 +497,26 @@ jobs:
 {record_outputs("needs.deliver.outputs")}"""
 
 
-def action_caller(harness: Harness, image: str) -> str:
-    """A workflow with one job that runs the root action (`uses: ./`) and records its outputs."""
+def list_workspace(when: str) -> str:
+    """A step that lists the workspace's files (not .git) into `workspace-<when>.txt` beside the result."""
+    return f"""      - name: List the workspace {when} modelship
+        if: always()
+        run: |
+          find . -path ./.git -prune -o -type f -printf '%P\\n' | sort \\
+            > "${{MODELSHIP_ACT_RESULT%/*}}/workspace-{when}.txt"
+"""
+
+
+def read_listing(run: ActRun, when: str) -> set[str]:
+    """The workspace's files a `list_workspace(when)` step listed."""
+    return set((run.log_file.parent / f"workspace-{when}.txt").read_text(encoding="utf-8").split())
+
+
+def action_caller(
+    harness: Harness, image: str, *, uses: str = "./", model: str = "examples/housing", listed: bool = False
+) -> str:
+    """A workflow with one job that runs the root action (`uses`) and records its outputs; `listed`:
+    with the workspace listed before and after it."""
     return f"""name: act caller of the root action
 on: push
 permissions: {{}}
@@ -463,16 +530,18 @@ jobs:
       - uses: {CHECKOUT_PIN}
         with:
           persist-credentials: false
+{list_workspace("before") if listed else ""}\
       - name: modelship
         id: modelship
-        uses: ./
+        uses: {uses}
         with:
           source: local
-          model: examples/housing
+          model: {model}
           image-name: {image}
           base-image: {BASE_IMAGE}
           registry-username: {harness.registry.username}
           registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}
+{list_workspace("after") if listed else ""}\
 {record_outputs("steps.modelship.outputs")}"""
 
 
@@ -565,6 +634,36 @@ def test_root_action_delivers_the_example_model(harness: Harness) -> None:
     image = harness.image("act-action")
     run = harness.run("action", action_caller(harness, image))
     assert_delivered(harness, run, image)
+
+
+def test_a_caller_s_own_repository_uses_the_root_action_by_owner_and_sha(harness: Harness) -> None:
+    """A user's repository holds its workflow and model only: modelship (lint included) delivers from
+    there, finds none of its own files in the workspace, and writes only under .modelship/."""
+    caller = make_caller_repository(harness.work / "caller-repository")
+    pinned = f"{REMOTE_MODELSHIP}@{REMOTE_MODELSHIP_SHA}"
+    modelship = make_remote_modelship(harness.work / "remote-modelship")
+    image = harness.image("act-caller")
+    workflow = action_caller(harness, image, uses=pinned, model=CALLER_MODEL, listed=True)
+    run = harness.run("caller", workflow, caller=caller, repositories={pinned: modelship})
+    assert_delivered(harness, run, image)
+    log = run.log_file.read_text(encoding="utf-8")
+    score = re.search(r"\| lint \| ✅ passed \|[^|\n]*\| pylint (?P<score>[\d.]+)/10", log)
+    assert score, f"no passed lint row with a pylint score\n{run.tail()}"
+    assert float(score["score"]) >= 9.0, score[0]
+    before, after = read_listing(run, "before"), read_listing(run, "after")
+    caller_files = {
+        path.relative_to(caller).as_posix()
+        for path in caller.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(caller).parts
+    }
+    assert before == caller_files, before ^ caller_files
+    assert not before & set(project_files()), "the caller's workspace holds modelship's files"
+    # what the actions write into the workspace: .modelship/ (the model, the lint's and the scan's
+    # reports, the requirements copied for the pip cache key), and nothing else
+    written = after - before
+    assert after >= before, before - after
+    assert all(name.startswith(".modelship/") for name in written), sorted(written)
+    assert {".modelship/model/model.onnx", ".modelship/sarif/pylint.sarif"} <= written, sorted(written)
 
 
 @pytest.mark.parametrize(
