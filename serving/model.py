@@ -92,7 +92,6 @@ class ServedModel:
         batch = body if isinstance(body, Columns | Rows | Values) else payload.parse(body)
         rows = payload.n_rows(batch)
         return Feeds(self.feeds(batch, rows), rows)
-        return self.feeds(batch, rows), rows
 
     def values(self, results: list[Any]) -> dict[str, list[Any]]:
         """Each response field's JSON values from the fetched outputs (in `fetch` order)."""
