@@ -61,3 +61,14 @@ def test_start_refuses_a_port_another_program_holds(state: Path) -> None:
     assert f"port {port} on 127.0.0.1 is already taken" in refused.stderr
     assert "MODELSHIP_REGISTRY_PORT" in refused.stderr
     assert not (state / "pid").exists()
+
+
+def test_a_second_start_on_another_port_names_the_registry_that_runs(state: Path) -> None:
+    """`make demo` leaves the registry on one port; `.ci/run` then asks for another with the same state."""
+    port = free_port()
+    first = local_registry("start", port, state)
+    assert first.returncode == 0, first.stderr
+    again = local_registry("start", free_port(), state)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout
+    assert f"already running on 127.0.0.1:{port}; using it" in again.stderr
