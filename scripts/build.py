@@ -379,8 +379,15 @@ def build_images(checked: BuildPlan, platforms: str) -> Built:
 
 
 def run(request: BuildRequest) -> Built:
-    """Check the inputs, make the variant when asked, and build (see `build_images`)."""
-    return build_images(plan(request), request.platforms)
+    """Check the inputs, make the variant when asked, and build (see `build_images`); a failed build
+    after a passed gate carries the gate (`StepError.partial`)."""
+    checked = plan(request)
+    try:
+        return build_images(checked, request.platforms)
+    except gha.StepError as error:
+        if checked.gate:
+            raise gha.StepError(str(error), error.exit_code, partial=Built(checked)) from error
+        raise
 
 
 def report(built: Built) -> None:
@@ -401,13 +408,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     request = request_from(args, Path(args.model_dir))
     with gha.step_errors():
-        checked = plan(request)
         try:
-            built = build_images(checked, request.platforms)
-        except gha.StepError:
-            # A passed gate's figures are reported even when the build after it fails, as ever.
-            gha.set_outputs(Built(checked).outputs())
-            report(Built(checked))
+            built = run(request)
+        except gha.StepError as error:
+            if isinstance(error.partial, Built):  # a passed gate's figures, even when the build failed
+                gha.set_outputs(error.partial.outputs())
+                report(error.partial)
             raise
     return gha.finish(built, report)
 

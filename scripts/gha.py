@@ -20,11 +20,16 @@ from typing import Any, NoReturn, Protocol, TypeVar
 
 
 class StepError(Exception):
-    """A failure the user can fix; its message says what went wrong and what to do."""
+    """A failure the user can fix; its message says what went wrong and what to do.
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
+    `partial` is what the step finished before it failed (a passed int8 gate before a failed build),
+    reported with the error.
+    """
+
+    def __init__(self, message: str, exit_code: int = 1, partial: StepResult | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.partial = partial
 
 
 def in_actions() -> bool:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from scripts import (
     attestation,
@@ -73,8 +73,12 @@ class Steps:
         try:
             result = work()
         except gha.StepError as error:
+            outputs = {}
+            if error.partial is not None:  # what the step finished first, reported as its main does
+                outputs = error.partial.outputs()
+                report(cast(gha.Result, error.partial))
             gha.report_error(str(error))
-            self.ended.append(StepResult(name, error.exit_code, time.monotonic() - started))
+            self.ended.append(StepResult(name, error.exit_code, time.monotonic() - started, outputs))
             raise Stopped(name) from None
         report(result)
         self.ended.append(

@@ -437,6 +437,28 @@ def test_a_passed_gate_is_reported_when_the_build_after_it_fails(
     assert f"the base image {missing} is not on this engine" in failed.err
 
 
+def test_run_hands_a_passed_gate_over_with_the_failed_build(step_env: Path) -> None:
+    """What the pipeline reports: the StepError of the build carries the gate it passed."""
+    model = fetched(step_env / "m", smooth_model(step_env / "smooth"))
+    request = build.BuildRequest(
+        model_dir=model,
+        image_name=f"modelship-test/gate-{uuid.uuid4().hex[:8]}",
+        base_image="127.0.0.1:9/modelship/no-such-base:0",  # nothing listens there: the pull fails at once
+        wheelhouse=PROJECT / ".wheelhouse",
+        quantize="int8",
+        max_abs_error="0.05",
+        max_rel_error="0.05",
+    )
+    with pytest.raises(gha.StepError) as failed:
+        build.run(request)
+    partial = failed.value.partial
+    assert isinstance(partial, build.Built)
+    assert (partial.passed, partial.images) == (True, ())
+    assert partial.outputs()["quantize-verdict"] == "pass"
+    assert partial.outputs()["model-dir"] == str(step_env / "m-int8")
+    assert "the base image 127.0.0.1:9/modelship/no-such-base:0 is not on this engine" in str(failed.value)
+
+
 @pytest.mark.docker
 def test_image_holds_the_fetched_model_folder(built_image: BuiltImage, client: docker.DockerClient) -> None:
     container = client.containers.create(built_image.outputs["image-id"])

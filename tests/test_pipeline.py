@@ -62,6 +62,22 @@ def test_a_step_error_is_reported_with_its_exit_code_and_stops_the_run(
     assert "❌ the model is not valid ONNX" in (tmp_path / "summary").read_text(encoding="utf-8")
 
 
+def test_what_a_failed_step_finished_first_is_reported_and_kept(capsys: pytest.CaptureFixture[str]) -> None:
+    """A build that failed after its int8 gate passed: the gate's figures, as the step's main shows them."""
+    gate = Ended(named={"quantize-verdict": "pass", "model-dir": "/w/model-int8"})
+
+    def fails_after_the_gate() -> Ended:
+        raise gha.StepError("the image build failed: no base", partial=gate)
+
+    steps, reported = pipeline.Steps(), list[Ended]()
+    with pytest.raises(pipeline.Stopped):
+        steps.run("build", fails_after_the_gate, reported.append)
+    [record] = steps.ended
+    assert (record.exit_code, record.outputs) == (1, gate.outputs())
+    assert reported == [gate]
+    assert "error: the image build failed: no base" in capsys.readouterr().err
+
+
 def test_the_pipeline_stops_at_the_first_failing_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
