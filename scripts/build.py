@@ -407,15 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     """Build the image and report its id, refs, labels and size."""
     args = build_parser().parse_args(argv)
     request = request_from(args, Path(args.model_dir))
-    with gha.step_errors():
-        try:
-            built = run(request)
-        except gha.StepError as error:
-            if isinstance(error.partial, Built):  # a passed gate's figures, even when the build failed
-                gha.set_outputs(error.partial.outputs())
-                report(error.partial)
-            raise
-    return gha.finish(built, report)
+    return gha.conclude(lambda: run(request), report)
 
 
 if __name__ == "__main__":

@@ -130,9 +130,7 @@ def build_parser() -> gha.StepParser:
 def main(argv: list[str] | None = None) -> int:
     """Fetch the model, write the folder, report outputs and summary."""
     args = build_parser().parse_args(argv)
-    with gha.step_errors():
-        result = run(check_request(args))
-    return gha.finish(result, report)
+    return gha.conclude(lambda: run(check_request(args)), report)
 
 
 if __name__ == "__main__":

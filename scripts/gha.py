@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 
 class StepError(Exception):
@@ -240,6 +240,18 @@ def finish(result: Result, report: Callable[[Result], None]) -> int:
     set_outputs(result.outputs())
     report(result)
     return 0 if result.passed else 1
+
+
+def conclude(work: Callable[[], Result], report: Callable[[Result], None]) -> int:
+    """A step's `main` after parsing: run the work and `finish`; a `StepError` dies cleanly, after
+    `finish`ing what the step completed before it (its `partial`)."""
+    try:
+        result = work()
+    except StepError as error:
+        if error.partial is not None:
+            finish(cast(Result, error.partial), report)
+        die(str(error), error.exit_code)
+    return finish(result, report)
 
 
 @contextmanager

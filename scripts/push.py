@@ -387,9 +387,7 @@ def report(pushed: Pushed) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: `python -m scripts.push --image REF --tags REF1,REF2 [--username U] [--dry-run]`."""
-    with gha.step_errors():
-        pushed = run(parse_args(argv))
-    return gha.finish(pushed, report)
+    return gha.conclude(lambda: run(parse_args(argv)), report)
 
 
 if __name__ == "__main__":

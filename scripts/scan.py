@@ -269,9 +269,7 @@ def request_from(args: argparse.Namespace) -> ScanRequest:
 def main(argv: list[str] | None = None) -> int:
     """Scan the image the command line (or the action's inputs) names; exit 1 when the gate fails."""
     request = request_from(build_parser().parse_args(argv))
-    with gha.step_errors():
-        result = run(request)
-    return gha.finish(result, report)
+    return gha.conclude(lambda: run(request), report)
 
 
 if __name__ == "__main__":

@@ -156,9 +156,7 @@ def report(result: Report) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: `python -m scripts.smoke_test --image REF --model-dir DIR [--samples FILE] ...`."""
-    with gha.step_errors():
-        result = run(parse_args(argv))
-    return gha.finish(result, report)
+    return gha.conclude(lambda: run(parse_args(argv)), report)
 
 
 if __name__ == "__main__":

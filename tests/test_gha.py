@@ -104,6 +104,21 @@ def test_finish_writes_the_outputs_then_reports_and_exits_by_the_gate(
     assert (in_actions / "summary").read_text(encoding="utf-8") == f"gate passed: {passed}\n\n"
 
 
+def test_conclude_finishes_what_a_failed_step_completed_then_dies_with_its_exit_code(
+    in_actions: Path,
+) -> None:
+    def fails_after_the_gate() -> Gated:
+        raise gha.StepError("the image build failed", exit_code=3, partial=Gated(True))
+
+    with pytest.raises(SystemExit) as exit_info:
+        gha.conclude(fails_after_the_gate, lambda result: gha.add_summary(f"gate passed: {result.passed}"))
+    assert exit_info.value.code == 3
+    assert gha.read_outputs(in_actions / "output") == Gated(True).outputs()
+    summary = (in_actions / "summary").read_text(encoding="utf-8")
+    assert summary == "gate passed: True\n\n❌ the image build failed\n\n"
+    assert gha.conclude(lambda: Gated(False), lambda result: None) == 1
+
+
 def test_outside_actions_outputs_and_summary_print(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
