@@ -305,7 +305,6 @@ def request_from(args: argparse.Namespace) -> LintRequest:
 
 def check_inputs(request: LintRequest) -> None:
     """Refuse bad settings and missing files before running anything, naming the input at fault."""
-    gha.check_choice(request.hadolint_threshold, HADOLINT_LEVELS, "hadolint-threshold")
     if not 0 <= request.pylint_fail_under <= 10:
         raise gha.StepError(
             f"{gha.input_name('pylint-fail-under')} must be from 0 to 10, not {request.pylint_fail_under:g}"
@@ -332,10 +331,10 @@ def check_inputs(request: LintRequest) -> None:
 
 def run(request: LintRequest) -> LintResult:
     """Check the request, run hadolint and pylint, judge both, and write the SARIF files when asked."""
+    threshold = gha.check_choice(request.hadolint_threshold, HADOLINT_LEVELS, "hadolint-threshold")
     check_inputs(request)
     hadolint_bin = find_hadolint()
     findings, hadolint_raw = run_hadolint(hadolint_bin, request.dockerfile, request.hadolint_config)
-    threshold = gha.check_choice(request.hadolint_threshold, HADOLINT_LEVELS, "hadolint-threshold")
     hadolint = judge_hadolint(findings, threshold, request.hadolint_ignore)
     pylint_findings, score, pylint_raw = run_pylint(request.python_paths, request.pylint_config)
     pylint = PylintVerdict(score, request.pylint_fail_under, tuple(pylint_findings))
@@ -395,9 +394,7 @@ def report(result: LintResult) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Lint the Dockerfile and the serving code; fail on findings past the thresholds."""
     args = build_parser().parse_args(argv)
-    with gha.step_errors():
-        result = run(request_from(args))
-    return gha.finish(result, report)
+    return gha.conclude(lambda: run(request_from(args)), report)
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def dockerfile(args: argparse.Namespace) -> Path:
-    """The serving Dockerfile, the build's default when not given (lint and the provenance name it too)."""
+    """The serving Dockerfile lint reads: the build's default when not given."""
     return Path(args.dockerfile) if args.dockerfile else Path(args.project_dir) / "Dockerfile"
 
 
@@ -216,7 +216,7 @@ def build_facts(
         repository=image.name,
         digest=image.digest,
         model=provenance.read(built.model_dir),
-        dockerfile=dockerfile(args),
+        dockerfile=built.plan.dockerfile,
         base_image=built.base_image,
         base_image_id=built.base_image_id,
         base_image_digest=built.base_image_digest,

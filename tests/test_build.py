@@ -437,6 +437,7 @@ def test_a_passed_gate_is_reported_when_the_build_after_it_fails(
     assert f"the base image {missing} is not on this engine" in failed.err
 
 
+@pytest.mark.docker
 def test_run_hands_a_passed_gate_over_with_the_failed_build(step_env: Path) -> None:
     """What the pipeline reports: the StepError of the build carries the gate it passed."""
     model = fetched(step_env / "m", smooth_model(step_env / "smooth"))
